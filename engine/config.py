@@ -1,0 +1,88 @@
+"""One settings object, read from the environment (Procfile-platform conventions).
+
+Every part of the product (CLI, service, web app, tests) takes a :class:`Settings`;
+nothing else reads ``os.environ`` directly.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Channels in a fixed order; every array indexed by channel uses this order.
+CHANNELS: tuple[str, ...] = ("email", "webinar", "rep_visit", "in_person", "social_event")
+
+#: Default contact-frequency caps: at most N touches per channel per ``cap_days`` days.
+DEFAULT_CAPS = {"email": 4, "webinar": 2, "rep_visit": 2, "in_person": 1, "social_event": 1}
+
+
+def _default_database_url() -> str:
+    return f"duckdb:///{PROJECT_ROOT / 'var' / 'nba.duckdb'}"
+
+
+def _parse_caps(text: str | None) -> dict[str, int]:
+    """Parse ``email=4,webinar=2`` into a caps dict over the defaults."""
+    caps = dict(DEFAULT_CAPS)
+    if not text:
+        return caps
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        name = name.strip()
+        if name not in CHANNELS or not value.strip().isdigit():
+            raise ValueError(f"CONTACT_CAPS: bad entry {part!r} (expected channel=int, channels: {', '.join(CHANNELS)})")
+        caps[name] = int(value)
+    return caps
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime configuration.
+
+    Attributes
+    ----------
+    database_url : ``duckdb:///path`` (embedded default) or ``postgresql://...``.
+    redis_url : Redis for cache and the shared bundle pointer; ``None`` -> filesystem cache.
+    artifacts_dir : where versioned model bundles live (``<dir>/<version>/``, ``<dir>/current``).
+    cache_dir : filesystem cache directory, shared by all workers on one machine.
+    secret_key : Flask session key; must be set in production.
+    port : HTTP port for gunicorn.
+    seed_dir : the read-only reference data (``../shared/data/seed``), when present.
+    users_file : JSON file of users ``{"name": {"role": ..., "password_hash": ...}}``.
+    contact_caps, cap_days : contact-frequency caps per channel per period.
+    """
+
+    database_url: str = field(default_factory=_default_database_url)
+    redis_url: str | None = None
+    artifacts_dir: Path = PROJECT_ROOT / "artifacts"
+    cache_dir: Path = PROJECT_ROOT / "var" / "cache"
+    secret_key: str = "dev-only-not-secret"
+    port: int = 8050
+    seed_dir: Path = PROJECT_ROOT.parent / "shared" / "data" / "seed"
+    users_file: Path | None = None
+    contact_caps: dict = field(default_factory=lambda: dict(DEFAULT_CAPS))
+    cap_days: int = 30
+    cache_timeout: int = 600
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None) -> "Settings":
+        env = os.environ if environ is None else environ
+        base = cls()
+        return cls(
+            database_url=env.get("DATABASE_URL") or base.database_url,
+            redis_url=env.get("REDIS_URL") or None,
+            artifacts_dir=Path(env.get("ARTIFACTS_DIR") or base.artifacts_dir),
+            cache_dir=Path(env.get("CACHE_DIR") or base.cache_dir),
+            secret_key=env.get("SECRET_KEY") or base.secret_key,
+            port=int(env.get("PORT") or base.port),
+            seed_dir=Path(env.get("SEED_DIR") or base.seed_dir),
+            users_file=Path(env["USERS_FILE"]) if env.get("USERS_FILE") else None,
+            contact_caps=_parse_caps(env.get("CONTACT_CAPS")),
+            cap_days=int(env.get("CAP_DAYS") or base.cap_days),
+            cache_timeout=int(env.get("CACHE_TIMEOUT") or base.cache_timeout),
+        )
+
+    def with_(self, **changes) -> "Settings":
+        """A copy with some fields changed (tests use this for temporary dirs)."""
+        return replace(self, **changes)

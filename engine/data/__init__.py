@@ -1,0 +1,1 @@
+"""Data layer: schemas, validation, ingest of real formats, and the store."""

@@ -1,0 +1,246 @@
+"""One store API over an embedded DuckDB file (default) or PostgreSQL (production).
+
+The same SQL runs on both: write queries with ``?`` placeholders and standard SQL.
+Every write is one transaction: a failed or interrupted load leaves the previous data
+exactly as it was. Connections are short-lived so several gunicorn workers can share a
+DuckDB file (DuckDB lets one process hold the file at a time; we retry briefly on lock).
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from engine.data.schemas import TABLES, Column
+
+_SQL_TYPES = {
+    "duckdb": {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN",
+               "date": "DATE", "timestamp": "TIMESTAMP"},
+    "postgresql": {"str": "TEXT", "int": "BIGINT", "float": "DOUBLE PRECISION", "bool": "BOOLEAN",
+                   "date": "DATE", "timestamp": "TIMESTAMP"},
+}
+
+
+class StoreError(RuntimeError):
+    """A store operation failed; the message says which table and why."""
+
+
+def _ddl(dialect: str, table: str, columns: tuple[Column, ...]) -> str:
+    types = _SQL_TYPES[dialect]
+    cols = [f'"{c.name}" {types[c.type]}{"" if c.nullable else " NOT NULL"}' for c in columns]
+    keys = [c.name for c in columns if c.primary_key]
+    if keys:
+        cols.append("PRIMARY KEY (" + ", ".join(f'"{k}"' for k in keys) + ")")
+    return f'CREATE TABLE IF NOT EXISTS "{table}" ({", ".join(cols)})'
+
+
+def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with exactly the schema's columns, in order, cast to their types.
+
+    Raises
+    ------
+    StoreError
+        When a column is unknown or a non-nullable column is missing.
+    """
+    schema = TABLES[table]
+    names = [c.name for c in schema]
+    extra = [c for c in frame.columns if c not in names]
+    if extra:
+        raise StoreError(f"{table}: unknown column(s) {extra}; expected {names}")
+    out = pd.DataFrame(index=frame.index)
+    for col in schema:
+        if col.name not in frame.columns:
+            if not col.nullable:
+                raise StoreError(f"{table}: required column '{col.name}' is missing")
+            values = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+        else:
+            values = frame[col.name]
+        if col.type == "str":
+            values = values.astype(object).where(values.notna(), None)
+            values = values.map(lambda v: v if v is None else str(v))
+        elif col.type == "int":
+            values = pd.to_numeric(values).astype("Int64")
+        elif col.type == "float":
+            values = pd.to_numeric(values).astype("float64")
+        elif col.type == "bool":
+            values = values.astype("boolean")
+        elif col.type == "date":
+            values = pd.to_datetime(values).dt.normalize().astype("datetime64[us]")
+        elif col.type == "timestamp":
+            values = pd.to_datetime(values).astype("datetime64[us]")
+        out[col.name] = values
+    return out.reset_index(drop=True)
+
+
+class Store:
+    """Tables of :mod:`engine.data.schemas` in DuckDB or PostgreSQL.
+
+    Parameters
+    ----------
+    url : ``duckdb:///absolute/path.duckdb``, ``duckdb:///:memory:`` or ``postgresql://...``.
+    """
+
+    def __init__(self, url: str):
+        self.url = url
+        if url.startswith("duckdb://"):
+            self.dialect = "duckdb"
+            self._path = url[len("duckdb://"):].lstrip("/") if url.endswith(":memory:") else url[len("duckdb:///") - 1:]
+            if self._path.endswith(":memory:"):
+                import duckdb
+                self._memory_conn = duckdb.connect(":memory:")
+            else:
+                self._memory_conn = None
+                Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+        elif url.startswith(("postgresql://", "postgres://")):
+            self.dialect = "postgresql"
+        else:
+            raise StoreError(f"DATABASE_URL must start with duckdb:/// or postgresql:// (got {url!r})")
+        self._lock = threading.RLock()
+        self.create_schema()
+
+    # -- connections ---------------------------------------------------------------
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator:
+        with self._lock:
+            if self.dialect == "postgresql":
+                import psycopg
+                conn = psycopg.connect(self.url)
+                try:
+                    yield conn
+                finally:
+                    conn.close()
+                return
+            if self._memory_conn is not None:
+                yield self._memory_conn
+                return
+            import duckdb
+            for attempt in range(100):
+                try:
+                    conn = duckdb.connect(self._path)
+                    break
+                except duckdb.IOException as exc:  # another process holds the file: wait briefly
+                    if "lock" not in str(exc).lower() or attempt == 99:
+                        raise StoreError(f"cannot open {self._path}: {exc}") from exc
+                    time.sleep(0.05)
+            try:
+                yield conn
+            finally:
+                conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator:
+        """A connection inside one transaction: committed on success, rolled back on error."""
+        with self._connect() as conn:
+            if self.dialect == "postgresql":
+                with conn.transaction():
+                    yield conn
+            else:
+                conn.execute("BEGIN TRANSACTION")
+                try:
+                    yield conn
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
+
+    # -- schema --------------------------------------------------------------------
+    def create_schema(self) -> None:
+        with self.transaction() as conn:
+            for table, columns in TABLES.items():
+                conn.execute(_ddl(self.dialect, table, columns))
+
+    # -- reads ---------------------------------------------------------------------
+    def query(self, sql: str, params: tuple | list = ()) -> pd.DataFrame:
+        """Run a read query (``?`` placeholders) and return a frame."""
+        with self._connect() as conn:
+            if self.dialect == "duckdb":
+                return conn.execute(sql, list(params)).df()
+            with conn.cursor() as cur:
+                cur.execute(self._sql(sql), list(params))
+                cols = [d.name for d in cur.description] if cur.description else []
+                return pd.DataFrame(cur.fetchall(), columns=cols)
+
+    def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """The whole table (typed as the schema says)."""
+        cols = ", ".join(f'"{c}"' for c in (columns or [c.name for c in TABLES[table]]))
+        frame = self.query(f'SELECT {cols} FROM "{table}"')
+        return frame
+
+    def count(self, table: str) -> int:
+        return int(self.query(f'SELECT COUNT(*) AS n FROM "{table}"')["n"].iloc[0])
+
+    def counts(self) -> dict[str, int]:
+        return {t: self.count(t) for t in TABLES}
+
+    # -- writes --------------------------------------------------------------------
+    def _insert(self, conn, table: str, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        names = ", ".join(f'"{c}"' for c in frame.columns)
+        if self.dialect == "duckdb":
+            conn.register("_incoming", frame)
+            try:
+                conn.execute(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM _incoming')
+            finally:
+                with contextlib.suppress(Exception):  # fails inside an aborted transaction; the error above matters
+                    conn.unregister("_incoming")
+            return
+        with conn.cursor() as cur:
+            with cur.copy(f'COPY "{table}" ({names}) FROM STDIN') as copy:
+                for row in frame.itertuples(index=False, name=None):
+                    copy.write_row([None if (v is pd.NA or v is pd.NaT or (isinstance(v, float) and v != v)) else v
+                                    for v in row])
+
+    def replace(self, frames: dict[str, pd.DataFrame]) -> None:
+        """Replace whole tables atomically: all of them, or (on any error) none."""
+        conformed = {t: conform(t, f) for t, f in frames.items()}
+        try:
+            with self.transaction() as conn:
+                for table, frame in conformed.items():
+                    conn.execute(f'DELETE FROM "{table}"')
+                    self._insert(conn, table, frame)
+        except StoreError:
+            raise
+        except Exception as exc:
+            raise StoreError(f"load of {', '.join(frames)} failed and was rolled back: {exc}") from exc
+
+    def append(self, table: str, frame: pd.DataFrame) -> None:
+        """Append rows atomically."""
+        frame = conform(table, frame)
+        try:
+            with self.transaction() as conn:
+                self._insert(conn, table, frame)
+        except Exception as exc:
+            raise StoreError(f"append to {table} failed and was rolled back: {exc}") from exc
+
+    def execute(self, sql: str, params: tuple | list = ()) -> None:
+        """Run one write statement in its own transaction."""
+        with self.transaction() as conn:
+            conn.execute(self._sql(sql), list(params))
+
+    def next_id(self, table: str, column: str) -> int:
+        return int(self.query(f'SELECT COALESCE(MAX("{column}"), 0) + 1 AS n FROM "{table}"')["n"].iloc[0])
+
+    # -- key/value meta (shared pointers such as the serving bundle version) -------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        frame = self.query('SELECT value FROM meta WHERE "key" = ?', [key])
+        return default if frame.empty else frame["value"].iloc[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as conn:
+            conn.execute(self._sql('DELETE FROM meta WHERE "key" = ?'), [key])
+            conn.execute(self._sql('INSERT INTO meta ("key", value) VALUES (?, ?)'), [key, value])
+
+    def drop_all(self) -> None:
+        """Remove every table's rows (tests only)."""
+        with self.transaction() as conn:
+            for table in TABLES:
+                conn.execute(f'DELETE FROM "{table}"')
