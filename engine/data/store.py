@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
+import pyarrow as pa
 
 from engine.data.schemas import TABLES, Column
 
@@ -60,8 +61,8 @@ def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         else:
             values = frame[col.name]
         if col.type == "str":
-            values = values.astype(object).where(values.notna(), None)
-            values = values.map(lambda v: v if v is None else str(v))
+            # vectorised: pandas' string dtype keeps nulls as NA (written as NULL by both backends)
+            values = values.astype("string")
         elif col.type == "int":
             values = pd.to_numeric(values).astype("Int64")
         elif col.type == "float":
@@ -186,7 +187,7 @@ class Store:
             return
         names = ", ".join(f'"{c}"' for c in frame.columns)
         if self.dialect == "duckdb":
-            conn.register("_incoming", frame)
+            conn.register("_incoming", pa.Table.from_pandas(frame, preserve_index=False))  # arrow scans fastest
             try:
                 conn.execute(f'INSERT INTO "{table}" ({names}) SELECT {names} FROM _incoming')
             finally:
