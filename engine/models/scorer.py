@@ -1,0 +1,250 @@
+"""Serving scorer: the hybrid model's math in numpy (component ``scorer``).
+
+The hybrid logit of HCP ``h``, content ``i`` and channel ``c`` is a sum of interpretable terms,
+each a dot product between an HCP-tower output and a content-tower output::
+
+    logit = topic_match(h, i) + peers(h, i) + sequence(h, i) + sequence_channel(h, c)
+          + channel_affinity(h, c) + content_appeal(i, c)
+
+The content tower does not depend on the HCP, so it is computed once for the catalogue at load
+time. Scoring one HCP is one pass of the (tiny) HCP tower plus one matrix product against the
+content matrices: no network call per item. Importing this module never loads TensorFlow.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.config import CHANNELS
+
+#: Factor names, in the order shown to users; they add up to the logit of the chosen channel.
+FACTORS = ("topic match", "peers", "recent sequence", "channel affinity", "content appeal")
+#: Keras layers whose weights the scorer keeps (also what rebuilds the network for naive scoring).
+HCP_TABLES = ("hcp_profile", "hcp_interests", "hcp_sequence", "hcp_peers")
+
+
+def sigmoid(x):
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _relu(x):
+    return np.maximum(x, 0.0)
+
+
+@dataclass
+class Scores:
+    """One HCP's scores over the catalogue.
+
+    Attributes
+    ----------
+    engagement : ``[n_contents, n_channels]`` engagement probability per (content, channel).
+    score : ``[n_contents]`` ranking score: engagement of the best consented channel.
+    channel : ``[n_contents]`` index of that channel.
+    factors : name -> ``[n_contents]`` additive contributions to the logit of that channel.
+    """
+
+    engagement: np.ndarray
+    score: np.ndarray
+    channel: np.ndarray
+    factors: dict
+
+
+class HybridScorer:
+    """Numpy scorer over a fixed catalogue, built from the hybrid network's weights.
+
+    Parameters
+    ----------
+    layers : Keras layer name -> list of weight arrays (tables included).
+    freshness : ``[n_contents]`` content age feature at the reference time.
+    consent : ``[n_hcps, n_channels]`` bool; the score takes the best *consented* channel.
+    content_ids, hcp_ids : index order.
+    config : network sizes (to rebuild the Keras network for :meth:`naive_score_one`).
+    reference_time : when the HCP features were computed (the training cutoff).
+    """
+
+    def __init__(self, layers: dict, freshness, consent, content_ids, hcp_ids, config: dict, reference_time):
+        self.layers = {k: [np.asarray(a, dtype=np.float32) for a in v] for k, v in layers.items()}
+        self.freshness = np.asarray(freshness, dtype=np.float32)
+        self.consent = np.asarray(consent, dtype=bool)
+        self.content_ids = np.asarray(content_ids, dtype=str)
+        self.hcp_ids = np.asarray(hcp_ids, dtype=str)
+        self.config = dict(config)
+        self.reference_time = pd.Timestamp(reference_time)
+        self._keras = None
+        self._content_tower()
+
+    # -- towers --------------------------------------------------------------------------------
+    def _w(self, name):
+        return self.layers[name]
+
+    def _content_tower(self) -> None:
+        L = self.layers
+        topics = L["content_topics"][0]
+        self.topic_content_ = topics @ L["topic_content"][0] + L["content_topic_id"][0]
+        self.peer_content_ = L["content_peers"][0]
+        self.sequence_content_ = L["content_sequence_id"][0] + topics @ L["sequence_content"][0]
+        self.appeal_ = (L["content_channel_bias"][0] + topics @ L["content_topic_channel"][0]
+                        + self.freshness[:, None] @ L["freshness_weight"][0])
+
+    def hcp_tower(self, hcp_idx) -> dict[str, np.ndarray]:
+        """HCP-side outputs for a batch: ``topic [n,d]``, ``peer [n,k]``, ``sequence [n,d]``,
+        ``sequence_channel [n,5]``, ``channel_affinity [n,5]``."""
+        L = self.layers
+        idx = np.asarray(hcp_idx)
+        profile = L["hcp_profile"][0][idx]
+        interests = L["hcp_interests"][0][idx]
+        state = L["hcp_sequence"][0][idx]
+        peers = L["hcp_peers"][0][idx]
+        hidden = _relu(np.concatenate([profile, interests], axis=1) @ L["topic_hcp_hidden"][0] + L["topic_hcp_hidden"][1])
+        return {
+            "topic": hidden @ L["topic_hcp_out"][0] + L["topic_hcp_out"][1],
+            "peer": peers * L["peer_scale"][0][0, 0],
+            "sequence": state @ L["sequence_hcp"][0] + L["sequence_hcp"][1],
+            "sequence_channel": state @ L["sequence_channel"][0] + L["sequence_channel"][1],
+            "channel_affinity": _relu(profile @ L["channel_hidden"][0] + L["channel_hidden"][1])
+            @ L["channel_affinity"][0] + L["channel_affinity"][1],
+        }
+
+    def terms(self, hcp_idx) -> dict[str, np.ndarray]:
+        """Every term for a batch: item terms ``[n, C]``, channel terms ``[n, 1, 5]``, appeal ``[1, C, 5]``."""
+        t = self.hcp_tower(hcp_idx)
+        return {"topic": t["topic"] @ self.topic_content_.T,
+                "peer": t["peer"] @ self.peer_content_.T,
+                "sequence": t["sequence"] @ self.sequence_content_.T,
+                "sequence_channel": t["sequence_channel"][:, None, :],
+                "channel_affinity": t["channel_affinity"][:, None, :],
+                "appeal": self.appeal_[None]}
+
+    @staticmethod
+    def _logits(terms) -> np.ndarray:
+        item = (terms["topic"] + terms["peer"] + terms["sequence"])[:, :, None]
+        return item + terms["sequence_channel"] + terms["channel_affinity"] + terms["appeal"]
+
+    def logits_batch(self, hcp_idx) -> np.ndarray:
+        """``[n, n_contents, n_channels]`` engagement logits."""
+        return self._logits(self.terms(hcp_idx))
+
+    def _best_channel(self, hcp_idx, logits) -> np.ndarray:
+        consent = self.consent[np.asarray(hcp_idx)]
+        # An HCP with no consent at all still gets a ranking (the business rules filter it later).
+        consent = np.where(consent.any(axis=1, keepdims=True), consent, True)
+        return np.where(consent[:, None, :], logits, -np.inf).argmax(axis=2)
+
+    # -- serving -------------------------------------------------------------------------------
+    def score(self, hcp_idx: int) -> Scores:
+        """Scores of one HCP over the catalogue, with the additive factors of the best channel."""
+        terms = self.terms([hcp_idx])
+        logits = self._logits(terms)
+        best = self._best_channel([hcp_idx], logits)[0]
+        items = np.arange(len(self.content_ids))
+        engagement = sigmoid(logits[0])
+        factors = {
+            "topic match": terms["topic"][0],
+            "peers": terms["peer"][0],
+            "recent sequence": terms["sequence"][0] + terms["sequence_channel"][0, 0, best],
+            "channel affinity": terms["channel_affinity"][0, 0, best],
+            "content appeal": terms["appeal"][0, items, best],
+        }
+        return Scores(engagement=engagement, score=engagement[items, best], channel=best, factors=factors)
+
+    def score_batch(self, hcp_idx) -> tuple[np.ndarray, np.ndarray]:
+        """``(score [n, n_contents], engagement [n, n_contents, n_channels])``."""
+        hcp_idx = np.asarray(hcp_idx)
+        logits = self.logits_batch(hcp_idx)
+        best = self._best_channel(hcp_idx, logits)
+        engagement = sigmoid(logits)
+        return np.take_along_axis(engagement, best[:, :, None], axis=2)[:, :, 0], engagement
+
+    def pair_logits(self, hcp_idx, content_idx, channel_idx) -> np.ndarray:
+        """``[n]`` logits of given (HCP, content, channel) triples."""
+        hcp_idx, content_idx, channel_idx = (np.asarray(a) for a in (hcp_idx, content_idx, channel_idx))
+        t = self.hcp_tower(hcp_idx)
+        rows = np.arange(len(hcp_idx))
+        return (np.einsum("nd,nd->n", t["topic"], self.topic_content_[content_idx])
+                + np.einsum("nd,nd->n", t["peer"], self.peer_content_[content_idx])
+                + np.einsum("nd,nd->n", t["sequence"], self.sequence_content_[content_idx])
+                + t["sequence_channel"][rows, channel_idx] + t["channel_affinity"][rows, channel_idx]
+                + self.appeal_[content_idx, channel_idx])
+
+    def with_new_contents(self, content_ids, topic_vectors, available_since=None) -> "HybridScorer":
+        """A scorer whose catalogue also holds new contents known only by their topic vector.
+
+        New contents have no id embedding, no peer factors and no learned appeal (all zero);
+        ``available_since`` (timestamps) sets their freshness, default: new at the reference time.
+        """
+        topic_vectors = np.asarray(topic_vectors, dtype=np.float32)
+        k = self.layers["content_topics"][0].shape[1]
+        if topic_vectors.ndim != 2 or topic_vectors.shape != (len(content_ids), k):
+            raise ValueError(f"topic_vectors must be [{len(content_ids)}, {k}] (one row per new content, "
+                             f"{k} topics); got {topic_vectors.shape}")
+        n = len(content_ids)
+        layers = dict(self.layers)
+        for name in ("content_topic_id", "content_sequence_id", "content_channel_bias", "content_peers"):
+            table = layers[name][0]
+            layers[name] = [np.vstack([table, np.zeros((n, table.shape[1]), dtype=np.float32)])]
+        layers["content_topics"] = [np.vstack([layers["content_topics"][0], topic_vectors])]
+        fresh = np.zeros(n, dtype=np.float32)
+        if available_since is not None:
+            from engine.models.features import content_age
+
+            since = pd.to_datetime(pd.Series(available_since)).to_numpy("datetime64[us]")
+            fresh = content_age(since, np.datetime64(self.reference_time, "us"))
+        return HybridScorer(layers, np.concatenate([self.freshness, fresh]), self.consent,
+                            np.concatenate([self.content_ids, np.asarray(content_ids, dtype=str)]),
+                            self.hcp_ids, self.config, self.reference_time)
+
+    # -- the naive way (benchmark comparison only) ---------------------------------------------
+    def keras_network(self):
+        """The Keras hybrid network rebuilt from these weights (returns the all-terms model)."""
+        if self._keras is None:
+            from engine.models.hybrid import build_network
+
+            shapes = {name: self.layers[name][0].shape for name in
+                      HCP_TABLES + ("content_topics", "content_peers")}
+            _, terms_model = build_network(shapes, self.config)
+            for name, weights in self.layers.items():
+                terms_model.get_layer(name).set_weights(weights)
+            self._keras = terms_model
+        return self._keras
+
+    def naive_score_one(self, hcp_idx: int) -> Scores:
+        """The same numbers as :meth:`score`, computed with one Keras call per content item."""
+        net = self.keras_network()
+        n = len(self.content_ids)
+        logits = np.empty((n, len(CHANNELS)), dtype=np.float32)
+        for i in range(n):
+            out = net({"hcp": np.array([hcp_idx], dtype=np.int32), "content": np.array([i], dtype=np.int32),
+                       "channel": np.zeros(1, dtype=np.int32),
+                       "freshness": self.freshness[i:i + 1]}, training=False)
+            logits[i] = np.asarray(out["logits"])[0]
+        best = self._best_channel([hcp_idx], logits[None])[0]
+        engagement = sigmoid(logits)
+        items = np.arange(n)
+        return Scores(engagement=engagement, score=engagement[items, best], channel=best, factors={})
+
+    # -- persistence ---------------------------------------------------------------------------
+    def save(self, path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        arrays = {f"layer/{name}/{j}": w for name, ws in self.layers.items() for j, w in enumerate(ws)}
+        np.savez(path / "scorer.npz", freshness=self.freshness, consent=self.consent,
+                 content_ids=self.content_ids, hcp_ids=self.hcp_ids, **arrays)
+        (path / "scorer.json").write_text(json.dumps({"config": self.config,
+                                                      "reference_time": self.reference_time.isoformat()}))
+
+    @classmethod
+    def load(cls, path) -> "HybridScorer":
+        path = Path(path)
+        meta = json.loads((path / "scorer.json").read_text())
+        layers: dict[str, list] = {}
+        with np.load(path / "scorer.npz") as a:
+            for key in sorted(k for k in a.files if k.startswith("layer/")):
+                _, name, j = key.split("/")
+                layers.setdefault(name, []).append((int(j), a[key]))
+            layers = {name: [w for _, w in sorted(ws, key=lambda t: t[0])] for name, ws in layers.items()}
+            return cls(layers, a["freshness"], a["consent"], a["content_ids"], a["hcp_ids"],
+                       meta["config"], meta["reference_time"])
