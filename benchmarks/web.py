@@ -1,0 +1,198 @@
+"""Web benchmark: page time-to-usable in headless Chromium and callback latency under load.
+
+Starts gunicorn (2 workers, 127.0.0.1 only) on the current ARTIFACTS_DIR / DATABASE_URL, then
+
+1. **Pages**: signs in as an admin in headless Chromium and, for every page, measures the time
+   from navigation start to the page's ready marker (``.page-ready``, see components/common.py)
+   in the DOM, recorded in the page itself by a MutationObserver (no polling error). Each page
+   is visited once to warm up, then ``--page-runs`` times; the median is reported.
+2. **Callbacks**: ``--users`` threads, each with its own signed-in ``requests.Session``, POST
+   real callback payloads to ``/_dash-update-component`` (HCP search grid, HCP 360
+   recommendations + forecast), ``--requests-per-user`` each, stopped at ``--max-seconds``.
+
+``--json`` prints one JSON object: pages (path -> seconds), users, requests, errors,
+callback_p50_ms, callback_p95_ms, callback_p99_ms, per-callback percentiles and the setup.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+import requests  # noqa: E402
+
+from engine.config import Settings  # noqa: E402
+from engine.data.store import Store  # noqa: E402
+from tests.fixtures.web import GunicornServer, make_browser, login, requests_login, write_users_file  # noqa: E402
+
+READY_SCRIPT = """
+window.__nbaReady = null;
+new MutationObserver(function (_, observer) {
+  if (document.querySelector('.page-ready')) { window.__nbaReady = performance.now(); observer.disconnect(); }
+}).observe(document, {childList: true, subtree: true});
+"""
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def callback_payload(deps: list[dict], output_id: str, values: dict, changed: str) -> dict:
+    """The request body the browser sends for the callback writing ``output_id``.
+
+    ``values`` maps ``"component-id.property"`` to the value of each input/state.
+    """
+    spec = next((d for d in deps if f"{output_id}." in d["output"]), None)
+    if spec is None:
+        raise SystemExit(f"no callback writes to {output_id!r}: did the page change its ids?")
+    outputs = []
+    for part in spec["output"].strip(".").split("..."):
+        cid, prop = part.split("@")[0].rsplit(".", 1)
+        outputs.append({"id": cid, "property": prop})
+
+    def with_values(items):
+        return [{"id": i["id"], "property": i["property"], "value": values.get(f'{i["id"]}.{i["property"]}')} for i in items]
+
+    return {"output": spec["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
+            "inputs": with_values(spec["inputs"]), "state": with_values(spec["state"]), "changedPropIds": [changed]}
+
+
+def measure_pages(base_url: str, paths: list[str], runs: int) -> dict[str, float]:
+    driver = make_browser()
+    try:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": READY_SCRIPT})
+        login(driver, base_url, "admin")
+        results = {}
+        for path in paths:
+            samples = []
+            for run in range(runs + 1):  # the first visit warms this page's caches
+                driver.get(base_url + path)
+                deadline = time.monotonic() + 60
+                ready = None
+                while ready is None and time.monotonic() < deadline:
+                    ready = driver.execute_script("return window.__nbaReady")
+                    if ready is None:
+                        time.sleep(0.02)
+                if ready is None:  # reported as null: the page never became usable
+                    log(f"page {path}: no ready marker (.page-ready) within 60 s")
+                    break
+                if run:
+                    samples.append(ready / 1000.0)
+            results[path] = round(statistics.median(samples), 3) if len(samples) == runs else None
+            if results[path] is not None:
+                log(f"page {path}: {results[path]:.3f} s to usable (median of {runs})")
+        return results
+    finally:
+        driver.quit()
+
+
+def load_test(base_url: str, users: int, per_user: int, max_seconds: float, hcps: list[tuple[str, str]]) -> dict:
+    sessions = [requests_login(base_url, "brand" if i % 2 else "msl") for i in range(users)]
+    deps = sessions[0].get(base_url + "/_dash-dependencies", timeout=30).json()
+    grid_request = {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {}}
+
+    def search(query):
+        return callback_payload(deps, "hcps-count", {"hcps-grid.getRowsRequest": grid_request, "hcps-search.value": query}, "hcps-grid.getRowsRequest")
+
+    def recommend(hcp_id):
+        return callback_payload(deps, "hcp360-recs-slot", {"hcp360-id.data": hcp_id}, "hcp360-id.data")
+
+    latencies: dict[str, list[float]] = {"hcp_search": [], "hcp360_recommendations": []}
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + max_seconds
+    start = threading.Barrier(users)
+
+    def user(index: int):
+        rng = random.Random(index)
+        session = sessions[index]
+        start.wait()
+        for _ in range(per_user):
+            if time.monotonic() > deadline:
+                return
+            hcp_id, last_name = rng.choice(hcps)
+            kind, body = ("hcp_search", search(last_name[: rng.randint(2, 4)])) if rng.random() < 0.5 else ("hcp360_recommendations", recommend(hcp_id))
+            t0 = time.perf_counter()
+            try:
+                response = session.post(base_url + "/_dash-update-component", json=body, timeout=60)
+                ok = response.status_code == 200
+                problem = f"HTTP {response.status_code}"
+            except requests.RequestException as exc:
+                ok, problem = False, type(exc).__name__
+            elapsed = (time.perf_counter() - t0) * 1000
+            with lock:
+                if ok:
+                    latencies[kind].append(elapsed)
+                else:
+                    errors.append(f"{kind}: {problem}")
+
+    threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(users)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(max_seconds + 120)
+    wall = time.perf_counter() - t0
+    everything = [x for values in latencies.values() for x in values]
+
+    def pct(values, q):
+        return round(float(np.percentile(values, q)), 1) if values else None
+
+    return {
+        "users": users, "requests": len(everything) + len(errors), "errors": len(errors),
+        "error_examples": sorted(set(errors))[:5], "wall_s": round(wall, 2),
+        "throughput_rps": round((len(everything) + len(errors)) / wall, 1) if wall else None,
+        "callback_p50_ms": pct(everything, 50), "callback_p95_ms": pct(everything, 95), "callback_p99_ms": pct(everything, 99),
+        "callbacks": {k: {"n": len(v), "p50_ms": pct(v, 50), "p95_ms": pct(v, 95)} for k, v in latencies.items()},
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--requests-per-user", type=int, default=20)
+    parser.add_argument("--max-seconds", type=float, default=120, help="stop the load test after this long")
+    parser.add_argument("--page-runs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args(argv)
+
+    settings = Settings.from_env()
+    frame = Store(settings.database_url).query("SELECT hcp_id, last_name FROM hcps ORDER BY hcp_id LIMIT 500")
+    if frame.empty:
+        raise SystemExit(f"no HCPs in {settings.database_url}: run `python -m engine bootstrap` first")
+    hcps = list(zip(frame["hcp_id"].astype(str), frame["last_name"].astype(str)))
+    work = Path(tempfile.mkdtemp(prefix="nba-web-bench-"))
+    users_file = write_users_file(work / "users.json")
+    server = GunicornServer(settings.with_(users_file=None), users_file, work / "gunicorn.log", workers=args.workers)
+    log(f"starting gunicorn ({args.workers} workers) on {server.url} ...")
+    server.start(timeout_s=180)
+    try:
+        admin = requests_login(server.url, "admin")
+        admin.get(server.url + "/_dash-layout", timeout=180)  # first request loads the model in a worker
+        paths = ["/", "/hcps", f"/hcp/{hcps[0][0]}", "/channels", "/topics", "/segments", "/models", "/admin"]
+        pages = measure_pages(server.url, paths, args.page_runs)
+        log(f"load test: {args.users} users x {args.requests_per_user} callbacks ...")
+        load = load_test(server.url, args.users, args.requests_per_user, args.max_seconds, hcps)
+    finally:
+        server.stop()
+    result = {"pages": pages, **load, "workers": args.workers, "page_runs": args.page_runs,
+              "hcps_sampled": len(hcps), "database": settings.database_url.split(":")[0]}
+    if args.json:
+        print(json.dumps(result))
+    else:
+        log(json.dumps(result, indent=2))
+    return 0 if load["errors"] == 0 and None not in pages.values() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

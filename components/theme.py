@@ -1,0 +1,61 @@
+"""One look for every page: channel colours and labels, and the Plotly template ``nba``.
+
+Every chart colours channels with :func:`channel_color` and uses ``template=PLOTLY_TEMPLATE``.
+"""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from engine.config import CHANNELS
+
+#: Flatly palette (assets/00_bootstrap_flatly.min.css) so charts match the shell.
+PRIMARY = "#2c3e50"
+SUCCESS = "#18bc9c"
+INFO = "#3498db"
+WARNING = "#f39c12"
+DANGER = "#e74c3c"
+MUTED = "#95a5a6"
+
+#: Colour-blind-friendly (Okabe-Ito based), one per channel in engine.config.CHANNELS order.
+CHANNEL_COLORS: dict[str, str] = {
+    "email": "#0072B2",
+    "webinar": "#E69F00",
+    "rep_visit": "#009E73",
+    "in_person": "#CC79A7",
+    "social_event": "#56B4E9",
+}
+CHANNEL_LABELS: dict[str, str] = {
+    "email": "Email",
+    "webinar": "Webinar",
+    "rep_visit": "Rep visit",
+    "in_person": "In person",
+    "social_event": "Social / event",
+}
+assert set(CHANNEL_COLORS) == set(CHANNELS) == set(CHANNEL_LABELS), "theme out of sync with engine.config.CHANNELS"
+
+PLOTLY_TEMPLATE = "nba"
+
+
+def channel_color(channel: str) -> str:
+    """The channel's colour; unknown channels get a neutral grey rather than an error."""
+    return CHANNEL_COLORS.get(channel, MUTED)
+
+
+def channel_label(channel: str) -> str:
+    return CHANNEL_LABELS.get(channel, str(channel).replace("_", " ").capitalize())
+
+
+pio.templates[PLOTLY_TEMPLATE] = go.layout.Template(
+    layout=go.Layout(
+        font=dict(family="-apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif", size=13, color=PRIMARY),
+        colorway=[CHANNEL_COLORS[c] for c in CHANNELS] + [PRIMARY, DANGER, MUTED],
+        paper_bgcolor="rgba(0,0,0,0)",
+        plot_bgcolor="rgba(0,0,0,0)",
+        margin=dict(l=48, r=16, t=40, b=40),
+        xaxis=dict(gridcolor="#ecf0f1", zerolinecolor="#dfe6e9"),
+        yaxis=dict(gridcolor="#ecf0f1", zerolinecolor="#dfe6e9"),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0),
+        hoverlabel=dict(font_size=12),
+    )
+)

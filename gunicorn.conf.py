@@ -1,0 +1,28 @@
+"""gunicorn settings (Procfile: ``web: gunicorn -c gunicorn.conf.py webapp.wsgi:server``).
+
+Environment: PORT (default 8050), WEB_CONCURRENCY (workers, default 2), GUNICORN_THREADS
+(default 4), GUNICORN_TIMEOUT (default 60 s).
+"""
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8050')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
+graceful_timeout = 30
+keepalive = 5
+# Recycle workers now and then (bounded memory growth); jitter avoids all restarting at once.
+max_requests = 1000
+max_requests_jitter = 100
+# Each worker builds its own app and loads the model after the fork: TensorFlow state is
+# never shared across a fork, and a worker restart picks up the current bundle.
+preload_app = False
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info")
+# Trust X-Forwarded-* only from the local proxy (Procfile platforms terminate TLS in front).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# gunicorn's admin control socket defaults to one fixed path per user: several servers on one
+# host (tests, benchmarks, staging) would fight over it, and nothing here uses it.
+control_socket_disable = True

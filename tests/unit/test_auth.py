@@ -1,0 +1,208 @@
+"""Sign-in, users configuration, roles and login rate limiting (Flask test client, fake service)."""
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from werkzeug.exceptions import Forbidden, Unauthorized
+from werkzeug.security import generate_password_hash
+
+from tests.fixtures.web import TEST_USERS, write_users_file
+from webapp import create_app
+from webapp.auth import LoginRateLimiter, UsersConfigError, load_users, require_role
+
+
+class AdminRecorder:
+    """Stands in for NBAService where only the admin operations matter; records every call."""
+
+    def __init__(self):
+        self.version = "v1"
+        self.audit = []
+
+    def versions(self):
+        return [{"version": "v1", "created": "2024-01-01", "metrics": {"ndcg@10": 0.5}, "current": True}, {"version": "v2", "created": "2024-02-01"}]
+
+    def reload(self, version=None, user=None, role=None):
+        assert role == "admin"
+        self.version = version or "v2"
+        self.audit.append({"user": user, "action": "reload", "detail": self.version})
+        return {"ok": True, "version": self.version}
+
+    def rollback(self, user=None, role=None):
+        assert role == "admin"
+        self.version = "v1"
+        self.audit.append({"user": user, "action": "rollback", "detail": self.version})
+        return {"ok": True, "version": self.version}
+
+    def health(self):
+        return {"status": "ok"}
+
+    def cache_status(self):
+        return {"backend": "filesystem"}
+
+    def audit_log(self, limit=100):
+        return list(self.audit[-limit:])
+
+
+@pytest.fixture
+def service():
+    return AdminRecorder()
+
+
+@pytest.fixture
+def app(settings, tmp_path, service):
+    users = write_users_file(tmp_path / "users.json")
+    return create_app(settings.with_(users_file=users), environ={}, service=service)
+
+
+@pytest.fixture
+def client(app):
+    return app.server.test_client()
+
+
+def csrf_from(client, path="/login") -> str:
+    page = client.get(path).get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def sign_in(client, name, password=None, next_url="/"):
+    token = csrf_from(client)
+    password = TEST_USERS[name][1] if password is None else password
+    return client.post("/login", data={"username": name, "password": password, "csrf_token": token, "next": next_url})
+
+
+def test_pages_redirect_to_login_and_api_answers_401(client):
+    page = client.get("/hcps?q=smith")
+    assert page.status_code == 302
+    assert page.headers["Location"] == "/login?next=/hcps%3Fq%3Dsmith"
+    for path in ("/_dash-layout", "/_dash-dependencies"):
+        assert client.get(path).status_code == 401
+    api = client.post("/_dash-update-component", json={"output": "x.children", "inputs": []})
+    assert api.status_code == 401 and api.get_json()["error"] == "not signed in"
+
+
+def test_login_success_sets_session_and_redirects(client):
+    response = sign_in(client, "brand", next_url="/channels")
+    assert response.status_code == 302 and response.headers["Location"] == "/channels"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    layout = client.get("/_dash-layout")
+    assert layout.status_code == 200
+    assert '"brand"' in layout.get_data(as_text=True)
+
+
+def test_login_failure_shows_error_and_never_signs_in(client):
+    response = sign_in(client, "brand", password="wrong")
+    assert response.status_code == 401
+    assert "Unknown user name or wrong password." in response.get_data(as_text=True)
+    assert client.get("/_dash-layout").status_code == 401
+    assert sign_in(client, "nobody", password="x").status_code == 401
+
+
+def test_login_without_csrf_token_is_refused(client):
+    client.get("/login")
+    response = client.post("/login", data={"username": "admin", "password": TEST_USERS["admin"][1]})
+    assert response.status_code == 400
+    assert client.get("/_dash-layout").status_code == 401
+
+
+def test_open_redirect_is_refused(client):
+    response = sign_in(client, "msl", next_url="//evil.example/x")
+    assert response.headers["Location"] == "/"
+
+
+def test_rate_limit_after_five_failures_even_with_right_password(client):
+    for _ in range(5):
+        assert sign_in(client, "admin", password="bad").status_code == 401
+    blocked = sign_in(client, "admin")
+    assert blocked.status_code == 429
+    assert "Too many failed sign-in attempts" in blocked.get_data(as_text=True)
+    # Another user from the same address is not locked out by admin's failures.
+    assert sign_in(client, "msl").status_code == 302
+
+
+def test_rate_limiter_window_expires(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("webapp.auth.time.monotonic", lambda: clock[0])
+    limiter = LoginRateLimiter(None, max_failures=2, window_s=60)
+    limiter.record_failure("k")
+    limiter.record_failure("k")
+    assert limiter.blocked("k")
+    clock[0] += 61
+    assert not limiter.blocked("k")
+
+
+@pytest.mark.redis
+def test_rate_limiter_shared_through_redis():
+    from tests.fixtures.settings import REDIS_URL
+
+    first, second = LoginRateLimiter(REDIS_URL, max_failures=2), LoginRateLimiter(REDIS_URL, max_failures=2)
+    first.reset("shared-key")
+    first.record_failure("shared-key")
+    second.record_failure("shared-key")
+    assert first.blocked("shared-key") and second.blocked("shared-key")  # like two gunicorn workers
+    first.reset("shared-key")
+    assert not second.blocked("shared-key")
+
+
+def test_rate_limiter_falls_back_when_redis_is_down():
+    limiter = LoginRateLimiter("redis://127.0.0.1:1/0", max_failures=1)
+    limiter.record_failure("k")
+    assert limiter.blocked("k")
+
+
+def test_logout_ends_the_session(client):
+    sign_in(client, "admin")
+    assert client.get("/_dash-layout").status_code == 200
+    assert client.get("/logout").headers["Location"] == "/login"
+    assert client.get("/_dash-layout").status_code == 401
+
+
+def test_users_from_env_json_and_demo_defaults(settings, caplog):
+    inline = json.dumps({"carol": {"role": "msl", "password_hash": generate_password_hash("pw")}})
+    assert load_users(settings, {"NBA_USERS": inline})["carol"]["role"] == "msl"
+    demo = load_users(settings, {"DEMO_PASSWORD": "s3cret"})
+    assert {name: u["role"] for name, u in demo.items()} == {"admin": "admin", "brand": "brand_manager", "msl": "msl"}
+    assert "demo users" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"dave": {"role": "root", "password_hash": "pbkdf2:x$y"}}, "user 'dave': role 'root' is not one of"),
+        ({"erin": {"role": "msl", "password_hash": "plain"}}, "user 'erin': password_hash must be a werkzeug.security hash"),
+        ([], "expected a non-empty JSON object"),
+    ],
+)
+def test_bad_users_configuration_names_the_problem(settings, raw, message):
+    with pytest.raises(UsersConfigError, match=re.escape(message)):
+        load_users(settings, {"NBA_USERS": json.dumps(raw)})
+
+
+def test_missing_users_file_is_a_clear_error(settings, tmp_path):
+    with pytest.raises(UsersConfigError, match="USERS_FILE .*missing.json: file not found"):
+        load_users(settings.with_(users_file=tmp_path / "missing.json"), {})
+
+
+def test_production_refuses_the_development_secret(settings):
+    from engine.config import Settings
+
+    with pytest.raises(RuntimeError, match="SECRET_KEY must be set"):
+        create_app(settings.with_(secret_key=Settings().secret_key), environ={"NBA_ENV": "production"})
+
+
+def test_require_role_in_request_context(app):
+    with app.server.test_request_context("/"):
+        from flask import session
+
+        with pytest.raises(Unauthorized):
+            require_role("admin")
+        session["user"] = {"name": "msl", "role": "msl"}
+        with pytest.raises(Forbidden):
+            require_role("admin")
+        assert require_role("admin", "msl").name == "msl"
+        # A session naming a role the configuration no longer gives is not trusted.
+        session["user"] = {"name": "msl", "role": "admin"}
+        with pytest.raises(Unauthorized):
+            require_role("admin")

@@ -1,0 +1,80 @@
+"""Flask extensions of the web app, bound to a server with ``init_app`` (app-factory style).
+
+``nba`` gives every callback and layout function the process's :class:`engine.service.NBAService`.
+The service is created lazily on first use, so under gunicorn (``preload_app = False``) each
+worker loads the model bundle after the fork, never in the master.
+"""
+from __future__ import annotations
+
+import threading
+
+from flask import Flask, current_app, has_app_context
+
+from engine.config import Settings
+
+
+class _NBAState:
+    """Per-app state: the settings and the (lazily created) service."""
+
+    def __init__(self, settings: Settings, service=None):
+        self.settings = settings
+        self._service = service
+        self._lock = threading.Lock()
+
+    @property
+    def service(self):
+        if self._service is None:
+            with self._lock:  # gthread workers: only one thread loads the bundle
+                if self._service is None:
+                    from engine.service import NBAService
+
+                    self._service = NBAService.from_settings(self.settings)
+        return self._service
+
+    @property
+    def service_loaded(self) -> bool:
+        return self._service is not None
+
+
+class NBAExtension:
+    """Holds the NBA service of the current Flask app.
+
+    Examples
+    --------
+    >>> nba.init_app(server, settings)            # in create_app
+    >>> nba.service.recommend("1234567893")       # in a callback or layout function
+    """
+
+    def __init__(self):
+        self._last_state: _NBAState | None = None
+
+    def init_app(self, server: Flask, settings: Settings, service=None) -> None:
+        """Bind to ``server``; ``service`` lets tests inject a ready (or fake) service."""
+        state = _NBAState(settings, service)
+        server.extensions["nba"] = state
+        self._last_state = state
+
+    def _state(self) -> _NBAState:
+        if has_app_context() and "nba" in current_app.extensions:
+            return current_app.extensions["nba"]
+        if self._last_state is None:
+            raise RuntimeError("webapp.extensions.nba is not bound: call create_app() first")
+        # Outside a request (e.g. a background thread): the most recently created app.
+        return self._last_state
+
+    @property
+    def service(self):
+        """This process's ``NBAService`` (created on first access, thread-safe)."""
+        return self._state().service
+
+    @property
+    def settings(self) -> Settings:
+        return self._state().settings
+
+    @property
+    def service_loaded(self) -> bool:
+        """True once the service exists (lets the shell avoid loading it just to render)."""
+        return self._state().service_loaded
+
+
+nba = NBAExtension()

@@ -1,0 +1,152 @@
+"""The shell around every page: navbar (links by role), breadcrumbs, model version, user, logout."""
+from __future__ import annotations
+
+import logging
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import Input, Output, dcc, html
+
+from webapp.auth import current_user
+from webapp.extensions import nba
+
+log = logging.getLogger(__name__)
+
+#: Pages only these roles see in the navbar (and may open: enforced in webapp.security too).
+PAGE_ROLES = {"/admin": ("admin",)}
+HIDDEN_FROM_NAV = ("/404",)
+
+
+def nav_pages(role: str | None) -> list[dict]:
+    """Registered pages the role may open, in ``order``; path-template pages (HCP 360) excluded."""
+    pages = []
+    for page in dash.page_registry.values():
+        path = page["path"]
+        if page.get("path_template") or path in HIDDEN_FROM_NAV:
+            continue
+        allowed = PAGE_ROLES.get(path)
+        if allowed is not None and role not in allowed:
+            continue
+        pages.append(page)
+    return sorted(pages, key=lambda p: (p.get("order") if p.get("order") is not None else 999, p["name"]))
+
+
+def _match(page: dict, pathname: str) -> dict | None:
+    """Path variables when ``pathname`` is this page (templates like ``/hcp/<hcp_id>``), else None."""
+    template = page.get("path_template")
+    if not template:
+        return {} if page["path"].rstrip("/") == pathname.rstrip("/") else None
+    want, got = template.strip("/").split("/"), pathname.strip("/").split("/")
+    if len(want) != len(got):
+        return None
+    variables = {}
+    for w, g in zip(want, got):
+        if w.startswith("<") and w.endswith(">"):
+            variables[w[1:-1]] = g
+        elif w != g:
+            return None
+    return variables
+
+
+def breadcrumb_items(pathname: str | None) -> list[dict]:
+    """``[{label, href, active}]`` for the pathname: Overview › Section › Item."""
+    pathname = pathname or "/"
+    home = {"label": "Overview", "href": "/", "active": pathname == "/"}
+    if pathname == "/":
+        return [home]
+    for page in dash.page_registry.values():
+        variables = _match(page, pathname)
+        if variables is None:
+            continue
+        if variables:  # an item page: link its section (HCP 360 -> HCP lookup)
+            section = "/" + pathname.strip("/").split("/")[0]
+            parent = next((p for p in dash.page_registry.values() if p["path"] == section + "s"), None)
+            items = [home]
+            if parent is not None:
+                items.append({"label": parent["name"], "href": parent["path"], "active": False})
+            label = f'{page["name"]} · {" ".join(str(v) for v in variables.values())}'
+            return items + [{"label": label, "active": True}]
+        return [home, {"label": page["name"], "active": True}]
+    return [home, {"label": "Not found", "active": True}]
+
+
+def model_version_text() -> str:
+    try:
+        return f"Model {nba.service.version}"
+    except Exception as exc:  # noqa: BLE001 - the shell must render even when no model can be served
+        log.warning("shell: model version unavailable: %s", exc)
+        return "No model loaded"
+
+
+def navbar(user) -> dbc.Navbar:
+    links = [
+        dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact", id=f"nav-{page['path'].strip('/') or 'overview'}"))
+        for page in nav_pages(user.role if user else None)
+    ]
+    right = []
+    if user is not None:
+        right = [
+            dbc.Badge(model_version_text(), id="shell-version", color="light", text_color="primary", className="me-3 version-badge", pill=True),
+            html.Span(
+                [html.Span(user.name, id="shell-user", className="fw-semibold"), dbc.Badge(user.role_label, id="shell-role", color="info", className="ms-2")],
+                className="navbar-text text-white me-3",
+            ),
+            html.A("Sign out", href="/logout", id="shell-logout", className="btn btn-sm btn-outline-light"),
+        ]
+    return dbc.Navbar(
+        dbc.Container(
+            [
+                html.A([html.Span("NBA", className="brand-mark me-2"), "HCP Next Best Action"], href="/", className="navbar-brand", id="shell-brand"),
+                dbc.NavbarToggler(id="shell-nav-toggle", n_clicks=0),
+                dbc.Collapse(
+                    [dbc.Nav(links, navbar=True, className="me-auto", id="shell-nav"), html.Div(right, className="d-flex align-items-center")],
+                    id="shell-nav-collapse", navbar=True, is_open=False,
+                ),
+            ],
+            fluid=True,
+        ),
+        color="primary", dark=True, className="shell-navbar mb-3", expand="lg",
+    )
+
+
+def shell_layout():
+    """The app layout (a function: re-rendered per page load for the signed-in user)."""
+    user = current_user()
+    return html.Div(
+        [
+            navbar(user),
+            dbc.Container(
+                [
+                    html.Nav(html.Ol(id="shell-breadcrumbs", className="breadcrumb mb-3"), **{"aria-label": "breadcrumb"}),
+                    dash.page_container,
+                ],
+                fluid=True, className="shell-main pb-5",
+            ),
+            html.Footer(
+                dbc.Container("HCP Next Best Action · recommendations are decision support; follow your compliance rules.", fluid=True),
+                className="shell-footer text-muted small py-3",
+            ),
+        ],
+        className="shell-root",
+    )
+
+
+def register_shell_callbacks(app: dash.Dash) -> None:
+    @app.callback(Output("shell-breadcrumbs", "children"), Input("_pages_location", "pathname"))
+    def _breadcrumbs(pathname):
+        crumbs = []
+        for item in breadcrumb_items(pathname):
+            if item["active"]:
+                crumbs.append(html.Li(item["label"], className="breadcrumb-item active", **{"aria-current": "page"}))
+            else:
+                crumbs.append(html.Li(dcc.Link(item["label"], href=item["href"]), className="breadcrumb-item"))
+        return crumbs
+
+    # Each navigation refreshes the badge, so a reload done elsewhere shows without a full reload.
+    @app.callback(Output("shell-version", "children"), Input("_pages_location", "pathname"), prevent_initial_call=True)
+    def _version(_pathname):
+        return model_version_text()
+
+    @app.callback(Output("shell-nav-collapse", "is_open"), Input("shell-nav-toggle", "n_clicks"), prevent_initial_call=True)
+    def _toggle(n_clicks):
+        return bool(n_clicks % 2)

@@ -1,0 +1,147 @@
+"""Request guard and security headers.
+
+Every request except static files and the sign-in routes needs a signed-in user: pages
+redirect to ``/login``, API calls (``/_dash-*``) get a 401 JSON. A callback whose outputs
+include a component id starting with ``admin-`` is refused with 403 unless the user is an
+admin — before the callback runs, whatever the browser shows (the admin callbacks check
+again with :func:`webapp.auth.require_role`).
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, redirect, request
+from urllib.parse import quote
+
+from webapp.auth import current_user
+
+log = logging.getLogger(__name__)
+
+ADMIN_ID_PREFIX = "admin-"
+ADMIN_PATHS = ("/admin",)
+STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
+PUBLIC_PATHS = ("/login", "/logout", "/_favicon.ico", "/healthz")
+API_PREFIXES = ("/_dash-", "/_reload-hash", "/api/")
+DISPATCH_PATH = "/_dash-update-component"
+
+
+def _ids_in_outputs(body: dict) -> list[str]:
+    """Every component id a Dash dispatch request writes to (string ids and pattern-match ``type``)."""
+    ids: list[str] = []
+    outputs = body.get("outputs")
+    specs = outputs if isinstance(outputs, list) else [outputs] if isinstance(outputs, dict) else []
+    for spec in specs:
+        if isinstance(spec, list):  # pattern-matching ALL outputs: a list of specs
+            specs.extend(spec)
+            continue
+        if not isinstance(spec, dict):
+            continue
+        cid = spec.get("id")
+        if isinstance(cid, dict):
+            ids.extend(str(v) for v in cid.values())
+        elif cid is not None:
+            ids.append(str(cid))
+    output = body.get("output")
+    if isinstance(output, str):
+        # "id.prop" or "..id1.prop1...id2.prop2.." for multi-output callbacks
+        for part in output.strip(".").split("..."):
+            ids.append(part.rsplit(".", 1)[0])
+    return ids
+
+
+def targets_admin(body) -> bool:
+    """True when a dispatch body writes to any ``admin-`` component (the whole id or a dict id's value)."""
+    if not isinstance(body, dict):
+        return False
+    return any(cid.startswith(ADMIN_ID_PREFIX) for cid in _ids_in_outputs(body))
+
+
+def _is_public(path: str) -> bool:
+    return path.startswith(STATIC_PREFIXES) or path in PUBLIC_PATHS
+
+
+def guard():
+    path = request.path
+    if _is_public(path):
+        return None
+    user = current_user()
+    is_api = path.startswith(API_PREFIXES)
+    if user is None:
+        if is_api:
+            return jsonify(error="not signed in", login="/login"), 401
+        target = request.full_path if request.query_string else path
+        return redirect(f"/login?next={quote(target, safe='/')}")
+    if path == DISPATCH_PATH:
+        # JSON only: a cross-site HTML form cannot send it without a CORS preflight (CSRF).
+        if not request.is_json:
+            return jsonify(error="callbacks accept application/json only"), 415
+        body = request.get_json(silent=True)
+        if body is None:
+            return jsonify(error="invalid JSON body"), 400
+        if targets_admin(body) and user.role != "admin":
+            log.warning("refused admin callback %r for user %s (%s)", body.get("output"), user.name, user.role)
+            return jsonify(error="admin role required"), 403
+    if path.rstrip("/") in ADMIN_PATHS and user.role != "admin":
+        return _forbidden_page(), 403
+    return None
+
+
+def _forbidden_page() -> str:
+    from pages.login import render_message
+
+    return render_message("Admins only", "This page needs the admin role. Ask an administrator if you need access.", link=("/", "Back to overview"))
+
+
+def content_security_policy(script_hashes: list[str]) -> str:
+    """The tightest CSP Dash works under (checked by tests/e2e/test_pages_console.py).
+
+    Scripts: own origin plus the hashes of Dash's inline bootstrap scripts; ``'unsafe-eval'``
+    because plotly.js compiles some trace code with ``new Function``. Styles need
+    ``'unsafe-inline'``: plotly.js and dcc inject ``<style>`` elements at run time.
+    """
+    hashes = " ".join(script_hashes)  # already quoted by Dash.csp_hashes()
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' {hashes} 'unsafe-eval'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src 'self' data: blob:",
+            "font-src 'self' data:",
+            "connect-src 'self'",
+            "worker-src 'self' blob:",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+
+
+def init_security(server: Flask, script_hashes, https: bool) -> None:
+    """Guard every request and add the security headers.
+
+    ``script_hashes`` is a callable (``Dash.csp_hashes``): Dash adds inline scripts (e.g. the
+    Pages router's clientside callback) only while serving its first request, so the hashes
+    are read per response, not once at start-up.
+    """
+    server.before_request(guard)
+
+    @server.after_request
+    def _headers(response):
+        response.headers.setdefault("Content-Security-Policy", content_security_policy(script_hashes()))
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+        response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        if https:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if not request.path.startswith(STATIC_PREFIXES):
+            # Signed-in content must not be cached by shared caches or the back button after logout.
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    @server.route("/healthz")
+    def healthz():
+        """Liveness for load balancers: no details (the Admin page shows full health)."""
+        return jsonify(status="ok")
