@@ -1,0 +1,4 @@
+"""The cached service layer: the only thing the web app calls (see docs/INTERFACES.md §6)."""
+from engine.service.service import NBAService, NoBundleError, csv_safe
+
+__all__ = ["NBAService", "NoBundleError", "csv_safe"]

@@ -1,0 +1,163 @@
+"""The service's result cache: flask-caching backends used as a plain library.
+
+Filesystem by default (``settings.cache_dir``, shared by every gunicorn worker on one
+machine), Redis when ``settings.redis_url`` is set (shared by every machine). A cache is an
+optimisation, never a dependency: when the backend fails, requests go on uncached, one
+warning is logged, and the backend is tried again after a back-off.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from engine.config import Settings
+
+log = logging.getLogger("engine.service.cache")
+
+#: seconds to wait before trying a failed backend again
+RETRY_AFTER_S = 5.0
+
+
+def redis_client(url: str):
+    """A Redis client that fails fast (the cache must never make a request slow)."""
+    import redis
+
+    return redis.Redis.from_url(url, socket_connect_timeout=0.25, socket_timeout=0.5,
+                                health_check_interval=0)
+
+
+class ServiceCache:
+    """Get/set with hit, miss and error counters; survives a dead backend.
+
+    Parameters
+    ----------
+    settings : uses ``redis_url``, ``cache_dir`` and ``cache_timeout``.
+    namespace : key prefix, so several products can share one Redis database.
+    retry_after_s : back-off after a backend failure.
+    """
+
+    def __init__(self, settings: Settings, namespace: str = "nba:", retry_after_s: float = RETRY_AFTER_S):
+        from flask_caching.backends import FileSystemCache, RedisCache
+
+        self.timeout = settings.cache_timeout
+        self.retry_after_s = retry_after_s
+        if settings.redis_url:
+            self.backend_name = "redis"
+            self.location = _redact(settings.redis_url)
+            self._backend = RedisCache(host=redis_client(settings.redis_url), key_prefix=namespace,
+                                       default_timeout=self.timeout)
+        else:
+            self.backend_name = "filesystem"
+            self.location = str(settings.cache_dir)
+            settings.cache_dir.mkdir(parents=True, exist_ok=True)
+            self._backend = FileSystemCache(str(settings.cache_dir), threshold=20_000,
+                                            default_timeout=self.timeout)
+        self.hits = self.misses = self.errors = 0
+        self._down_until = 0.0
+        self._warned = False
+        self._last_error = None
+        self._lock = threading.Lock()
+
+    # -- availability ----------------------------------------------------------------
+    @property
+    def available(self) -> bool:
+        """False while the backend is in its back-off period after a failure."""
+        return time.monotonic() >= self._down_until
+
+    def _failed(self, exc: Exception) -> None:
+        with self._lock:
+            self.errors += 1
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            self._down_until = time.monotonic() + self.retry_after_s
+            if not self._warned:  # one warning per outage, not one per request
+                self._warned = True
+                log.warning("cache backend %s at %s unavailable (%s); serving uncached, retrying every %.0fs",
+                            self.backend_name, self.location, self._last_error, self.retry_after_s)
+
+    def _recovered(self) -> None:
+        if self._warned:
+            with self._lock:
+                if self._warned:
+                    self._warned = False
+                    log.warning("cache backend %s at %s is back", self.backend_name, self.location)
+
+    # -- operations ------------------------------------------------------------------
+    def get(self, key: str):
+        """The cached value, or None (miss, or backend down)."""
+        if not self.available:
+            self.misses += 1
+            return None
+        try:
+            value = self._backend.get(key)
+        except Exception as exc:  # noqa: BLE001 - any backend failure means "uncached"
+            self._failed(exc)
+            self.misses += 1
+            return None
+        self._recovered()
+        if value is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return value
+
+    def set(self, key: str, value, timeout: int | None = None) -> None:
+        if not self.available:
+            return
+        try:
+            self._backend.set(key, value, timeout=self.timeout if timeout is None else timeout)
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+            return
+        self._recovered()
+
+    def get_or_compute(self, key: str, compute, timeout: int | None = None):
+        """Return the cached value for ``key``, computing and storing it on a miss."""
+        value = self.get(key)
+        if value is None:
+            value = compute()
+            if value is not None:
+                self.set(key, value, timeout)
+        return value
+
+    def probe(self) -> bool:
+        """Write and read back a marker (not counted as a hit or miss); False when the backend fails."""
+        if not self.available:
+            return False
+        try:
+            marker = time.time()
+            self._backend.set("health-probe", marker, timeout=60)
+            ok = self._backend.get("health-probe") == marker
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+            return False
+        self._recovered()
+        return ok
+
+    def clear(self) -> None:
+        try:
+            self._backend.clear()
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+
+    def status(self) -> dict:
+        lookups = self.hits + self.misses
+        return {
+            "backend": self.backend_name,
+            "location": self.location,
+            "available": self.available,
+            "hits": self.hits,
+            "misses": self.misses,
+            "errors": self.errors,
+            "hit_rate": round(self.hits / lookups, 4) if lookups else None,
+            "timeout_s": self.timeout,
+            "last_error": self._last_error,
+        }
+
+
+def _redact(url: str) -> str:
+    """``redis://user:secret@host`` -> ``redis://***@host`` (status pages must not show passwords)."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://***@{rest.rpartition('@')[2]}"

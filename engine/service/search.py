@@ -1,0 +1,184 @@
+"""HCP search over the in-memory HCP table: ranked, filtered, sorted and paged server-side.
+
+Ranking (best first): exact NPI, NPI prefix, last-name prefix, name contains every word, city,
+specialty or state. Sorting and filtering follow dash-ag-grid's infinite row model:
+``sort=[{"colId": "last_name", "sort": "asc"}]`` and an ag-grid ``filterModel`` dict.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from collections import OrderedDict
+
+import numpy as np
+import pandas as pd
+
+from engine.service.snapshot import DataSnapshot
+
+#: columns a search row carries (and may be sorted or filtered on)
+COLUMNS = ("hcp_id", "name", "first_name", "last_name", "credential", "specialty", "city", "state", "zip",
+           "segment", "territory", "touches", "engaged", "engagement_rate", "last_touch")
+NUMERIC = ("touches", "engaged", "engagement_rate")
+NO_MATCH = 9
+MAX_PAGE_SIZE = 1000
+
+
+def _text(series: pd.Series) -> np.ndarray:
+    return series.astype(object).where(series.notna(), "").astype(str).to_numpy(dtype=object)
+
+
+class HcpSearch:
+    """Search index over one snapshot's HCPs (built once; each search is vectorised)."""
+
+    def __init__(self, snapshot: DataSnapshot, memo_size: int = 64):
+        hcps = snapshot.hcps
+        touches, engaged = snapshot.touches.sum(axis=1), snapshot.engaged.sum(axis=1)
+        first, last = _text(hcps["first_name"]), _text(hcps["last_name"])
+        self.frame = pd.DataFrame({
+            "hcp_id": _text(hcps["hcp_id"]),
+            "name": np.array([f"{f} {l}".strip() for f, l in zip(first, last)], dtype=object),
+            "first_name": first, "last_name": last,
+            **{c: _text(hcps[c]) for c in ("credential", "specialty", "city", "state", "zip", "segment", "territory")},
+            "touches": touches.astype(np.int64), "engaged": engaged.astype(np.int64),
+            "engagement_rate": np.divide(engaged, touches, out=np.zeros(len(hcps)), where=touches > 0),
+            "last_touch": pd.Series(snapshot.last_touch).dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object),
+        })
+        self._lower = {c: pd.Series(self.frame[c].str.lower(), dtype=object)
+                       for c in ("hcp_id", "name", "last_name", "city", "specialty", "state")}
+        # dense sort codes per column, so any multi-column sort is one lexsort of int arrays
+        self._codes = {c: self._sort_codes(self.frame[c]) for c in COLUMNS}
+        self._memo: OrderedDict = OrderedDict()
+        self._memo_size = memo_size
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _sort_codes(values: pd.Series) -> np.ndarray:
+        if values.dtype.kind in "if":
+            return pd.Series(values).rank(method="dense").fillna(0).to_numpy().astype(np.int64)
+        lowered = pd.Series(values, dtype=object).str.lower()
+        codes = lowered.rank(method="dense").to_numpy()
+        blank = (lowered == "").to_numpy()
+        codes = np.where(blank, np.nanmax(codes) + 1 if len(codes) else 0, codes)  # blanks sort last
+        return np.nan_to_num(codes).astype(np.int64)
+
+    # -- ranking -------------------------------------------------------------------------
+    def match_rank(self, query: str) -> np.ndarray:
+        """Int [n_hcps]: 0 exact NPI, 1 NPI prefix, 2 last-name prefix, 3 name has every word, 4 city,
+        5 specialty or state, ``NO_MATCH`` otherwise (all 0 for an empty query)."""
+        q = " ".join(str(query or "").lower().split())
+        n = len(self.frame)
+        if not q:
+            return np.zeros(n, dtype=np.int64)
+        low = self._lower
+        rank = np.full(n, NO_MATCH, dtype=np.int64)
+        tokens = q.split()
+        has_all = np.ones(n, dtype=bool)
+        for token in tokens:
+            has_all &= low["name"].str.contains(token, regex=False).to_numpy()
+        last_prefix = low["last_name"].str.startswith(q).to_numpy()
+        if len(tokens) > 1:
+            last_any = np.zeros(n, dtype=bool)
+            for token in tokens:
+                last_any |= low["last_name"].str.startswith(token).to_numpy()
+            last_prefix = last_prefix | (has_all & last_any)
+        tiers = [
+            (low["hcp_id"] == q).to_numpy(),
+            low["hcp_id"].str.startswith(q).to_numpy() if q.isdigit() else np.zeros(n, dtype=bool),
+            last_prefix,
+            has_all,
+            low["city"].str.contains(q, regex=False).to_numpy(),
+            (low["specialty"].str.contains(q, regex=False) | (low["state"] == q)).to_numpy(),
+        ]
+        for tier, mask in reversed(list(enumerate(tiers))):  # best tier written last wins
+            rank[mask] = tier
+        return rank
+
+    # -- filters ---------------------------------------------------------------------------
+    def _filter_mask(self, filters: dict | None, specialty, state) -> np.ndarray:
+        mask = np.ones(len(self.frame), dtype=bool)
+        for column, wanted in (("specialty", specialty), ("state", state)):
+            if wanted:
+                values = [wanted] if isinstance(wanted, str) else list(wanted)
+                mask &= self.frame[column].isin(values).to_numpy()
+        for column, model in (filters or {}).items():
+            if column not in COLUMNS:
+                raise ValueError(f"filter on unknown column {column!r}; columns are {', '.join(COLUMNS)}")
+            mask &= self._apply_filter(column, model)
+        return mask
+
+    def _apply_filter(self, column: str, model: dict) -> np.ndarray:
+        if not isinstance(model, dict):
+            raise ValueError(f"filter for {column!r} must be an ag-grid filter model dict (got {model!r})")
+        if "operator" in model and "conditions" in model:  # combined conditions: AND / OR
+            parts = [self._apply_filter(column, cond) for cond in model["conditions"]]
+            return np.logical_and.reduce(parts) if model["operator"] == "AND" else np.logical_or.reduce(parts)
+        kind = model.get("filterType", "text")
+        kind_of = model.get("type", "contains")
+        values = self.frame[column]
+        if kind == "set":
+            return values.astype(str).isin([str(v) for v in model.get("values", [])]).to_numpy()
+        if kind == "number":
+            if column not in NUMERIC:
+                raise ValueError(f"number filter on text column {column!r}")
+            x = values.to_numpy(dtype=float)
+            a, b = model.get("filter"), model.get("filterTo")
+            ops = {"equals": lambda: x == a, "notEqual": lambda: x != a, "greaterThan": lambda: x > a,
+                   "greaterThanOrEqual": lambda: x >= a, "lessThan": lambda: x < a,
+                   "lessThanOrEqual": lambda: x <= a, "inRange": lambda: (x >= a) & (x <= b),
+                   "blank": lambda: np.isnan(x), "notBlank": lambda: ~np.isnan(x)}
+        elif kind == "text":
+            text = pd.Series(values.astype(str).str.lower(), dtype=object)
+            needle = str(model.get("filter") or "").lower()
+            ops = {"contains": lambda: text.str.contains(needle, regex=False),
+                   "notContains": lambda: ~text.str.contains(needle, regex=False),
+                   "equals": lambda: text == needle, "notEqual": lambda: text != needle,
+                   "startsWith": lambda: text.str.startswith(needle), "endsWith": lambda: text.str.endswith(needle),
+                   "blank": lambda: text == "", "notBlank": lambda: text != ""}
+        else:
+            raise ValueError(f"filter for {column!r}: unsupported filterType {kind!r} (text, number, set)")
+        if kind_of not in ops:
+            raise ValueError(f"filter for {column!r}: unsupported type {kind_of!r} ({', '.join(ops)})")
+        return np.asarray(ops[kind_of](), dtype=bool)
+
+    # -- search -------------------------------------------------------------------------------
+    def _order(self, query: str, specialty, state, sort, filters) -> np.ndarray:
+        key = json.dumps([query, specialty, state, sort, filters], sort_keys=True, default=str)
+        with self._lock:
+            if key in self._memo:  # the grid asks for page after page of the same query
+                self._memo.move_to_end(key)
+                return self._memo[key]
+        rank = self.match_rank(query)
+        mask = (rank < NO_MATCH) & self._filter_mask(filters, specialty, state)
+        keys = [self._codes["hcp_id"], self._codes["first_name"], self._codes["last_name"], rank]
+        for item in reversed(list(sort or [])):  # lexsort: last key is the primary one
+            column, direction = item.get("colId"), item.get("sort", "asc")
+            if column not in COLUMNS:
+                raise ValueError(f"sort on unknown column {column!r}; columns are {', '.join(COLUMNS)}")
+            if direction not in ("asc", "desc"):
+                raise ValueError(f"sort direction must be 'asc' or 'desc' (got {direction!r})")
+            codes = self._codes[column]
+            keys.append(codes if direction == "asc" else -codes)
+        selected = np.flatnonzero(mask)
+        order = selected[np.lexsort([k[selected] for k in keys])]
+        with self._lock:
+            self._memo[key] = order
+            if len(self._memo) > self._memo_size:
+                self._memo.popitem(last=False)
+        return order
+
+    def search(self, query: str = "", specialty=None, state=None, sort=None, page: int = 0, page_size: int = 50,
+               filters: dict | None = None) -> dict:
+        """One page of matches: ``{"rows": [dict], "total": int, "page": int, "page_size": int}``."""
+        if not isinstance(page, (int, np.integer)) or page < 0:
+            raise ValueError(f"page must be a non-negative integer (got {page!r})")
+        if not isinstance(page_size, (int, np.integer)) or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be in 1..{MAX_PAGE_SIZE} (got {page_size!r})")
+        order = self._order(str(query or ""), specialty, state, sort, filters)
+        chunk = order[page * page_size:(page + 1) * page_size]
+        rows = self.frame.iloc[chunk].to_dict("records")
+        for row in rows:
+            for k in NUMERIC:
+                row[k] = float(row[k]) if k == "engagement_rate" else int(row[k])
+            for k in ("credential", "city", "state", "zip", "segment", "territory", "last_touch", "first_name"):
+                row[k] = row[k] or None
+        return {"rows": rows, "total": int(len(order)), "page": int(page), "page_size": int(page_size)}

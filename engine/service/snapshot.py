@@ -1,0 +1,205 @@
+"""Read-mostly data the service keeps in memory per process, computed once per data version.
+
+Requests never scan the interactions table for what every page needs: HCPs and contents,
+per-HCP × channel aggregates, touches inside the contact-cap window, consumed (engaged)
+content, and monthly channel × specialty × state aggregates are built here with a handful of
+grouped SQL queries, then shared through the cache between workers.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from engine.config import CHANNELS, Settings
+from engine.data.store import Store
+
+#: window for the "recent sequence" reason
+RECENT_DAYS = 90
+
+_ENGAGED = 'SUM(CASE WHEN engaged THEN 1 ELSE 0 END)'
+
+
+def data_fingerprint(store: Store) -> str:
+    """A cheap identity of the stored data: changes whenever interactions, HCPs or contents change."""
+    row = store.query(
+        'SELECT (SELECT COUNT(*) FROM interactions) AS n_i, (SELECT MAX("timestamp") FROM interactions) AS last_t, '
+        '(SELECT MAX(interaction_id) FROM interactions) AS max_id, (SELECT COUNT(*) FROM hcps) AS n_h, '
+        '(SELECT COUNT(*) FROM contents) AS n_c').iloc[0]
+    return "-".join(str(v) for v in row.tolist()).replace(" ", "T")
+
+
+class _Reader:
+    """Run several read queries on one store connection (``?`` placeholders on both dialects)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def __enter__(self):
+        self._context = self.store.transaction()
+        self.conn = self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._context.__exit__(*exc)
+
+    def __call__(self, sql: str, params=()) -> pd.DataFrame:
+        if self.store.dialect == "duckdb":
+            return self.conn.execute(sql, list(params)).df()
+        with self.conn.cursor() as cur:
+            cur.execute(sql.replace("?", "%s"), list(params))
+            return pd.DataFrame(cur.fetchall(), columns=[d.name for d in cur.description])
+
+
+def _channel_matrix(frame: pd.DataFrame, hcp_pos: pd.Series, value: str, n_hcps: int) -> np.ndarray:
+    """Long (hcp_id, channel, value) rows -> array [n_hcps, n_channels] (unknown ids dropped)."""
+    out = np.zeros((n_hcps, len(CHANNELS)), dtype=np.int64)
+    if frame.empty:
+        return out
+    rows = hcp_pos.reindex(frame["hcp_id"].astype(str)).to_numpy()
+    cols = pd.Series({c: i for i, c in enumerate(CHANNELS)}).reindex(frame["channel"].astype(str)).to_numpy()
+    ok = ~(np.isnan(rows) | np.isnan(cols))
+    np.add.at(out, (rows[ok].astype(np.int64), cols[ok].astype(np.int64)), frame[value].to_numpy()[ok].astype(np.int64))
+    return out
+
+
+@dataclass
+class DataSnapshot:
+    """Everything the service reads from the store, aligned to ``hcps`` / ``contents`` row order.
+
+    Attributes
+    ----------
+    fingerprint : data identity (see :func:`data_fingerprint`); part of every cache key.
+    now : the data's last interaction timestamp ("now" for business rules and forecasts).
+    hcps, contents : the tables, in stable order (by id).
+    touches, engaged : int arrays [n_hcps, n_channels], all history.
+    cap_touches : int array [n_hcps, n_channels], touches in ``(now - cap_days, now]``.
+    recent_engaged : int array [n_hcps, n_channels], engaged touches in the last ``RECENT_DAYS``.
+    first_touch, last_touch : per-HCP timestamps (NaT without history).
+    consumed_hcp, consumed_content : int arrays of (hcp row, content row) pairs already engaged.
+    monthly : frame month, channel, specialty, state, touches, engaged.
+    """
+
+    fingerprint: str
+    now: pd.Timestamp
+    cap_days: int
+    hcps: pd.DataFrame
+    contents: pd.DataFrame
+    touches: np.ndarray
+    engaged: np.ndarray
+    cap_touches: np.ndarray
+    recent_engaged: np.ndarray
+    first_touch: np.ndarray
+    last_touch: np.ndarray
+    consumed_hcp: np.ndarray
+    consumed_content: np.ndarray
+    monthly: pd.DataFrame
+    hcp_pos: pd.Series = field(repr=False, default=None)
+    content_pos: pd.Series = field(repr=False, default=None)
+
+    def __post_init__(self):
+        self.hcp_pos = pd.Series(np.arange(len(self.hcps)), index=self.hcps["hcp_id"].astype(str).to_numpy())
+        self.content_pos = pd.Series(np.arange(len(self.contents)),
+                                     index=self.contents["content_id"].astype(str).to_numpy())
+
+    def __getstate__(self):  # the position indexes are rebuilt on unpickling (smaller cache entries)
+        state = dict(self.__dict__)
+        state.pop("hcp_pos", None)
+        state.pop("content_pos", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__post_init__()
+
+    @classmethod
+    def load(cls, store: Store, settings: Settings, fingerprint: str | None = None) -> "DataSnapshot":
+        """Build the snapshot with grouped queries (no full scan of interactions into Python)."""
+        fingerprint = fingerprint or data_fingerprint(store)
+        with _Reader(store) as read:  # one connection for every query (opening one is the slow part)
+            hcps = read('SELECT * FROM hcps ORDER BY hcp_id')
+            contents = read('SELECT * FROM contents ORDER BY content_id')
+            last = read('SELECT MAX("timestamp") AS t FROM interactions')["t"].iloc[0]
+            now = pd.Timestamp(last) if last is not None and not pd.isna(last) else pd.Timestamp.now().floor("s")
+            cap_start = (now - pd.Timedelta(days=settings.cap_days)).to_pydatetime()
+            recent_start = (now - pd.Timedelta(days=RECENT_DAYS)).to_pydatetime()
+            per_channel = read(
+                f'SELECT hcp_id, channel, COUNT(*) AS touches, {_ENGAGED} AS engaged, '
+                'MIN("timestamp") AS first_t, MAX("timestamp") AS last_t FROM interactions GROUP BY hcp_id, channel')
+            in_window = read(
+                'SELECT hcp_id, channel, COUNT(*) AS touches FROM interactions '
+                'WHERE "timestamp" > ? AND "timestamp" <= ? GROUP BY hcp_id, channel',
+                [cap_start, now.to_pydatetime()])
+            recent = read(
+                'SELECT hcp_id, channel, COUNT(*) AS engaged FROM interactions '
+                'WHERE engaged AND "timestamp" > ? GROUP BY hcp_id, channel', [recent_start])
+            consumed = read('SELECT DISTINCT hcp_id, content_id FROM interactions WHERE engaged')
+            monthly = read(
+                'SELECT date_trunc(\'month\', i."timestamp") AS month, i.channel, h.specialty, h.state, '
+                'COUNT(*) AS touches, SUM(CASE WHEN i.engaged THEN 1 ELSE 0 END) AS engaged '
+                'FROM interactions i JOIN hcps h ON h.hcp_id = i.hcp_id GROUP BY 1, 2, 3, 4')
+        hcps = hcps.reset_index(drop=True)
+        contents = contents.reset_index(drop=True)
+
+        hcp_pos = pd.Series(np.arange(len(hcps)), index=hcps["hcp_id"].astype(str).to_numpy())
+        content_pos = pd.Series(np.arange(len(contents)), index=contents["content_id"].astype(str).to_numpy())
+        n = len(hcps)
+        first_touch = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+        last_touch = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+        if not per_channel.empty:
+            spans = per_channel.groupby("hcp_id").agg(first_t=("first_t", "min"), last_t=("last_t", "max"))
+            rows = hcp_pos.reindex(spans.index.astype(str)).to_numpy()
+            ok = ~np.isnan(rows)
+            first_touch[rows[ok].astype(int)] = pd.to_datetime(spans["first_t"]).to_numpy(dtype="datetime64[us]")[ok]
+            last_touch[rows[ok].astype(int)] = pd.to_datetime(spans["last_t"]).to_numpy(dtype="datetime64[us]")[ok]
+        c_rows = hcp_pos.reindex(consumed["hcp_id"].astype(str)).to_numpy()
+        c_cols = content_pos.reindex(consumed["content_id"].astype(str)).to_numpy()
+        ok = ~(np.isnan(c_rows) | np.isnan(c_cols))
+
+        if not monthly.empty:
+            monthly["month"] = pd.to_datetime(monthly["month"]).dt.tz_localize(None).astype("datetime64[us]")
+            for col in ("touches", "engaged"):
+                monthly[col] = pd.to_numeric(monthly[col]).astype(np.int64)
+            for col in ("channel", "specialty", "state"):
+                monthly[col] = monthly[col].astype(object).where(monthly[col].notna(), "Unknown").astype(str)
+        else:
+            monthly = pd.DataFrame({"month": pd.Series(dtype="datetime64[us]"), "channel": pd.Series(dtype=str),
+                                    "specialty": pd.Series(dtype=str), "state": pd.Series(dtype=str),
+                                    "touches": pd.Series(dtype=np.int64), "engaged": pd.Series(dtype=np.int64)})
+        return cls(
+            fingerprint=fingerprint, now=now, cap_days=settings.cap_days, hcps=hcps, contents=contents,
+            touches=_channel_matrix(per_channel, hcp_pos, "touches", n),
+            engaged=_channel_matrix(per_channel, hcp_pos, "engaged", n),
+            cap_touches=_channel_matrix(in_window, hcp_pos, "touches", n),
+            recent_engaged=_channel_matrix(recent, hcp_pos, "engaged", n),
+            first_touch=first_touch, last_touch=last_touch,
+            consumed_hcp=c_rows[ok].astype(np.int64), consumed_content=c_cols[ok].astype(np.int64),
+            monthly=monthly.sort_values(["month", "channel", "specialty", "state"]).reset_index(drop=True),
+        )
+
+    # -- conveniences ------------------------------------------------------------------
+    def hcp_row(self, hcp_id: str) -> int | None:
+        pos = self.hcp_pos.get(str(hcp_id))
+        return None if pos is None else int(pos)
+
+    def consent(self) -> np.ndarray:
+        """Bool [n_hcps, n_channels]: the HCP agreed to contact through the channel."""
+        cols = [f"consent_{c}" for c in CHANNELS]
+        return self.hcps[cols].fillna(False).astype(bool).to_numpy()
+
+    def approved_at(self, at: pd.Timestamp) -> np.ndarray:
+        """Bool [n_contents]: content inside its approval window on ``at``'s day (open ends allowed)."""
+        day = pd.Timestamp(at).normalize()
+        start = pd.to_datetime(self.contents["approval_start"])
+        end = pd.to_datetime(self.contents["approval_end"])
+        return ((start.isna() | (start <= day)) & (end.isna() | (end >= day))).to_numpy(dtype=bool)
+
+    def peers_engaged(self) -> dict[str, np.ndarray]:
+        """Per specialty: int [n_contents], how many HCPs of that specialty engaged with each content."""
+        specialty = self.hcps["specialty"].astype(str).to_numpy()[self.consumed_hcp]
+        out = {}
+        for name in np.unique(specialty):
+            mask = specialty == name
+            out[str(name)] = np.bincount(self.consumed_content[mask], minlength=len(self.contents))
+        return out

@@ -1,0 +1,112 @@
+"""The business rules on a hand-built snapshot: exact, tiny, no store."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine.config import CHANNELS
+from engine.service.reasons import ReasonWriter, times
+from engine.service.rules import RuleBook
+from engine.service.snapshot import DataSnapshot
+
+NOW = pd.Timestamp("2024-06-30 12:00")
+EMAIL, WEBINAR, REP = 0, 1, 2
+
+
+def snapshot(consent_webinar=(True, False, True), cap_touches=None) -> DataSnapshot:
+    n_h = 3
+    hcps = pd.DataFrame({"hcp_id": ["H1", "H2", "H3"], "first_name": ["A", "B", "C"], "last_name": ["X", "Y", "Z"],
+                         "specialty": ["Cardiology", "Cardiology", "Oncology"], "segment": "Growth",
+                         **{f"consent_{c}": True for c in CHANNELS}})
+    hcps["consent_webinar"] = list(consent_webinar)
+    contents = pd.DataFrame({
+        "content_id": ["C1", "C2", "C3", "C4"], "title": ["t1", "t2", "t3", "t4"], "therapeutic_area": "Cardio",
+        "approval_start": pd.to_datetime(["2024-01-01", "2024-07-15", None, "2024-01-01"]),  # C2 not yet approved
+        "approval_end": pd.to_datetime(["2024-12-31", "2024-12-31", None, "2024-06-29"]),    # C4 expired yesterday
+    })
+    cap = np.zeros((n_h, len(CHANNELS)), dtype=np.int64) if cap_touches is None else np.asarray(cap_touches)
+    return DataSnapshot(
+        fingerprint="test", now=NOW, cap_days=30, hcps=hcps, contents=contents,
+        touches=cap.copy(), engaged=np.zeros_like(cap), cap_touches=cap, recent_engaged=np.zeros_like(cap),
+        first_touch=np.full(n_h, np.datetime64("NaT"), "datetime64[us]"),
+        last_touch=np.full(n_h, np.datetime64("NaT"), "datetime64[us]"),
+        consumed_hcp=np.array([0, 2]), consumed_content=np.array([2, 0]),  # H1 engaged C3, H3 engaged C1
+        monthly=pd.DataFrame(columns=["month", "channel", "specialty", "state", "touches", "engaged"]))
+
+
+def uniform_scores(best_channel: int, n_h=3, n_c=4, consent=None):
+    """(score, engagement): ``best_channel`` best everywhere; score = best consented engagement."""
+    engagement = np.full((n_h, n_c, len(CHANNELS)), 0.2)
+    engagement[:, :, best_channel] = 0.8
+    engagement *= np.linspace(1.0, 0.7, n_c)[None, :, None]  # C1 best, C4 worst
+    consent = np.ones((n_h, len(CHANNELS)), dtype=bool) if consent is None else consent
+    return np.where(consent[:, None, :], engagement, 0).max(axis=2), engagement
+
+
+def test_approval_window_and_consumed_content_are_excluded():
+    rules = RuleBook({"email": 4}, 30).fit(snapshot(), ["H1", "H2", "H3"], ["C1", "C2", "C3", "C4"])
+    assert rules.approved_.tolist() == [True, False, True, False]
+    score, engagement = uniform_scores(EMAIL)
+    ruled = rules.apply(np.arange(3), score, engagement)
+    assert ruled.top(4).tolist() == [[0, -1, -1, -1], [0, 2, -1, -1], [2, -1, -1, -1]]
+    assert rules.consumed_mask(np.array([2, 0])).tolist() == [[True, False, False, False],
+                                                              [False, False, True, False]]
+
+
+def test_opted_out_channel_gets_zero_probability_and_renormalises():
+    rules = RuleBook({}, 30).fit(snapshot(), ["H1", "H2", "H3"], ["C1", "C2", "C3", "C4"])
+    score, engagement = uniform_scores(WEBINAR, consent=rules.consent_)
+    ruled = rules.apply(np.arange(3), score, engagement)
+    assert (ruled.channel[1] != WEBINAR).all() and (ruled.channel[0] == WEBINAR).all()
+    shares = ruled.channel_probabilities[1, 0]
+    assert shares[WEBINAR] == 0 and shares.sum() == pytest.approx(1.0)
+    assert ruled.score[1, 0] == pytest.approx(engagement[1, 0, EMAIL])  # ranked by the best allowed channel
+    assert rules.channel_block_note(1, WEBINAR) == "Webinar excluded: HCP opted out"
+
+
+def test_contact_cap_blocks_a_channel_with_a_note():
+    caps = np.zeros((3, len(CHANNELS)), dtype=np.int64)
+    caps[0, EMAIL] = 4
+    caps[1, EMAIL] = 3
+    rules = RuleBook({"email": 4}, 30).fit(snapshot(cap_touches=caps), ["H1", "H2", "H3"], ["C1", "C2", "C3", "C4"])
+    assert rules.capped_[:, EMAIL].tolist() == [True, False, False]
+    score, engagement = uniform_scores(EMAIL)
+    ruled = rules.apply(np.arange(3), score, engagement)
+    assert (ruled.channel[0] != EMAIL).all() and (ruled.channel[1] == EMAIL).all()
+    assert ruled.score[0, 0] == pytest.approx(engagement[0, 0, WEBINAR])  # ranked by what is still allowed
+    assert ruled.score[1, 0] == pytest.approx(engagement[1, 0, EMAIL])
+    assert rules.channel_block_note(0, EMAIL) == "Email capped: 4 touches in the last 30 days"
+    assert rules.channel_block_note(1, EMAIL) is None
+    summary = rules.summary(0)
+    assert summary["channels"][EMAIL]["capped"] and summary["excluded_consumed"] == 1
+
+
+def test_channel_filter_and_no_allowed_channel():
+    everyone_out = snapshot()
+    for c in CHANNELS:
+        everyone_out.hcps.loc[0, f"consent_{c}"] = False
+    rules = RuleBook({}, 30).fit(everyone_out, ["H1", "H2", "H3"], ["C1", "C2", "C3", "C4"])
+    score, engagement = uniform_scores(EMAIL)
+    ruled = rules.apply(np.arange(3), score, engagement, channels=["rep_visit"])
+    assert (ruled.top(4)[0] == -1).all()  # nobody to contact -> nothing recommended
+    assert set(ruled.channel[1, ruled.top(4)[1][ruled.top(4)[1] >= 0]]) == {REP}
+
+
+def test_hcps_and_contents_unknown_to_the_store_are_never_recommended():
+    rules = RuleBook({}, 30).fit(snapshot(), ["H1", "NEW"], ["C1", "C9"])
+    score, engagement = uniform_scores(EMAIL, n_h=2, n_c=2)
+    ruled = rules.apply(np.arange(2), score, engagement)
+    assert ruled.top(2).tolist() == [[0, -1], [-1, -1]]
+
+
+def test_reasons_read_like_sentences():
+    writer = ReasonWriter(["Diabetes · SGLT2 inhibitors", ""], ["Diabetes", "Oncology"],
+                          peer_counts=lambda h: np.array([12, 0]), recent_engaged=lambda h: np.array([0, 2, 0, 0, 0]))
+    factors = {"topic match": np.array([1.0, -1.0]), "peers": np.array([0.5, -2.0]),
+               "recent sequence": np.array([0.2, 0.1]), "channel affinity": np.array([-0.1, -0.3])}
+    first, second = writer.reasons(0, np.array([0, 1]), np.array([WEBINAR, EMAIL]), factors)
+    assert first == ["Topic match: Diabetes · SGLT2 inhibitors", "Peers like this HCP engaged (12 similar HCPs)",
+                     "Recent sequence: engaged twice on webinar"]
+    assert second == ["Recent sequence: engaged twice on webinar; email is the likely next step"]
+    assert times(1) == "once" and times(5) == "5 times"
