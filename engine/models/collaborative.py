@@ -19,10 +19,11 @@ from engine.models.base import Recommender
 from engine.progress import QUIET
 
 
-def engagement_matrix(hcp_idx, content_idx, engaged, n_hcps: int, n_contents: int) -> sp.csr_matrix:
-    """CSR ``[n_hcps, n_contents]`` of engaged-touch counts."""
+def engagement_matrix(hcp_idx, content_idx, engaged, n_hcps: int, n_contents: int, weights=None) -> sp.csr_matrix:
+    """CSR ``[n_hcps, n_contents]`` of engaged-touch counts (or sums of ``weights`` per engaged touch)."""
     engaged = np.asarray(engaged, dtype=bool)
-    counts = sp.coo_matrix((np.ones(int(engaged.sum()), dtype=np.float64),
+    values = np.ones(int(engaged.sum())) if weights is None else np.asarray(weights, dtype=np.float64)[engaged]
+    counts = sp.coo_matrix((values,
                             (np.asarray(hcp_idx)[engaged], np.asarray(content_idx)[engaged])),
                            shape=(n_hcps, n_contents)).tocsr()
     counts.sum_duplicates()
@@ -55,6 +56,8 @@ class CollaborativeFilter(Recommender):
     alpha : confidence per engaged touch.
     reg : L2 penalty.
     iterations : ALS sweeps (each solves HCPs then contents).
+    half_life_days : an engagement's confidence halves every this many days before the latest
+        touch (``None``: all-time counts); recent engagement says more about what is current.
     seed : initialisation seed.
 
     Attributes
@@ -66,8 +69,10 @@ class CollaborativeFilter(Recommender):
 
     name = "collaborative"
 
-    def __init__(self, factors: int = 32, alpha: float = 10.0, reg: float = 1.0, iterations: int = 8, seed: int = 0):
+    def __init__(self, factors: int = 32, alpha: float = 10.0, reg: float = 1.0, iterations: int = 8,
+                 half_life_days: float | None = None, seed: int = 0):
         self.factors = factors
+        self.half_life_days = half_life_days
         self.alpha = alpha
         self.reg = reg
         self.iterations = iterations
@@ -76,8 +81,12 @@ class CollaborativeFilter(Recommender):
     def fit(self, data, progress=QUIET, interactions: pd.DataFrame | None = None) -> "CollaborativeFilter":
         """Factorise the engaged touches of ``interactions`` (default: ``data.history``, all before the cutoff)."""
         frame = data.history if interactions is None else interactions
+        weights = None
+        if self.half_life_days is not None and len(frame):
+            time = pd.to_datetime(frame["timestamp"])
+            weights = np.exp2(-((time.max() - time).dt.total_seconds().to_numpy() / 86_400.0) / self.half_life_days)
         counts = engagement_matrix(frame["hcp_idx"].to_numpy(), frame["content_idx"].to_numpy(),
-                                   frame["engaged"].to_numpy(bool), data.n_hcps, data.n_contents)
+                                   frame["engaged"].to_numpy(bool), data.n_hcps, data.n_contents, weights)
         return self.fit_matrix(counts, progress=progress)
 
     def fit_matrix(self, counts: sp.csr_matrix, progress=QUIET) -> "CollaborativeFilter":
@@ -141,7 +150,7 @@ class CollaborativeFilter(Recommender):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         np.savez(path / "factors.npz", user_factors=self.user_factors_, item_factors=self.item_factors_)
-        params = {"factors": self.factors, "alpha": self.alpha, "reg": self.reg,
+        params = {"factors": self.factors, "alpha": self.alpha, "reg": self.reg, "half_life_days": self.half_life_days,
                   "iterations": self.iterations, "seed": self.seed, "loss_curve": self.loss_curve_}
         (path / "params.json").write_text(json.dumps(params))
 
@@ -150,7 +159,7 @@ class CollaborativeFilter(Recommender):
         path = Path(path)
         params = json.loads((path / "params.json").read_text())
         curve = params.pop("loss_curve")
-        model = cls(**params)
+        model = cls(**params)  # bundles written before half_life_days load with all-time counts
         with np.load(path / "factors.npz") as arrays:
             model.user_factors_ = arrays["user_factors"]
             model.item_factors_ = arrays["item_factors"]

@@ -5,8 +5,9 @@ the hybrid can be trained on features as of an earlier time and labels after it,
 features as of the cutoff, with no leakage of the label touches into the features.
 
 - :class:`TouchLog` — one HCP-sorted copy of the interactions with the arrays the models need.
-- :class:`ProfileEncoder` — specialty / segment one-hot, consent, activity and per-channel
-  engagement statistics, recency-weighted topic interests.
+- :class:`ProfileEncoder` — specialty / segment one-hot and consent.
+- :func:`history_features` — per-channel and per-topic engagement rates (shrunk), momentum,
+  load and recency, collaborative embedding of the engaged contents, as of any time per HCP.
 - :func:`sequence_windows` — left-padded tensors of the last ``L`` touches before positions.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from engine.config import CHANNELS
 from engine.data.schemas import OUTCOMES
@@ -97,7 +99,7 @@ class TouchLog:
 
 
 class ProfileEncoder:
-    """HCP profile features as of a time, with a fixed column layout learned from the HCP table.
+    """Static HCP profile: specialty / segment one-hot and channel consent, fixed column layout.
 
     Parameters
     ----------
@@ -106,88 +108,36 @@ class ProfileEncoder:
     Attributes
     ----------
     specialties_, segments_ : the one-hot vocabularies.
-    channel_prior_ : overall engagement rate per channel (shrinkage target of per-HCP rates).
     feature_names_ : column names of :meth:`transform`.
     """
 
     def __init__(self, max_specialties: int = 40):
         self.max_specialties = max_specialties
 
-    def fit(self, hcps: pd.DataFrame, log: TouchLog) -> "ProfileEncoder":
+    def fit(self, hcps: pd.DataFrame) -> "ProfileEncoder":
         spec = hcps["specialty"].fillna("").astype(str)
         self.specialties_ = spec.value_counts().index[: self.max_specialties].tolist()
         seg = hcps["segment"].fillna("").astype(str) if "segment" in hcps else pd.Series([""] * len(hcps))
         self.segments_ = sorted(seg.unique().tolist())[:20]
-        touches = np.bincount(log.channel, minlength=N_CHANNELS)
-        engaged = np.bincount(log.channel[log.engaged], minlength=N_CHANNELS)
-        self.channel_prior_ = (engaged + 1.0) / (touches + 2.0)
         self.feature_names_ = ([f"specialty={s}" for s in self.specialties_] + ["specialty=other"]
-                               + [f"segment={s}" for s in self.segments_]
-                               + [f"consent_{c}" for c in CHANNELS]
-                               + ["log_touches", "log_engaged", "engaged_rate", "log_days_since_touch",
-                                  "has_history", "log_touches_30d", "log_engaged_30d"]
-                               + [f"share_{c}" for c in CHANNELS] + [f"rate_{c}" for c in CHANNELS])
+                               + [f"segment={s}" for s in self.segments_] + [f"consent_{c}" for c in CHANNELS])
         return self
 
-    def transform(self, hcps: pd.DataFrame, log: TouchLog, at) -> np.ndarray:
-        """``[n_hcps, n_features]`` float32 from the touches strictly before ``at``."""
+    def specialty_index(self, hcps: pd.DataFrame) -> np.ndarray:
+        """``[n_hcps]`` column of each HCP's specialty (``len(specialties_)`` = other)."""
+        idx = pd.Index(self.specialties_).get_indexer(hcps["specialty"].fillna("").astype(str))
+        return np.where(idx < 0, len(self.specialties_), idx).astype(np.int64)
+
+    def transform(self, hcps: pd.DataFrame) -> np.ndarray:
+        """``[n_hcps, n_features]`` float32."""
         n = len(hcps)
-        spec = hcps["specialty"].fillna("").astype(str)
-        spec_idx = pd.Index(self.specialties_).get_indexer(spec)
-        spec_idx = np.where(spec_idx < 0, len(self.specialties_), spec_idx)
-        spec_1h = np.eye(len(self.specialties_) + 1, dtype=np.float32)[spec_idx]
+        spec_1h = np.eye(len(self.specialties_) + 1, dtype=np.float32)[self.specialty_index(hcps)]
         seg = hcps["segment"].fillna("").astype(str) if "segment" in hcps else pd.Series([""] * n)
         seg_idx = pd.Index(self.segments_).get_indexer(seg)
         seg_1h = np.zeros((n, len(self.segments_)), dtype=np.float32)
         seg_1h[np.flatnonzero(seg_idx >= 0), seg_idx[seg_idx >= 0]] = 1.0
         consent = np.column_stack([hcps[f"consent_{c}"].fillna(False).to_numpy(bool) for c in CHANNELS])
-
-        at_h = as_times(at, n)
-        keep = log.time < at_h[log.hcp]
-        hcp, chan, eng, time = log.hcp[keep], log.channel[keep], log.engaged[keep], log.time[keep]
-        touches = np.bincount(hcp, minlength=n).astype(np.float64)
-        engaged = np.bincount(hcp[eng], minlength=n).astype(np.float64)
-        rate = (engaged + 1.0) / (touches + 2.0)
-        last = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
-        if len(hcp):
-            # Touches are sorted by (hcp, time): the last one of each HCP is its latest.
-            is_last = np.r_[hcp[1:] != hcp[:-1], True]
-            last[hcp[is_last]] = time[is_last]
-        has = touches > 0
-        since = np.where(has, (at_h - last) / DAY, NO_HISTORY_DAYS)
-        recent = (at_h[hcp] - time) / DAY <= 30.0
-        t30 = np.bincount(hcp[recent], minlength=n)
-        e30 = np.bincount(hcp[recent & eng], minlength=n)
-        cell = hcp * N_CHANNELS + chan
-        ch_touch = np.bincount(cell, minlength=n * N_CHANNELS).reshape(n, N_CHANNELS).astype(np.float64)
-        ch_eng = np.bincount(cell[eng], minlength=n * N_CHANNELS).reshape(n, N_CHANNELS).astype(np.float64)
-        share = ch_touch / np.maximum(touches, 1.0)[:, None]
-        # Shrink per-channel rates toward the population rate: 2 pseudo-touches of prior.
-        ch_rate = (ch_eng + 2.0 * self.channel_prior_) / (ch_touch + 2.0)
-        activity = np.column_stack([np.log1p(touches), np.log1p(engaged), rate, np.log1p(np.maximum(since, 0.0)),
-                                    has, np.log1p(t30), np.log1p(e30)])
-        return np.hstack([spec_1h, seg_1h, consent, activity, share, ch_rate]).astype(np.float32)
-
-
-def topic_interests(log: TouchLog, content_topics: np.ndarray, at, n_hcps: int) -> np.ndarray:
-    """``[n_hcps, 2K]``: recency-weighted mean topic of engaged touches, then of ignored touches.
-
-    Zero rows for HCPs without such touches. Ignored touches tell what an HCP does *not* want.
-    """
-    k = content_topics.shape[1]
-    at_h = as_times(at, n_hcps)
-    keep = log.time < at_h[log.hcp]
-    hcp, eng = log.hcp[keep], log.engaged[keep]
-    age = (at_h[hcp] - log.time[keep]) / DAY
-    weight = np.exp2(-age / TOPIC_HALF_LIFE_DAYS)
-    topics = content_topics[log.content[keep]]
-    out = np.zeros((n_hcps, 2 * k), dtype=np.float64)
-    for block, sel in enumerate((eng, ~eng)):
-        sums = np.column_stack([np.bincount(hcp[sel], weights=topics[sel, j] * weight[sel], minlength=n_hcps)
-                                for j in range(k)])
-        total = np.bincount(hcp[sel], weights=weight[sel], minlength=n_hcps)
-        out[:, block * k:(block + 1) * k] = sums / np.maximum(total, 1e-9)[:, None]
-    return out.astype(np.float32)
+        return np.hstack([spec_1h, seg_1h, consent]).astype(np.float32)
 
 
 def content_start(contents: pd.DataFrame) -> np.ndarray:
@@ -197,12 +147,6 @@ def content_start(contents: pd.DataFrame) -> np.ndarray:
     if "publication_date" in contents:
         start = start.fillna(pd.to_datetime(contents["publication_date"]))
     return start.to_numpy("datetime64[us]")
-
-
-def content_age(start: np.ndarray, at) -> np.ndarray:
-    """log1p of days from ``start`` to ``at`` (both broadcastable), 0 when unknown or in the future."""
-    days = (np.asarray(at, dtype="datetime64[us]") - start) / DAY
-    return np.log1p(np.clip(np.nan_to_num(days, nan=0.0), 0.0, None)).astype(np.float32)
 
 
 def sequence_windows(log: TouchLog, ends: np.ndarray, starts: np.ndarray, length: int) -> dict[str, np.ndarray]:
@@ -226,3 +170,99 @@ def sequence_windows(log: TouchLog, ends: np.ndarray, starts: np.ndarray, length
     return {"content": take(log.content, 1, np.int32), "channel": take(log.channel, 1, np.int32),
             "outcome": take(log.outcome, 1, np.int32), "gap": take(gaps, 0, np.float32),
             "engaged": take(log.engaged.astype(np.float32), 0, np.float32)}
+
+
+#: Time constants (days) of the recent-history features: touch load, channel and topic momentum.
+LOAD_TAU_DAYS = 21.0
+CHANNEL_TAU_DAYS = 45.0
+FOLLOW_TAU_DAYS = 60.0
+#: Pseudo-touches shrinking an HCP's per-channel / per-topic engagement rate toward the population's.
+RATE_PRIOR_TOUCHES = 3.0
+#: Queries per chunk of the (query, earlier touch) pair expansion (bounds memory at full size).
+QUERY_CHUNK = 100_000
+
+
+def history_features(log: TouchLog, hcp: np.ndarray, end: np.ndarray, at, content_topics: np.ndarray,
+                     item_factors: np.ndarray, channel_prior: np.ndarray, topic_prior: np.ndarray) -> dict:
+    """Per-query HCP features from the touches ``log[indptr[hcp] : end]`` (all strictly before ``at``).
+
+    A query is an HCP at a time: a training touch (its own earlier touches) or the cutoff. All
+    statistics are computed from that HCP's earlier touches only, so training touches can be
+    labelled with features as of their own time without leakage.
+
+    Returns float32 blocks ``[n, ...]``:
+
+    - ``channels``: per channel the shrunk engagement rate, log1p touches, log1p decayed
+      engagements (channel momentum); then log1p touches, shrunk overall rate, log1p days since
+      the last touch, decayed touch load (fatigue) and whether there is any history.
+    - ``interests``: per topic the shrunk engagement rate of touches on it (what the HCP engages
+      with *given* what was sent) and the mean topic of engaged touches.
+    - ``recent``: decayed engaged topics (follow-up interest), decayed engagement per channel,
+      log1p days since the last touch, decayed touch load.
+    - ``peers``: recency-weighted mean collaborative embedding of the engaged contents.
+    """
+    hcp = np.asarray(hcp, dtype=np.int64)
+    end = np.asarray(end, dtype=np.int64)
+    at = as_times(at, len(hcp)) if np.ndim(at) == 0 else np.asarray(at, dtype="datetime64[us]")
+    chunks = [_history_chunk(log, hcp[s:s + QUERY_CHUNK], end[s:s + QUERY_CHUNK], at[s:s + QUERY_CHUNK],
+                             content_topics, item_factors, channel_prior, topic_prior)
+              for s in range(0, max(len(hcp), 1), QUERY_CHUNK)]
+    return {k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]}
+
+
+def _history_chunk(log, hcp, end, at, topics, factors, channel_prior, topic_prior) -> dict:
+    n, k = len(hcp), topics.shape[1]
+    start = log.indptr[hcp]
+    lengths = np.maximum(end - start, 0)
+    query = np.repeat(np.arange(n), lengths)
+    pos = np.repeat(start - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(lengths.sum())
+    age = np.maximum((at[query] - log.time[pos]) / DAY, 0.0)
+    eng = log.engaged[pos].astype(np.float64)
+    chan = log.channel[pos]
+    content = log.content[pos]
+
+    def per_query(weights):
+        return np.bincount(query, weights=weights, minlength=n)
+
+    def per_query_channel(weights):
+        return np.bincount(query * N_CHANNELS + chan, weights=weights, minlength=n * N_CHANNELS).reshape(n, N_CHANNELS)
+
+    def per_query_topic(weights):
+        m = sp.csr_matrix((weights, (query, content)), shape=(n, len(topics)))
+        return np.asarray(m @ topics, dtype=np.float64)
+
+    touches = lengths.astype(np.float64)
+    engaged = per_query(eng)
+    ch_touch = per_query_channel(np.ones(len(pos)))
+    ch_eng = per_query_channel(eng)
+    ch_rate = (ch_eng + RATE_PRIOR_TOUCHES * channel_prior) / (ch_touch + RATE_PRIOR_TOUCHES)
+    ch_momentum = per_query_channel(eng * np.exp(-age / CHANNEL_TAU_DAYS))
+    load = per_query(np.exp(-age / LOAD_TAU_DAYS))
+    has = lengths > 0
+    last_age = np.full(n, NO_HISTORY_DAYS)
+    last_age[has] = age[np.cumsum(lengths)[has] - 1]  # pairs of a query are in time order
+    rate = (engaged + RATE_PRIOR_TOUCHES * channel_prior.mean()) / (touches + RATE_PRIOR_TOUCHES)
+    channels = np.column_stack([ch_rate, np.log1p(ch_touch), np.log1p(ch_momentum), np.log1p(touches), rate,
+                                np.log1p(last_age), load, has])
+
+    t_touch = per_query_topic(np.ones(len(pos)))
+    t_eng = per_query_topic(eng)
+    t_rate = (t_eng + RATE_PRIOR_TOUCHES * topic_prior) / (t_touch + RATE_PRIOR_TOUCHES)
+    t_mean = t_eng / np.maximum(engaged, 1e-9)[:, None]
+    interests = np.hstack([t_rate, t_mean])
+
+    follow = per_query_topic(eng * np.exp(-age / FOLLOW_TAU_DAYS))
+    recent = np.hstack([np.log1p(follow), np.log1p(ch_momentum), np.log1p(last_age)[:, None], load[:, None]])
+
+    weight = eng * np.exp2(-age / TOPIC_HALF_LIFE_DAYS)
+    m = sp.csr_matrix((weight, (query, content)), shape=(n, len(factors)))
+    peers = np.asarray(m @ factors) / np.maximum(per_query(weight), 1e-9)[:, None]
+    return {"channels": channels.astype(np.float32), "interests": interests.astype(np.float32),
+            "recent": recent.astype(np.float32), "peers": peers.astype(np.float32)}
+
+
+def content_freshness(start: np.ndarray, at) -> np.ndarray:
+    """``exp(-age / 180 days)`` of content available since ``start`` at ``at`` (1 = brand new, 0 when unknown)."""
+    days = (np.asarray(at, dtype="datetime64[us]") - start) / DAY
+    days = np.nan_to_num(np.asarray(days, dtype=np.float64), nan=np.inf)
+    return np.exp(-np.clip(days, 0.0, None) / 180.0).astype(np.float32)

@@ -4,13 +4,15 @@ A two-tower Keras network whose engagement logit for (HCP ``h``, content ``i``, 
 a SUM of interpretable terms, each a dot product of an HCP-tower output and a content-tower
 output (see :mod:`engine.models.scorer`), so the reasons shown to users are exact.
 
-Training avoids leakage: features are computed *as of* a feature time and labels are the touches
-after it. Temporal protocol: features as of ``valid_cutoff - label_days``, labels the training
-touches after that (early stopping on the validation touches). Leave-one-out: per HCP, the last
-``label_fraction`` of its training touches are labels and features come from the touches before.
-The collaborative factors used as features are refit on the pre-label touches only (the peer term
-uses the rotation-free score ``u·v``, so factors refit on all history at serving time fit it).
-For serving, the HCP tables are swapped for features as of the cutoff.
+Training avoids leakage: the HCP features of every training touch (per-channel and per-topic
+engagement rates shrunk toward the population, recent engaged topics and channels, recency and
+load, the collaborative embedding of engaged contents) are computed from that HCP's earlier
+touches only, so every training touch is a labelled example. For scoring, the same features are
+computed as of the cutoff (evaluation) or the end of the data (serving).
+
+Two outputs are kept apart (``score_kind``): the engagement P(engaged | sent on channel c now),
+and the ranking ``score_batch`` = P(engaged with the content in the next window), which also
+multiplies by the exposure P(the brand sends it) of :class:`ExposureModel`.
 
 Works without text (``data.content_topics is None``: content id embeddings only), for new content
 (topic vector only: zero id embedding, see :meth:`HybridScorer.with_new_contents`) and for HCPs
@@ -26,8 +28,8 @@ import pandas as pd
 
 from engine.models.base import Recommender
 from engine.models.collaborative import CollaborativeFilter
-from engine.models.features import (N_CHANNELS, ProfileEncoder, TouchLog, as_times, content_age, content_start,
-                                    topic_interests)
+from engine.models.features import (N_CHANNELS, ProfileEncoder, TouchLog, as_times, content_freshness,
+                                    content_start, history_features)
 from engine.models.scorer import HCP_TABLES, HybridScorer, sigmoid
 from engine.progress import QUIET
 
@@ -48,27 +50,28 @@ def progress_callback(progress, stage: str):
 def build_network(shapes: dict, config: dict):
     """The hybrid network: ``(train_model, terms_model)`` sharing layers.
 
-    ``shapes`` gives the table shapes (``hcp_profile`` ... ``content_peers``); ``config`` the sizes
-    ``dim`` (dot-product width), ``hidden``, ``l2``. ``train_model`` maps ``hcp, content, channel,
-    freshness`` to the logit of that channel; ``terms_model`` returns every term and all logits.
+    ``shapes`` gives the widths of the HCP feature blocks (``hcp_profile``, ``hcp_interests``,
+    ``hcp_sequence``, ``hcp_peers``: ``(rows, cols)``) and the frozen content tables
+    (``content_topics``, ``content_peers``); ``config`` the sizes ``dim`` (dot-product width),
+    ``hidden``, ``l2``. Both models take the HCP feature rows, ``content``, ``channel`` and
+    ``freshness``; ``train_model`` returns the logit of that channel, ``terms_model`` every term
+    and all channels' logits.
     """
     import keras
     from keras import layers, ops
 
     dim, hidden = config["dim"], config["hidden"]
     reg = keras.regularizers.l2(config["l2"])
-    n_contents, n_topics = shapes["content_topics"]
+    n_contents, _ = shapes["content_topics"]
 
     def table(name):
         rows, cols = shapes[name]
         return layers.Embedding(rows, cols, trainable=False, name=name)
 
-    hcp = keras.Input((), dtype="int32", name="hcp")
+    profile, interests, recent, peers = (keras.Input((shapes[name][1],), name=name) for name in HCP_TABLES)
     content = keras.Input((), dtype="int32", name="content")
     channel = keras.Input((), dtype="int32", name="channel")
     freshness = keras.Input((), name="freshness")
-    profile, interests = table("hcp_profile")(hcp), table("hcp_interests")(hcp)
-    state, user = table("hcp_sequence")(hcp), table("hcp_peers")(hcp)
     topics, item = table("content_topics")(content), table("content_peers")(content)
 
     def id_embedding(name, width):
@@ -78,30 +81,32 @@ def build_network(shapes: dict, config: dict):
     def dot(a, b):
         return ops.sum(a * b, axis=-1)
 
-    # topic match: what the HCP is interested in · what the content is about
-    topic_hcp = layers.Dense(dim, name="topic_hcp_out")(layers.Dense(hidden, activation="relu", name="topic_hcp_hidden")(
-        layers.Concatenate()([profile, interests])))
-    topic_content = layers.Add()([layers.Dense(dim, use_bias=False, name="topic_content")(topics),
-                                  id_embedding("content_topic_id", dim)])
-    topic_term = dot(topic_hcp, topic_content)
-    # peers: the collaborative score u·v, scaled
-    peer_term = layers.Dense(1, use_bias=False, name="peer_scale")(ops.expand_dims(dot(user, item), -1))[:, 0]
-    # recent sequence: the encoder state at the feature time · content, plus a channel part
-    sequence_term = dot(layers.Dense(dim, name="sequence_hcp")(state),
+    # topic match: what the HCP engages with (profile, per-topic rates) · what the content is about
+    topic_hidden = layers.Dense(hidden, activation="relu", name="topic_hcp_hidden")(
+        layers.Concatenate()([profile, interests]))
+    topic_term = dot(layers.Dense(dim, name="topic_hcp_out")(topic_hidden),
+                     layers.Add()([id_embedding("content_topic_id", dim),
+                                   layers.Dense(dim, use_bias=False, name="topic_content")(topics)]))
+    # peers: the collaborative embedding of what the HCP engaged with · the content's embedding
+    peer_term = dot(layers.Dense(shapes["hcp_peers"][1], use_bias=False, name="peer_hcp")(peers), item)
+    # recent sequence: recently engaged topics and channels, recency and load of touches
+    sequence_term = dot(layers.Dense(dim, name="sequence_hcp")(recent),
                         layers.Add()([id_embedding("content_sequence_id", dim),
                                       layers.Dense(dim, use_bias=False, name="sequence_content")(topics)]))
-    sequence_channel = layers.Dense(N_CHANNELS, name="sequence_channel")(state)
-    # channel affinity from the profile (its bias is the per-channel intercept)
+    sequence_channel = layers.Dense(N_CHANNELS, name="sequence_channel")(recent)
+    # channel affinity from the profile and per-channel rates (its bias is the per-channel intercept)
     channel_affinity = layers.Dense(N_CHANNELS, name="channel_affinity")(
         layers.Dense(hidden, activation="relu", name="channel_hidden")(profile))
     # content appeal: per content × channel, from its id, topics and freshness
     appeal = layers.Add()([id_embedding("content_channel_bias", N_CHANNELS),
                            layers.Dense(N_CHANNELS, use_bias=False, name="content_topic_channel")(topics),
-                           layers.Dense(N_CHANNELS, use_bias=False, kernel_initializer="zeros", name="freshness_weight")(ops.expand_dims(freshness, -1))])
+                           layers.Dense(N_CHANNELS, use_bias=False, kernel_initializer="zeros",
+                                        name="freshness_weight")(ops.expand_dims(freshness, -1))])
     item_terms = ops.expand_dims(topic_term + peer_term + sequence_term, -1)
     logits = item_terms + sequence_channel + channel_affinity + appeal
     chosen = ops.sum(logits * ops.one_hot(channel, N_CHANNELS), axis=-1, keepdims=True)
-    inputs = {"hcp": hcp, "content": content, "channel": channel, "freshness": freshness}
+    inputs = {"hcp_profile": profile, "hcp_interests": interests, "hcp_sequence": recent, "hcp_peers": peers,
+              "content": content, "channel": channel, "freshness": freshness}
     train_model = keras.Model(inputs, chosen, name="hybrid")
     terms_model = keras.Model(inputs, {"topic": topic_term, "peer": peer_term, "sequence": sequence_term,
                                        "sequence_channel": sequence_channel, "channel_affinity": channel_affinity,
@@ -109,14 +114,101 @@ def build_network(shapes: dict, config: dict):
     return train_model, terms_model
 
 
+class ExposureModel:
+    """How likely the brand is to send each content to an HCP's specialty in the next window.
+
+    A conditional-logit model over the catalogue, per specialty: ``P(i | specialty s) ∝ exp(x_si · β)``
+    with features of the recent targeting (log share of the content among the specialty's and
+    among all touches of the last ``recent_days``), the share of the next window the content is
+    approved in (new content included: the approval calendar is known in advance), whether it
+    was never sent before, and its freshness. Fit on the touches of the ``window_days`` before
+    ``at`` with features as of ``window_days`` earlier.
+
+    Attributes
+    ----------
+    coef_ : ``[n_features]`` β; feature_names_ : their names.
+    """
+
+    feature_names_ = ("log_group_share", "log_global_share", "approved_share", "approved_share_unsent", "freshness")
+
+    def __init__(self, window_days: int = 90, recent_days: int = 28, l2: float = 1e-3):
+        self.window_days = window_days
+        self.recent_days = recent_days
+        self.l2 = l2
+
+    def _features(self, group, content, time, n_groups, contents, at) -> np.ndarray:
+        at64 = np.datetime64(pd.Timestamp(at), "us")
+        n_c = len(contents)
+        recent = (time < at64) & (time >= at64 - np.timedelta64(self.recent_days, "D"))
+        counts = np.bincount(group[recent] * n_c + content[recent], minlength=n_groups * n_c).reshape(n_groups, n_c)
+        glob = counts.sum(axis=0) / max(counts.sum(), 1)
+        group_share = (counts + glob[None]) / (counts.sum(axis=1, keepdims=True) + 1.0)
+        sent = np.bincount(content[time < at64], minlength=n_c) > 0
+        start = content_start(contents)
+        end = pd.to_datetime(contents["approval_end"]).to_numpy("datetime64[us]") if "approval_end" in contents \
+            else np.full(n_c, np.datetime64("NaT", "us"))
+        window_end = at64 + np.timedelta64(self.window_days, "D")
+        lo = np.where(np.isnat(start), at64, np.maximum(start, at64))
+        hi = np.where(np.isnat(end), window_end, np.minimum(end, window_end))
+        approved = np.clip((hi - lo) / np.timedelta64(1, "D") / self.window_days, 0.0, 1.0)
+        per_content = np.column_stack([np.log(glob + 1e-5), approved, approved * ~sent,
+                                       content_freshness(start, at64)])
+        x = np.concatenate([np.log(group_share + 1e-5)[:, :, None],
+                            np.broadcast_to(per_content[None], (n_groups, n_c, per_content.shape[1]))], axis=2)
+        return x.astype(np.float64)
+
+    def fit(self, group, content, time, n_groups: int, contents: pd.DataFrame, at) -> "ExposureModel":
+        """Fit on touches (``group`` of the HCP, ``content``, ``time``) up to ``at``."""
+        from scipy.optimize import minimize
+
+        t0 = pd.Timestamp(at) - pd.Timedelta(days=self.window_days)
+        x = self._features(group, content, time, n_groups, contents, t0)
+        t064, at64 = np.datetime64(t0, "us"), np.datetime64(pd.Timestamp(at), "us")
+        label = (time >= t064) & (time < at64)
+        y = np.bincount(group[label] * len(contents) + content[label],
+                        minlength=n_groups * len(contents)).reshape(n_groups, len(contents)).astype(np.float64)
+        y /= max(y.sum(), 1.0)
+
+        def loss(beta):
+            z = x @ beta
+            z = z - z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
+            value = -(y * np.log(p + 1e-300)).sum() + self.l2 * beta @ beta
+            grad = np.einsum("gi,gik->k", y - y.sum(axis=1, keepdims=True) * p, x)
+            return value, -grad + 2 * self.l2 * beta
+
+        self.coef_ = minimize(loss, np.zeros(x.shape[2]), jac=True, method="L-BFGS-B").x
+        return self
+
+    def log_probability(self, group, content, time, n_groups: int, contents: pd.DataFrame, at) -> np.ndarray:
+        """``[n_groups, n_contents]`` log P(content | a touch to the group in the window after ``at``)."""
+        z = self._features(group, content, time, n_groups, contents, at) @ self.coef_
+        z = z - z.max(axis=1, keepdims=True)
+        return (z - np.log(np.exp(z).sum(axis=1, keepdims=True))).astype(np.float32)
+
+
 class HybridModel(Recommender):
     """The hybrid recommender (trained with Keras, served through :class:`HybridScorer`).
+
+    Two estimates, kept apart:
+
+    - ``engagement`` / :meth:`pair_scores` / :meth:`engagement_probability`: P(engaged | the
+      content is sent to the HCP on channel c now) — the next-best-action value used for the
+      policy, the channel choice and the service's recommendations;
+    - :meth:`score_batch` (``score_kind`` ``p_engaged_next_window``): P(the HCP engages with the
+      content in the next window) = P(the brand sends it | specialty targeting, approval
+      calendar, recent campaigns) (:class:`ExposureModel`) × P(engaged | sent, best channel):
+      what held-out engagements (NDCG) measure.
+
+    Training avoids leakage by computing every HCP feature of a training touch from that HCP's
+    earlier touches only (:func:`engine.models.features.history_features`), so all training
+    touches are labelled examples; validation touches drive early stopping.
 
     Parameters
     ----------
     dim : width of the dot products; hidden : width of the HCP-tower hidden layers.
-    label_days : temporal protocol: length of the label window before ``valid_cutoff``.
-    label_fraction : leave-one-out protocol: share of each HCP's training touches used as labels.
+    label_days : window of the exposure model (touches predicted ahead).
     epochs, batch_size, learning_rate, patience, l2 : optimisation.
     run_eagerly : skip graph tracing (faster on tiny data, slower on large data).
     seed : weights and shuffling.
@@ -126,18 +218,18 @@ class HybridModel(Recommender):
     history_ : per-epoch ``loss`` / ``val_loss`` (binary cross-entropy, the training curve).
     scorer_ : :class:`HybridScorer` with features as of the cutoff.
     sequence_ : the sequence model (for next channel / gap).
-    profile_ : the :class:`ProfileEncoder`.
+    profile_ : the :class:`ProfileEncoder`; exposure_ : the :class:`ExposureModel`.
     """
 
     name = "hybrid"
+    score_kind = "p_engaged_next_window"
 
-    def __init__(self, dim: int = 16, hidden: int = 32, label_days: int = 90, label_fraction: float = 0.3,
-                 epochs: int = 10, batch_size: int = 1024, learning_rate: float = 3e-3, patience: int = 2,
+    def __init__(self, dim: int = 16, hidden: int = 32, label_days: int = 90, epochs: int = 4,
+                 batch_size: int = 4096, learning_rate: float = 3e-3, patience: int = 1,
                  l2: float = 1e-6, run_eagerly: bool = False, seed: int = 0):
         self.dim = dim
         self.hidden = hidden
         self.label_days = label_days
-        self.label_fraction = label_fraction
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
@@ -147,145 +239,121 @@ class HybridModel(Recommender):
         self.seed = seed
 
     # -- features ------------------------------------------------------------------------------
-    def _label_split(self, data, train_log: TouchLog) -> tuple[np.ndarray, np.ndarray]:
-        """``(feature time per HCP, label mask per touch of train_log)``."""
-        if data.protocol == "temporal":
-            at = data.valid_cutoff - pd.Timedelta(days=self.label_days)
-            first = train_log.time.min() if len(train_log) else at
-            if at <= first:  # short histories: keep at least the first half as feature history
-                at = pd.Timestamp(first + (np.datetime64(data.valid_cutoff, "us") - first) / 2)
-            at_h = as_times(at, data.n_hcps)
-        else:
-            counts = np.diff(train_log.indptr)
-            n_label = np.where(counts >= 2, np.maximum(1, np.floor(self.label_fraction * counts)), 0).astype(np.int64)
-            first_label = train_log.indptr[1:] - n_label
-            at_h = np.full(data.n_hcps, np.datetime64(data.cutoff, "us"))
-            has = n_label > 0
-            at_h[has] = train_log.time[first_label[has]]
-        return at_h, train_log.time >= at_h[train_log.hcp]
+    def _features(self, log: TouchLog, hcp, end, at) -> dict[str, np.ndarray]:
+        """Standardisable HCP feature blocks (the scorer's HCP tables) for queries."""
+        f = history_features(log, hcp, end, at, self.topics_, self.item_factors_, self.channel_prior_,
+                             self.topic_prior_)
+        return {"hcp_profile": np.hstack([self.static_[hcp], f["channels"]]), "hcp_interests": f["interests"],
+                "hcp_sequence": f["recent"], "hcp_peers": f["peers"]}
 
-    def _hcp_tables(self, data, log: TouchLog, at, collaborative: CollaborativeFilter, sequence_state, topics):
-        return {"hcp_profile": self.profile_.transform(data.hcps, log, at),
-                "hcp_interests": topic_interests(log, topics, at, data.n_hcps),
-                "hcp_sequence": sequence_state,
-                "hcp_peers": collaborative.user_factors_}
+    def _standardise(self, tables: dict) -> dict:
+        return {k: ((v - self.mean_[k]) / self.std_[k]).astype(np.float32) for k, v in tables.items()}
+
+    def hcp_tables(self, log: TouchLog, at) -> dict[str, np.ndarray]:
+        """Standardised HCP feature tables ``[n_hcps, ...]`` as of ``at`` from the touches of ``log``."""
+        hcp = np.arange(log.n_hcps)
+        return self._standardise(self._features(log, hcp, log.ends_before(at), as_times(at, log.n_hcps)))
 
     # -- fit -----------------------------------------------------------------------------------
     def fit(self, data, progress=QUIET, sequence=None, collaborative: CollaborativeFilter | None = None,
             epochs: int | None = None) -> "HybridModel":
-        """Train on ``data``; ``sequence`` (fitted :class:`SequenceModel`) is required, ``collaborative``
-        (fitted on ``data.history``) is refit when absent."""
+        """Train on ``data``. ``collaborative`` (fitted on ``data.history``) gives the content
+        embeddings of the peer term (fitted here when absent); ``sequence`` (a fitted
+        :class:`SequenceModel`) answers next channel / gap."""
         import keras
 
-        if sequence is None:
-            raise ValueError("HybridModel.fit needs the fitted sequence model (sequence=...)")
         keras.utils.set_random_seed(self.seed)
         self.sequence_ = sequence
         topics = data.content_topics if data.content_topics is not None else np.zeros((data.n_contents, 1))
-        topics = np.asarray(topics, dtype=np.float32)
+        self.topics_ = np.asarray(topics, dtype=np.float32)
+        if collaborative is None:
+            collaborative = CollaborativeFilter(factors=16, iterations=6, seed=self.seed).fit(data)
+        self.item_factors_ = collaborative.item_factors_
         train_log = TouchLog.from_frame(data.train, data.n_hcps)
         hist_log = TouchLog.from_frame(data.history, data.n_hcps)
-        self.profile_ = ProfileEncoder().fit(data.hcps, train_log)
-        at_h, is_label = self._label_split(data, train_log)
+        if len(train_log) == 0:
+            raise ValueError("hybrid model: no training touches")
+        self.profile_ = ProfileEncoder().fit(data.hcps)
+        self.static_ = self.profile_.transform(data.hcps)
+        touches = np.bincount(train_log.channel, minlength=N_CHANNELS)
+        engaged = np.bincount(train_log.channel[train_log.engaged], minlength=N_CHANNELS)
+        self.channel_prior_ = (engaged + 1.0) / (touches + 2.0)
+        t = self.topics_[train_log.content]
+        self.topic_prior_ = (t[train_log.engaged].sum(axis=0) + 1.0) / (t.sum(axis=0) + 2.0)
+        self.starts_ = content_start(data.contents)
 
-        # Features as of the feature time, from the touches before it only.
-        before = ~is_label
-        cf_params = dict(factors=16, iterations=6, seed=self.seed) if collaborative is None else \
-            {k: getattr(collaborative, k) for k in ("factors", "alpha", "reg", "iterations", "seed")}
-        history_cf = CollaborativeFilter(**cf_params).fit_matrix(
-            _counts(train_log, before, data.n_hcps, data.n_contents))
-        state = sequence.states_at(train_log, at_h)["h"]
-        train_tables = self._hcp_tables(data, train_log, at_h, history_cf, state, topics)
-        mean = train_tables["hcp_profile"].mean(axis=0)
-        std = train_tables["hcp_profile"].std(axis=0) + 1e-3
-        train_tables["hcp_profile"] = (train_tables["hcp_profile"] - mean) / std
-        starts = content_start(data.contents)
-
-        def examples(frame_hcp, frame_content, frame_channel, frame_time_at):
-            x = {"hcp": frame_hcp.astype(np.int32), "content": frame_content.astype(np.int32),
-                 "channel": frame_channel.astype(np.int32),
-                 "freshness": content_age(starts[frame_content], frame_time_at)}
-            return x
-
-        lab = np.flatnonzero(is_label)
-        x_train = examples(train_log.hcp[lab], train_log.content[lab], train_log.channel[lab], at_h[train_log.hcp[lab]])
-        y_train = train_log.engaged[lab].astype(np.float32)
-        valid = data.valid
-        vh = valid["hcp_idx"].to_numpy(np.int64)
-        x_valid = examples(vh, valid["content_idx"].to_numpy(np.int64), valid["channel_idx"].to_numpy(np.int64), at_h[vh])
-        y_valid = valid["engaged"].to_numpy(np.float32)
-        if len(lab) == 0:
-            raise ValueError("hybrid model: no training touches after the feature time; the history is too short")
-        progress("hybrid", f"{len(lab):,} labelled touches (engaged {y_train.mean():.1%}), "
-                           f"{len(vh):,} validation touches, features as of "
-                           f"{pd.Timestamp(np.min(at_h)).date()} .. {pd.Timestamp(np.max(at_h)).date()}")
+        # Every touch is an example, with features from its HCP's earlier touches only.
+        pos = np.arange(len(train_log))
+        x_train = self._features(train_log, train_log.hcp, pos, train_log.time)
+        self.mean_ = {k: v.mean(axis=0) for k, v in x_train.items()}
+        self.std_ = {k: v.std(axis=0) + 1e-3 for k, v in x_train.items()}
+        x_train = self._standardise(x_train)
+        x_train.update(self._item_inputs(train_log, pos))
+        y_train = train_log.engaged.astype(np.float32)
+        vpos = np.flatnonzero(hist_log.time >= np.datetime64(data.valid_cutoff, "us"))
+        x_valid = self._standardise(self._features(hist_log, hist_log.hcp[vpos], vpos, hist_log.time[vpos]))
+        x_valid.update(self._item_inputs(hist_log, vpos))
+        y_valid = hist_log.engaged[vpos].astype(np.float32)
+        progress("hybrid", f"{len(pos):,} training touches (engaged {y_train.mean():.1%}), "
+                           f"{len(vpos):,} validation touches, features from each HCP's earlier touches")
 
         self.config_ = {"dim": self.dim, "hidden": self.hidden, "l2": self.l2}
-        tables = dict(train_tables, content_topics=topics, content_peers=history_cf.item_factors_)
-        shapes = {k: v.shape for k, v in tables.items()}
+        shapes = {k: v.shape for k, v in x_train.items() if k in HCP_TABLES}
+        shapes.update(content_topics=self.topics_.shape, content_peers=self.item_factors_.shape)
         self.model_, self.terms_model_ = build_network(shapes, self.config_)
-        for name, value in tables.items():
-            self.model_.get_layer(name).set_weights([value])
+        self.model_.get_layer("content_topics").set_weights([self.topics_])
+        self.model_.get_layer("content_peers").set_weights([self.item_factors_])
         self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                             loss=keras.losses.BinaryCrossentropy(from_logits=True), jit_compile=False,
-            run_eagerly=self.run_eagerly)
+                            run_eagerly=self.run_eagerly)
         callbacks = [progress_callback(progress, "hybrid")]
-        validation = (x_valid, y_valid) if len(vh) else None
+        validation = (x_valid, y_valid) if len(vpos) else None
         if validation is not None:
             callbacks.append(keras.callbacks.EarlyStopping(patience=self.patience, restore_best_weights=True))
         fit = self.model_.fit(x_train, y_train, validation_data=validation, epochs=epochs or self.epochs,
                               batch_size=self.batch_size, shuffle=True, verbose=0, callbacks=callbacks)
         self.history_ = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
 
-        # Evaluate on features as of the cutoff: all history, CF refit on it, states at the cutoff.
-        self.profile_mean_, self.profile_std_ = mean, std
-        self._starts = starts
-        if collaborative is None:
-            collaborative = CollaborativeFilter(**cf_params).fit(data)
-        self._set_serving(data, hist_log, data.cutoff, collaborative, sequence.state_h_, topics)
+        self.exposure_ = ExposureModel(window_days=self.label_days)
+        self._group_ = self.profile_.specialty_index(data.hcps)
+        self._n_groups_ = len(self.profile_.specialties_) + 1
+        self.exposure_.fit(self._group_[hist_log.hcp], hist_log.content, hist_log.time, self._n_groups_,
+                           data.contents, data.cutoff)
+        # Evaluate on features as of the cutoff (train + validation history).
+        self.scorer_ = self.serving_scorer(data, hist_log, data.cutoff)
         return self
 
-    def _set_serving(self, data, log: TouchLog, at, collaborative, state, topics) -> None:
-        serve = self._hcp_tables(data, log, at, collaborative, state, topics)
-        serve["hcp_profile"] = (serve["hcp_profile"] - self.profile_mean_) / self.profile_std_
-        serve["content_peers"] = collaborative.item_factors_
-        for name, value in serve.items():
-            self.model_.get_layer(name).set_weights([np.asarray(value, dtype=np.float32)])
-        self.freshness_ = content_age(self._starts, np.datetime64(pd.Timestamp(at), "us"))
-        self.scorer_ = self.make_scorer(data, at)
+    def _item_inputs(self, log: TouchLog, pos: np.ndarray) -> dict[str, np.ndarray]:
+        content = log.content[pos]
+        return {"content": content.astype(np.int32), "channel": log.channel[pos].astype(np.int32),
+                "freshness": content_freshness(self.starts_[content], log.time[pos])}
 
-    def serving_scorer(self, data, log: TouchLog, at, collaborative: CollaborativeFilter,
-                       sequence_state: np.ndarray) -> HybridScorer:
-        """A scorer with HCP features as of ``at`` from the touches of ``log`` (numpy only).
+    def serving_scorer(self, data, log: TouchLog, at) -> HybridScorer:
+        """A numpy scorer with HCP features and exposure as of ``at`` from the touches of ``log``.
 
         The pipeline calls this after evaluation with every interaction, so the bundle serves on
         the whole history while this model (the evaluated one) keeps its cutoff features.
         """
-        topics = self.scorer_.layers["content_topics"][0]
-        tables = self._hcp_tables(data, log, at, collaborative, sequence_state, topics)
-        tables["hcp_profile"] = (tables["hcp_profile"] - self.profile_mean_) / self.profile_std_
-        tables["content_peers"] = collaborative.item_factors_
-        layers = dict(self.scorer_.layers, **{k: [np.asarray(v, dtype=np.float32)] for k, v in tables.items()})
-        freshness = content_age(self._starts, np.datetime64(pd.Timestamp(at), "us"))
-        return HybridScorer(layers, freshness, data.consent, data.content_ids, data.hcp_ids, self.config_, at)
-
-    def make_scorer(self, data, at) -> HybridScorer:
-        """The numpy serving scorer with the network's current weights (HCP features as of ``at``)."""
         layers = {layer.name: [np.asarray(w) for w in layer.get_weights()]
                   for layer in self.terms_model_.layers if layer.get_weights()}
-        return HybridScorer(layers, self.freshness_, data.consent, data.content_ids, data.hcp_ids,
-                            self.config_, at)
+        layers.update({k: [v] for k, v in self.hcp_tables(log, at).items()})
+        at64 = np.datetime64(pd.Timestamp(at), "us")
+        exposure = self.exposure_.log_probability(self._group_[log.hcp], log.content, log.time, self._n_groups_,
+                                                  data.contents, at)
+        return HybridScorer(layers, content_freshness(self.starts_, at64), data.consent, data.content_ids,
+                            data.hcp_ids, self.config_, at, exposure=exposure, hcp_group=self._group_)
 
     # -- Recommender ---------------------------------------------------------------------------
     def score_batch(self, hcp_idx) -> np.ndarray:
-        return self.scorer_.score_batch(hcp_idx)[0]
+        """P(engaged with the content in the next window): exposure × engagement (see the class doc)."""
+        return self.scorer_.next_window_batch(hcp_idx)
 
     def channel_probabilities(self, hcp_idx) -> np.ndarray:
         engagement = sigmoid(self.scorer_.logits_batch(np.asarray(hcp_idx)))
         return engagement / engagement.sum(axis=2, keepdims=True)
 
     def pair_scores(self, hcp_idx) -> np.ndarray:
-        """``[n, n_contents, n_channels]`` engagement probability of every (content, channel)."""
+        """``[n, n_contents, n_channels]`` P(engaged | sent now on that channel)."""
         return sigmoid(self.scorer_.logits_batch(np.asarray(hcp_idx)))
 
     def engagement_probability(self, hcp_idx, content_idx, channel_idx) -> np.ndarray:
@@ -308,10 +376,14 @@ class HybridModel(Recommender):
         path.mkdir(parents=True, exist_ok=True)
         self.scorer_.save(path / "scorer")
         self.model_.save_weights(path / "model.weights.h5")
-        params = {k: getattr(self, k) for k in ("dim", "hidden", "label_days", "label_fraction", "epochs",
-                                                "batch_size", "learning_rate", "patience", "l2", "run_eagerly", "seed")}
-        np.savez(path / "profile.npz", mean=self.profile_mean_, std=self.profile_std_)
+        params = {k: getattr(self, k) for k in ("dim", "hidden", "label_days", "epochs", "batch_size",
+                                                "learning_rate", "patience", "l2", "run_eagerly", "seed")}
+        np.savez(path / "standardise.npz", **{f"mean/{k}": v for k, v in self.mean_.items()},
+                 **{f"std/{k}": v for k, v in self.std_.items()})
         (path / "hybrid.json").write_text(json.dumps({"params": params, "config": self.config_,
+                                                      "score_kind": self.score_kind,
+                                                      "exposure_coef": dict(zip(ExposureModel.feature_names_,
+                                                                                self.exposure_.coef_.tolist())),
                                                       "history": self.history_}))
 
     @classmethod
@@ -324,18 +396,12 @@ class HybridModel(Recommender):
         model.config_ = meta["config"]
         model.history_ = meta["history"]
         model.scorer_ = HybridScorer.load(path / "scorer")
-        model.freshness_ = model.scorer_.freshness
-        with np.load(path / "profile.npz") as a:
-            model.profile_mean_, model.profile_std_ = a["mean"], a["std"]
+        with np.load(path / "standardise.npz") as a:
+            model.mean_ = {k[5:]: a[k] for k in a.files if k.startswith("mean/")}
+            model.std_ = {k[4:]: a[k] for k in a.files if k.startswith("std/")}
         sibling = path.parent / "sequence"
         if (sibling / "params.json").exists():
             from engine.models.sequence import SequenceModel
 
             model.sequence_ = SequenceModel.load(sibling)
         return model
-
-
-def _counts(log: TouchLog, keep: np.ndarray, n_hcps: int, n_contents: int):
-    from engine.models.collaborative import engagement_matrix
-
-    return engagement_matrix(log.hcp[keep], log.content[keep], log.engaged[keep], n_hcps, n_contents)

@@ -26,11 +26,13 @@ class TrainingConfig:
     holdout_days: int = 90
     valid_days: int = 30
     topic_range: tuple[int, int] = (4, 16)
-    collaborative: dict = field(default_factory=lambda: {"factors": 32, "alpha": 10.0, "reg": 1.0, "iterations": 5})
-    sequence: dict = field(default_factory=lambda: {"length": 24, "units": 48, "content_dim": 16, "horizon": 3,
-                                                    "windows_per_hcp": 3, "epochs": 4, "batch_size": 512})
-    hybrid: dict = field(default_factory=lambda: {"dim": 16, "hidden": 32, "label_days": 90, "epochs": 8,
-                                                  "batch_size": 2048})
+    # few factors, strong regularisation and recency-weighted confidence: fresh content matters most
+    collaborative: dict = field(default_factory=lambda: {"factors": 8, "alpha": 10.0, "reg": 5.0, "iterations": 5,
+                                                         "half_life_days": 45.0})
+    sequence: dict = field(default_factory=lambda: {"length": 16, "units": 32, "content_dim": 16, "horizon": 3,
+                                                    "windows_per_hcp": 3, "epochs": 3, "batch_size": 1024})
+    hybrid: dict = field(default_factory=lambda: {"dim": 16, "hidden": 32, "label_days": 90, "epochs": 4,
+                                                  "batch_size": 4096, "learning_rate": 0.01, "patience": 1})
     evaluation: dict = field(default_factory=lambda: {"max_ranking_hcps": 20_000, "max_policy_hcps": 2_000,
                                                       "max_touches": 100_000})
 
@@ -156,7 +158,7 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
     sequence = SequenceModel(seed=config.seed, **config.sequence).fit(data, progress)
     stage_done("sequence")
     hybrid = HybridModel(seed=config.seed, **config.hybrid).fit(data, progress, sequence=sequence,
-                                                                 collaborative=collaborative)
+                                                                collaborative=collaborative)
     stage_done("hybrid")
 
     # -- evaluation --------------------------------------------------------------------------------
@@ -168,10 +170,10 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
     # -- serving features as of the end of the data, then the bundle -------------------------------
     everything = _all_interactions(data)
     serve_at = pd.Timestamp(everything["timestamp"].max()).normalize() + pd.Timedelta(days=1)
-    serving_cf = CollaborativeFilter(seed=config.seed, **config.collaborative).fit(data, interactions=everything)
     log = TouchLog.from_frame(everything, data.n_hcps)
     states = sequence.states_at(log, serve_at)
-    scorer = hybrid.serving_scorer(data, log, serve_at, serving_cf, states["h"])
+    # the collaborative content embeddings stay as fitted on the history (no second ALS fit)
+    scorer = hybrid.serving_scorer(data, log, serve_at)
     forecaster = JourneyForecaster(sequence.numpy_weights(), states["h"], states["c"], states["last_channel"],
                                    states["last_log_gap"], states["last_time"], serve_at, data.hcp_ids)
     # hybrid / sequence / collaborative stay as evaluated (features at the cutoff): `evaluate` re-scores them.
@@ -193,6 +195,10 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
         "training_curves": curves,
         "topic_sweep": list(topic_model.sweep_) if topic_model is not None else [],
         "stage_seconds": seconds,
+        # what the hybrid's numbers mean: the evaluated ranking vs the served engagement
+        "score_kind": {"hybrid.score_batch": "P(engaged with the content in the next window) = "
+                                             "P(sent | specialty targeting) x P(engaged | sent)",
+                       "scorer.score / scorer.engagement": "P(engaged | sent now on the (best consented) channel)"},
     }
     version = write_bundle(settings.artifacts_dir, components, manifest)
     stage_done("bundle")

@@ -23,7 +23,7 @@ from engine.config import CHANNELS
 
 #: Factor names, in the order shown to users; they add up to the logit of the chosen channel.
 FACTORS = ("topic match", "peers", "recent sequence", "channel affinity", "content appeal")
-#: Keras layers whose weights the scorer keeps (also what rebuilds the network for naive scoring).
+#: HCP feature tables (rows as of the reference time): inputs of the network's HCP tower.
 HCP_TABLES = ("hcp_profile", "hcp_interests", "hcp_sequence", "hcp_peers")
 
 
@@ -59,14 +59,21 @@ class HybridScorer:
     Parameters
     ----------
     layers : Keras layer name -> list of weight arrays (tables included).
-    freshness : ``[n_contents]`` content age feature at the reference time.
+    freshness : ``[n_contents]`` content freshness at the reference time.
     consent : ``[n_hcps, n_channels]`` bool; the score takes the best *consented* channel.
     content_ids, hcp_ids : index order.
     config : network sizes (to rebuild the Keras network for :meth:`naive_score_one`).
     reference_time : when the HCP features were computed (the training cutoff).
+    exposure : ``[n_groups, n_contents]`` log P(the brand sends the content | a touch to the group
+        in the next window), or ``None``; hcp_group : ``[n_hcps]`` group (specialty) of each HCP.
+
+    ``Scores.score`` and ``score_batch`` are engagement values (P(engaged | sent on the best
+    consented channel)): what the service recommends. :meth:`next_window_batch` is the ranking of
+    what the HCP will engage with in the next window (exposure × engagement).
     """
 
-    def __init__(self, layers: dict, freshness, consent, content_ids, hcp_ids, config: dict, reference_time):
+    def __init__(self, layers: dict, freshness, consent, content_ids, hcp_ids, config: dict, reference_time,
+                 exposure=None, hcp_group=None):
         self.layers = {k: [np.asarray(a, dtype=np.float32) for a in v] for k, v in layers.items()}
         self.freshness = np.asarray(freshness, dtype=np.float32)
         self.consent = np.asarray(consent, dtype=bool)
@@ -74,6 +81,8 @@ class HybridScorer:
         self.hcp_ids = np.asarray(hcp_ids, dtype=str)
         self.config = dict(config)
         self.reference_time = pd.Timestamp(reference_time)
+        self.exposure = None if exposure is None else np.asarray(exposure, dtype=np.float32)
+        self.hcp_group = None if hcp_group is None else np.asarray(hcp_group, dtype=np.int64)
         self._keras = None
         self._content_tower()
 
@@ -102,7 +111,7 @@ class HybridScorer:
         hidden = _relu(np.concatenate([profile, interests], axis=1) @ L["topic_hcp_hidden"][0] + L["topic_hcp_hidden"][1])
         return {
             "topic": hidden @ L["topic_hcp_out"][0] + L["topic_hcp_out"][1],
-            "peer": peers * L["peer_scale"][0][0, 0],
+            "peer": peers @ L["peer_hcp"][0],
             "sequence": state @ L["sequence_hcp"][0] + L["sequence_hcp"][1],
             "sequence_channel": state @ L["sequence_channel"][0] + L["sequence_channel"][1],
             "channel_affinity": _relu(profile @ L["channel_hidden"][0] + L["channel_hidden"][1])
@@ -159,6 +168,14 @@ class HybridScorer:
         engagement = sigmoid(logits)
         return np.take_along_axis(engagement, best[:, :, None], axis=2)[:, :, 0], engagement
 
+    def next_window_batch(self, hcp_idx) -> np.ndarray:
+        """``[n, n_contents]`` P(engaged with the content in the next window) up to a per-HCP constant:
+        P(sent | the HCP's group) × P(engaged | sent on the best consented channel)."""
+        score, _ = self.score_batch(hcp_idx)
+        if self.exposure is None:
+            return score
+        return score * np.exp(self.exposure[self.hcp_group[np.asarray(hcp_idx)]])
+
     def pair_logits(self, hcp_idx, content_idx, channel_idx) -> np.ndarray:
         """``[n]`` logits of given (HCP, content, channel) triples."""
         hcp_idx, content_idx, channel_idx = (np.asarray(a) for a in (hcp_idx, content_idx, channel_idx))
@@ -187,15 +204,19 @@ class HybridScorer:
             table = layers[name][0]
             layers[name] = [np.vstack([table, np.zeros((n, table.shape[1]), dtype=np.float32)])]
         layers["content_topics"] = [np.vstack([layers["content_topics"][0], topic_vectors])]
-        fresh = np.zeros(n, dtype=np.float32)
+        fresh = np.ones(n, dtype=np.float32)
         if available_since is not None:
-            from engine.models.features import content_age
+            from engine.models.features import content_freshness
 
             since = pd.to_datetime(pd.Series(available_since)).to_numpy("datetime64[us]")
-            fresh = content_age(since, np.datetime64(self.reference_time, "us"))
+            fresh = content_freshness(since, np.datetime64(self.reference_time, "us"))
+        exposure = None
+        if self.exposure is not None:  # new contents: the group's median exposure (no campaign history)
+            median = np.median(self.exposure, axis=1, keepdims=True)
+            exposure = np.hstack([self.exposure, np.repeat(median, n, axis=1)])
         return HybridScorer(layers, np.concatenate([self.freshness, fresh]), self.consent,
                             np.concatenate([self.content_ids, np.asarray(content_ids, dtype=str)]),
-                            self.hcp_ids, self.config, self.reference_time)
+                            self.hcp_ids, self.config, self.reference_time, exposure, self.hcp_group)
 
     # -- the naive way (benchmark comparison only) ---------------------------------------------
     def keras_network(self):
@@ -207,7 +228,8 @@ class HybridScorer:
                       HCP_TABLES + ("content_topics", "content_peers")}
             _, terms_model = build_network(shapes, self.config)
             for name, weights in self.layers.items():
-                terms_model.get_layer(name).set_weights(weights)
+                if name not in HCP_TABLES:  # HCP tables are inputs, not layers
+                    terms_model.get_layer(name).set_weights(weights)
             self._keras = terms_model
         return self._keras
 
@@ -217,7 +239,8 @@ class HybridScorer:
         n = len(self.content_ids)
         logits = np.empty((n, len(CHANNELS)), dtype=np.float32)
         for i in range(n):
-            out = net({"hcp": np.array([hcp_idx], dtype=np.int32), "content": np.array([i], dtype=np.int32),
+            hcp = {name: self.layers[name][0][hcp_idx:hcp_idx + 1] for name in HCP_TABLES}
+            out = net({**hcp, "content": np.array([i], dtype=np.int32),
                        "channel": np.zeros(1, dtype=np.int32),
                        "freshness": self.freshness[i:i + 1]}, training=False)
             logits[i] = np.asarray(out["logits"])[0]
@@ -231,8 +254,9 @@ class HybridScorer:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         arrays = {f"layer/{name}/{j}": w for name, ws in self.layers.items() for j, w in enumerate(ws)}
+        extra = {} if self.exposure is None else {"exposure": self.exposure, "hcp_group": self.hcp_group}
         np.savez(path / "scorer.npz", freshness=self.freshness, consent=self.consent,
-                 content_ids=self.content_ids, hcp_ids=self.hcp_ids, **arrays)
+                 content_ids=self.content_ids, hcp_ids=self.hcp_ids, **arrays, **extra)
         (path / "scorer.json").write_text(json.dumps({"config": self.config,
                                                       "reference_time": self.reference_time.isoformat()}))
 
@@ -247,4 +271,6 @@ class HybridScorer:
                 layers.setdefault(name, []).append((int(j), a[key]))
             layers = {name: [w for _, w in sorted(ws, key=lambda t: t[0])] for name, ws in layers.items()}
             return cls(layers, a["freshness"], a["consent"], a["content_ids"], a["hcp_ids"],
-                       meta["config"], meta["reference_time"])
+                       meta["config"], meta["reference_time"],
+                       a["exposure"] if "exposure" in a.files else None,
+                       a["hcp_group"] if "hcp_group" in a.files else None)
