@@ -106,6 +106,11 @@ def create_app(settings: Settings | None = None, environ: dict | None = None, se
     app.layout = shell_layout
     register_shell_callbacks(app)
     init_security(server, app.csp_hashes, https)
+    # Dash registers its JS libraries on a worker's first request without a lock: concurrent first
+    # requests (a browser loading a page) are refused ("dash" is not a registered library) and the
+    # page stays on "Loading...". Do that setup once, here, before any request arrives.
+    with server.test_request_context("/"):
+        app._setup_server()
     log.info("web app created (artifacts %s, store %s)", settings.artifacts_dir, settings.database_url.split("://")[0])
     return app
 

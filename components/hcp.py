@@ -1,0 +1,129 @@
+"""HCP pieces: profile card, channel badges, recommendation table with feedback buttons.
+
+All text from data (names, titles, reasons) is passed as plain component children, which Dash
+renders as text, never as HTML.
+"""
+from __future__ import annotations
+
+import dash_bootstrap_components as dbc
+from dash import html
+
+from components.theme import channel_color, channel_label
+from engine.config import CHANNELS
+
+
+def channel_badge(channel: str, **kwargs) -> html.Span:
+    """A pill in the channel's colour (same colour as in every chart)."""
+    return html.Span(channel_label(channel), className="badge rounded-pill me-1",
+                     style={"backgroundColor": channel_color(channel), "color": "white"}, **kwargs)
+
+
+def full_name(profile: dict) -> str:
+    parts = [profile.get("first_name") or "", profile.get("last_name") or ""]
+    name = " ".join(p for p in parts if p).strip() or profile.get("name") or profile.get("hcp_id", "")
+    return f"{name}, {profile['credential']}" if profile.get("credential") else name
+
+
+def consent_badges(profile: dict) -> list:
+    """One badge per channel: coloured when the HCP consented (marked when its contact cap is reached),
+    struck-through grey otherwise."""
+    capped = {c["channel"] for c in profile.get("channels") or [] if c.get("capped")}
+    badges = []
+    for channel in CHANNELS:
+        if profile.get(f"consent_{channel}") and channel in capped:
+            badges.append(html.Span([channel_label(channel), " · cap reached"], className="badge rounded-pill me-1",
+                                    title=f"Consented, but the {channel_label(channel)} contact cap is reached",
+                                    style={"backgroundColor": channel_color(channel), "color": "white",
+                                           "opacity": 0.6}))
+        elif profile.get(f"consent_{channel}"):
+            badges.append(channel_badge(channel, title=f"Consented to {channel_label(channel)}"))
+        else:
+            badges.append(html.Span(channel_label(channel), title=f"No consent for {channel_label(channel)}",
+                                    className="badge rounded-pill me-1 text-bg-light text-decoration-line-through"))
+    return badges
+
+
+def _field(label: str, value) -> html.Div:
+    return html.Div([html.Div(label, className="text-muted small text-uppercase"),
+                     html.Div(str(value) if value not in (None, "") else "—", className="fw-semibold")],
+                    className="mb-2")
+
+
+def profile_card(profile: dict) -> dbc.Card:
+    """Name, credential, NPI, specialty, location, territory, segment and consents."""
+    location = ", ".join(p for p in (profile.get("city"), profile.get("state"), profile.get("zip")) if p)
+    stats = []
+    if profile.get("touches") is not None:
+        stats.append(_field("Touches", f"{int(profile['touches']):,}"))
+    if profile.get("engagement_rate") is not None:
+        stats.append(_field("Engagement rate", f"{float(profile['engagement_rate']):.0%}"))
+    return dbc.Card(dbc.CardBody([
+        html.H5(profile.get("specialty") or "Specialty unknown", className="mb-3"),
+        dbc.Row([
+            dbc.Col(_field("NPI", profile.get("hcp_id")), xs=6),
+            dbc.Col(_field("Segment", profile.get("segment")), xs=6),
+            dbc.Col(_field("Location", location), xs=6),
+            dbc.Col(_field("Territory", profile.get("territory")), xs=6),
+            *[dbc.Col(s, xs=6) for s in stats],
+        ]),
+        html.Div("Consent", className="text-muted small text-uppercase mb-1"),
+        html.Div(consent_badges(profile)),
+    ]), className="h-100 shadow-sm")
+
+
+def probability_bars(probabilities: dict[str, float], best: str | None = None) -> html.Div:
+    """Five small vertical bars (one per channel, channel colours, tallest = most likely) with the value on hover."""
+    top = max([float(p or 0.0) for p in probabilities.values()] + [1e-9])
+    bars = []
+    for channel in CHANNELS:
+        p = float(probabilities.get(channel) or 0.0)
+        bars.append(html.Div(
+            html.Div(style={"height": f"{max(p / top, 0.04) * 100:.0f}%", "backgroundColor": channel_color(channel),
+                            "opacity": 1.0 if channel == best else 0.55, "width": "100%",
+                            "borderRadius": "2px 2px 0 0"}),
+            title=f"{channel_label(channel)}: {p:.0%}", className="d-flex align-items-end",
+            style={"height": "28px", "width": "12px"}))
+    return html.Div(bars, className="d-flex gap-1 align-items-end", style={"height": "28px"})
+
+
+def recommendations_table(recs: list[dict], id_prefix: str = "hcp360") -> html.Div:
+    """Ranked recommendations with reasons and Accept/Dismiss buttons (pattern-matching ids).
+
+    Button ids are ``{"type": f"{id_prefix}-accept"|f"{id_prefix}-dismiss", "index": rank_position}``;
+    the page keeps ``recs`` in a store to look up the content and channel of a clicked row.
+    """
+    header = html.Thead(html.Tr([html.Th("#"), html.Th("Content"), html.Th("Best channel"),
+                                 html.Th("Channel probability"), html.Th("Engagement", className="text-end"),
+                                 html.Th("Why"), html.Th("")]))
+    rows = []
+    for i, rec in enumerate(recs):
+        reasons = rec.get("reasons") or []
+        notes = rec.get("rule_notes") or []
+        rows.append(html.Tr([
+            html.Td(rec["rank"], className="fw-semibold"),
+            html.Td([html.Div(rec.get("title") or rec["content_id"], className="rec-title"),
+                     html.Div(rec["content_id"], className="text-muted small")], style={"maxWidth": "340px"}),
+            html.Td(channel_badge(rec["channel"])),
+            html.Td(probability_bars(rec.get("channel_probabilities") or {}, best=rec["channel"])),
+            html.Td(f"{float(rec['engagement_probability']):.0%}", className="text-end fw-semibold"),
+            html.Td([html.Ul([html.Li(r) for r in reasons[:3]], className="mb-1 ps-3 small"),
+                     *[html.Div(n, className="small text-warning-emphasis") for n in notes]],
+                    style={"maxWidth": "300px"}),
+            html.Td(html.Div([
+                dbc.Button("Accept", id={"type": f"{id_prefix}-accept", "index": i}, size="sm",
+                           color="success", className="me-1"),
+                dbc.Button("Dismiss", id={"type": f"{id_prefix}-dismiss", "index": i}, size="sm",
+                           color="secondary"),
+            ], className="d-flex flex-nowrap")),
+        ], id={"type": f"{id_prefix}-rec-row", "index": i}))
+    legend = html.Div(["Channel probability bars, left to right: ",
+                       *[channel_badge(c) for c in CHANNELS]], className="small text-muted mb-2")
+    return html.Div([legend, dbc.Table([header, html.Tbody(rows)], hover=True, striped=True, borderless=True,
+                                       responsive=True, className="align-middle mb-0")], id=f"{id_prefix}-recs-table")
+
+
+#: Reasons offered when dismissing a recommendation (free text can add detail).
+DISMISS_REASONS = [
+    "Already discussed with HCP", "Not relevant to HCP's practice", "Wrong channel for this HCP",
+    "Timing not right", "Content outdated", "Other",
+]

@@ -1,0 +1,78 @@
+"""Tables: small static tables, client-side grids, and the server-side paged HCP grid."""
+from __future__ import annotations
+
+import dash_ag_grid as dag
+import dash_bootstrap_components as dbc
+from dash import html
+
+from components.common import empty_state
+
+
+def simple_table(rows: list[dict], empty: str = "Nothing to show", columns: list[str] | None = None,
+                 id: str | None = None) -> html.Div | dbc.Table:
+    """A compact striped table of plain-text cells; a friendly empty state when there are no rows."""
+    if not rows:
+        return empty_state(empty)
+    columns = columns or list(rows[0])
+    head = html.Thead(html.Tr([html.Th(c) for c in columns]))
+    body = html.Tbody([html.Tr([html.Td(_cell(r.get(c))) for c in columns]) for r in rows])
+    kwargs = {"id": id} if id else {}
+    return dbc.Table([head, body], striped=True, hover=True, size="sm", responsive=True,
+                     className="mb-0 align-middle", **kwargs)
+
+
+def _cell(value):
+    """Plain text, or a component the caller built (e.g. an external link)."""
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return value if not isinstance(value, (int, str)) else str(value)
+
+
+def data_grid(id: str, rows: list[dict], columns: list[dict], height: int = 420, **kwargs) -> dag.AgGrid:
+    """A client-side sortable/filterable grid for a bounded set of rows (previews, metric tables)."""
+    return dag.AgGrid(
+        id=id, rowData=rows, columnDefs=columns, className="ag-theme-alpine",
+        defaultColDef={"sortable": True, "resizable": True, "filter": True, "minWidth": 90},
+        columnSize="responsiveSizeToFit", style={"height": f"{height}px", "width": "100%"},
+        dashGridOptions={"animateRows": False, "localeText": {"noRowsToShow": "No rows match these filters"}},
+        **kwargs)
+
+
+#: Columns of the HCP lookup grid (``field`` = key in ``search_hcps`` rows).
+HCP_GRID_COLUMNS = [
+    {"field": "npi_link", "headerName": "NPI", "cellRenderer": "markdown", "minWidth": 120},
+    {"field": "name", "headerName": "Name", "minWidth": 180},
+    {"field": "specialty", "headerName": "Specialty", "minWidth": 180},
+    {"field": "city", "headerName": "City"},
+    {"field": "state", "headerName": "State", "maxWidth": 100},
+    {"field": "segment", "headerName": "Segment"},
+    {"field": "touches", "headerName": "Touches", "type": "numericColumn", "maxWidth": 130},
+    {"field": "engagement_rate", "headerName": "Engagement", "type": "numericColumn", "maxWidth": 150,
+     "valueFormatter": {"function": "params.value == null ? '' : d3.format('.0%')(params.value)"}},
+]
+
+
+def hcp_grid(id: str, page_size: int = 50, height: int = 560) -> dag.AgGrid:
+    """The server-side paged, sorted grid over all HCPs (rows arrive through ``getRowsResponse``)."""
+    return dag.AgGrid(
+        id=id, rowModelType="infinite", columnDefs=HCP_GRID_COLUMNS, className="ag-theme-alpine",
+        defaultColDef={"sortable": True, "resizable": True, "filter": False},
+        columnSize="responsiveSizeToFit", style={"height": f"{height}px", "width": "100%"},
+        dashGridOptions={"cacheBlockSize": page_size, "maxBlocksInCache": 20, "infiniteInitialRowCount": page_size,
+                         "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
+                         "localeText": {"noRowsToShow": "No HCP matches this search"}, "suppressCellFocus": True},
+        getRowId="params.data.hcp_id",
+    )
+
+
+def npi_link(hcp_id: str) -> str:
+    """Markdown link to the HCP 360 page; NPIs are 10 digits, so nothing to escape."""
+    return f"[{hcp_id}](/hcp/{hcp_id})" if str(hcp_id).isdigit() else str(hcp_id)
+
+
+def sort_from_model(sort_model: list[dict] | None) -> list[dict]:
+    """AG Grid ``sortModel`` -> the service's ``sort`` (same shape; the NPI link column sorts by NPI)."""
+    return [{"colId": "hcp_id" if s["colId"] == "npi_link" else s["colId"], "sort": s.get("sort", "asc")}
+            for s in sort_model or []]

@@ -1,0 +1,136 @@
+"""Page helpers and components: pure functions, no service, no browser."""
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from dash import html
+
+from components.hcp import consent_badges, probability_bars, recommendations_table
+from components.tables import npi_link, simple_table, sort_from_model
+from components.theme import CHANNEL_COLORS
+from engine.config import CHANNELS, Settings
+from tests.fixtures.web import write_users_file
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory):
+    """The page modules (importing them needs a Dash app with pages)."""
+    from webapp import create_app
+
+    root = tmp_path_factory.mktemp("pages")
+    settings = Settings().with_(database_url=f"duckdb:///{root / 's.duckdb'}", artifacts_dir=root / "a",
+                                cache_dir=root / "c", users_file=write_users_file(root / "users.json"))
+    create_app(settings, environ={})
+    import pages.hcp_360
+    import pages.model_performance
+    import pages.overview
+    import pages.segments
+    import pages.topics
+
+    return pages
+
+
+def walk(component):
+    """Every component and string in a Dash layout tree."""
+    yield component
+    children = getattr(component, "children", None)
+    if children is None:
+        return
+    for child in children if isinstance(children, (list, tuple)) else [children]:
+        yield from walk(child)
+
+
+def texts(component) -> list[str]:
+    return [c for c in walk(component) if isinstance(c, str)]
+
+
+def _rec(title="Statins in <script>alert(1)</script> heart failure"):
+    return {"rank": 1, "content_id": "C1", "title": title, "channel": "webinar",
+            "channel_probabilities": {c: 0.1 * (i + 1) for i, c in enumerate(CHANNELS)},
+            "engagement_probability": 0.42, "score": 1.0, "reasons": ["topic match: statins", "peers engaged"],
+            "rule_notes": ["email: contact cap reached"]}
+
+
+def test_recommendations_table_renders_text_and_feedback_buttons():
+    table = recommendations_table([_rec()])
+    strings = texts(table)
+    assert "Statins in <script>alert(1)</script> heart failure" in strings  # a text child, never HTML
+    assert {"topic match: statins", "peers engaged", "email: contact cap reached", "42%"} <= set(strings)
+    ids = [c.id for c in walk(table) if getattr(c, "id", None) and isinstance(c.id, dict)]
+    assert {"type": "hcp360-accept", "index": 0} in ids and {"type": "hcp360-dismiss", "index": 0} in ids
+    assert not any(getattr(c, "dangerously_allow_html", False) for c in walk(table))
+
+
+def test_probability_bars_one_per_channel_with_value_on_hover():
+    bars = probability_bars({"email": 0.5, "webinar": 0.25}, best="email").children
+    assert len(bars) == len(CHANNELS)
+    assert bars[0].title == "Email: 50%" and bars[1].title == "Webinar: 25%"
+    assert bars[0].children.style["backgroundColor"] == CHANNEL_COLORS["email"]
+    assert bars[0].children.style["height"] == "100%"  # the most likely channel is full height
+    assert bars[1].children.style["height"] == "50%"
+
+
+def test_consent_badges_show_consent_and_caps():
+    profile = {f"consent_{c}": c != "email" for c in CHANNELS}
+    profile["channels"] = [{"channel": "webinar", "capped": True}]
+    badges = consent_badges(profile)
+    assert "text-decoration-line-through" in badges[0].className  # no email consent
+    assert "cap reached" in " ".join(texts(html.Div(badges)))
+
+
+def test_grid_helpers():
+    assert npi_link("1234567893") == "[1234567893](/hcp/1234567893)"
+    assert npi_link("[x](javascript:alert(1))") == "[x](javascript:alert(1))"  # not digits: no link built
+    assert sort_from_model([{"colId": "npi_link", "sort": "desc"}, {"colId": "touches", "sort": "asc"}]) == [
+        {"colId": "hcp_id", "sort": "desc"}, {"colId": "touches", "sort": "asc"}]
+    assert sort_from_model(None) == []
+    assert "Nothing here" in texts(simple_table([], empty="Nothing here"))
+
+
+def test_pubmed_links_only_for_numeric_pmids_and_open_safely(pages):
+    topics = pages.topics
+    assert topics.pubmed_url("12345") == "https://pubmed.ncbi.nlm.nih.gov/12345/"
+    assert topics.pubmed_url(None) is None and topics.pubmed_url("javascript:x") is None
+    docs = topics.document_list([{"content_id": "C1", "pmid": "12345", "title": "<b>A</b>", "weight": 0.5},
+                                 {"content_id": "C2", "pmid": None, "title": "B", "weight": 0.2}])
+    links = [c for c in walk(docs) if isinstance(c, html.A)]
+    assert len(links) == 1
+    assert links[0].href == "https://pubmed.ncbi.nlm.nih.gov/12345/"
+    assert links[0].target == "_blank" and links[0].rel == "noopener noreferrer"
+    assert links[0].children == "<b>A</b>"
+
+
+def test_target_filters_and_csv_escape_formulas(pages):
+    segments = pages.segments
+    rows = [{"hcp_id": "1", "name": "=HYPERLINK(\"x\")", "channel": "email", "engagement_probability": 0.7,
+             "content_id": "C1", "title": "T1"},
+            {"hcp_id": "2", "name": "B", "channel": "webinar", "engagement_probability": 0.2, "content_id": "C1",
+             "title": "T1"},
+            {"hcp_id": "3", "name": "C", "channel": "email", "engagement_probability": 0.1, "content_id": "C2",
+             "title": "T2"}]
+    assert [r["hcp_id"] for r in segments.filter_targets(rows, "email", 0.0)] == ["1", "3"]
+    assert [r["hcp_id"] for r in segments.filter_targets(rows, None, 0.15)] == ["1", "2"]
+    parsed = list(csv.DictReader(io.StringIO(segments.targets_csv(rows))))
+    assert parsed[0]["name"] == "'=HYPERLINK(\"x\")"
+    assert segments.top_titles(rows, k=1) == ["T1"]
+
+
+def test_overview_quality_is_hybrid_ndcg_share_of_oracle(pages):
+    manifest = {"metrics": {"models": {"hybrid": {"ndcg@10": 0.45, "value_ratio@10": 0.9},
+                                       "oracle": {"ndcg@10": 0.5}}}}
+    assert pages.overview.model_quality(manifest) == {"ndcg_vs_oracle": pytest.approx(0.9), "value_ratio": 0.9}
+    assert pages.overview.model_quality({}) == {"ndcg_vs_oracle": None, "value_ratio": None}
+
+
+def test_metrics_table_has_scalar_metrics_only(pages):
+    rows, columns = pages.model_performance.metrics_table_rows(
+        {"hybrid": {"ndcg@10": 0.4, "coverage": 0.3, "calibration": [{"count": 1}]}, "random": {"ndcg@10": 0.01}})
+    assert [c["field"] for c in columns] == ["model", "ndcg@10", "coverage"]
+    assert rows[1] == {"model": "random", "ndcg@10": 0.01, "coverage": None}
+
+
+def test_feedback_message_quotes_the_title_as_text(pages):
+    message = pages.hcp_360.feedback_message("dismiss", "<script>x</script>")
+    assert message.startswith("Dismissed “<script>x</script>”")
