@@ -10,6 +10,7 @@ import pandas as pd
 
 from engine.data.schemas import OUTCOMES
 from engine.models.base import N_CHANNELS, Recommender
+from engine.models.features import approved_share, content_freshness, content_start
 from engine.progress import QUIET
 
 #: Strength of each outcome when building engagement-weighted profiles.
@@ -119,18 +120,23 @@ class TopicsRecommender(Recommender):
     """Content-based: cosine of the HCP's engagement-weighted topic profile with each content's topics.
 
     The profile is the sum of the topic vectors of the contents the HCP touched, weighted by
-    outcome strength (delivered 0 … attended 3) and recency. HCPs without engagement fall back
+    outcome strength (delivered 0 … attended 3) and recency. The cosine is weighted by the share
+    of the next ``window_days`` the content is approved in (content that cannot be sent cannot be
+    engaged with; the approval calendar is known in advance) and by its freshness at the cutoff
+    (:func:`engine.models.features.content_freshness`). HCPs without engagement fall back
     to global popularity, which also breaks ties.
 
     Parameters
     ----------
     half_life_days : recency weighting of the profile.
+    window_days : the window after the cutoff whose approval calendar weights the scores.
     """
 
     name = "topics"
 
-    def __init__(self, half_life_days: float | None = 90.0):
+    def __init__(self, half_life_days: float | None = 90.0, window_days: float = 90.0):
         self.half_life_days = half_life_days
+        self.window_days = window_days
 
     def fit(self, data, progress=QUIET) -> "TopicsRecommender":
         if data.content_topics is None:
@@ -148,11 +154,16 @@ class TopicsRecommender(Recommender):
         self.profiles_ = profile / np.clip(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12, None)
         popularity = np.bincount(content, weights=history["engaged"].to_numpy(), minlength=data.n_contents)
         self.tie_break_ = 1e-3 * popularity / max(popularity.max(), 1.0)
+        # new content is what gets sent and engaged with (and what HCPs engage with more)
+        at = np.datetime64(pd.Timestamp(data.cutoff), "us")
+        self.available_ = (approved_share(data.contents, data.cutoff, self.window_days)
+                           * content_freshness(content_start(data.contents), at))
         progress("baselines", f"{self.name}: {topics.shape[1]} topics")
         return self
 
     def score_batch(self, hcp_idx) -> np.ndarray:
-        return self.profiles_[np.asarray(hcp_idx)] @ self.content_topics_.T + self.tie_break_[None, :]
+        cosine = self.profiles_[np.asarray(hcp_idx)] @ self.content_topics_.T + self.tie_break_[None, :]
+        return cosine * self.available_[None, :]
 
 
 class RandomRecommender(Recommender):

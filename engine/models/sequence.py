@@ -21,13 +21,16 @@ import numpy as np
 import pandas as pd
 
 from engine.models.base import Recommender
-from engine.models.features import N_CHANNELS, N_OUTCOMES, TouchLog, sequence_windows
+from engine.models.features import (N_CHANNELS, N_OUTCOMES, TouchLog, approved_share, content_freshness,
+                                    content_start, sequence_windows)
 from engine.progress import QUIET
 
 #: Decoder inputs per step: channel one-hot with a padding slot, then the log gap.
 DECODER_INPUTS = N_CHANNELS + 2
 #: A forecast's touches are at least this far apart (the data's resolution; keeps dates increasing).
 MIN_GAP_DAYS = 0.5
+#: Days after the cutoff whose approval calendar weights the content ranking.
+RANKING_WINDOW_DAYS = 90.0
 #: The next engaged content is looked for this many touches ahead.
 CONTENT_LOOKAHEAD = 5
 
@@ -176,8 +179,9 @@ class SequenceModel(Recommender):
         counts = np.diff(log.indptr)
         hcps = np.flatnonzero(counts >= 2)
         hcp = np.repeat(hcps, self.windows_per_hcp)
-        # Cut after 1 .. n-1 touches: at least one touch of history and one target.
-        cut = 1 + np.floor(rng.random(len(hcp)) * (counts[hcp] - 1)).astype(np.int64)
+        # Cut after 1 .. n-1 touches (at least one touch of history and one target), recent cuts
+        # more often: what HCPs do next now (current content, current habits) matters most.
+        cut = counts[hcp] - 1 - np.floor(rng.random(len(hcp)) ** 2 * (counts[hcp] - 1)).astype(np.int64)
         return hcp, log.indptr[hcp] + cut
 
     # -- fit -----------------------------------------------------------------------------------
@@ -220,6 +224,11 @@ class SequenceModel(Recommender):
         self.history_ = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
         self._extract()
         self.set_reference(hist_log, data.cutoff)
+        # the content head learned what HCPs engaged with next over the whole history; at the
+        # cutoff only content approved in the coming window can be sent, new content first
+        at = np.datetime64(pd.Timestamp(data.cutoff), "us")
+        self.available_ = (approved_share(data.contents, data.cutoff, RANKING_WINDOW_DAYS)
+                           * content_freshness(content_start(data.contents), at)).astype(np.float32)
         return self
 
     def _extract(self) -> None:
@@ -277,8 +286,9 @@ class SequenceModel(Recommender):
 
     # -- Recommender ---------------------------------------------------------------------------
     def score_batch(self, hcp_idx) -> np.ndarray:
+        """P(the next engaged content) weighted by its approval in the coming window and its freshness."""
         w = self.weights_
-        return _softmax(self.state_h_[np.asarray(hcp_idx)] @ w["content_w"] + w["content_b"])
+        return _softmax(self.state_h_[np.asarray(hcp_idx)] @ w["content_w"] + w["content_b"]) * self.available_[None]
 
     def next_channel_probabilities(self, hcp_idx) -> np.ndarray:
         h = self._first_step(hcp_idx)
@@ -310,7 +320,7 @@ class SequenceModel(Recommender):
         topics = self.model_.get_layer("topic_table").get_weights()[0][1:]
         np.savez(path / "state.npz", topics=topics, state_h=self.state_h_, state_c=self.state_c_,
                  last_channel=self.last_channel_, last_log_gap=self.last_log_gap_,
-                 last_time=self.last_time_.astype("int64"), **self.weights_)
+                 last_time=self.last_time_.astype("int64"), available=self.available_, **self.weights_)
         (path / "params.json").write_text(json.dumps({"params": self._params(), "n_contents": self.n_contents_,
                                                       "cutoff": self.cutoff_.isoformat(), "history": self.history_}))
 
@@ -329,6 +339,7 @@ class SequenceModel(Recommender):
         model.state_h_, model.state_c_ = arrays.pop("state_h"), arrays.pop("state_c")
         model.last_channel_, model.last_log_gap_ = arrays.pop("last_channel"), arrays.pop("last_log_gap")
         model.last_time_ = arrays.pop("last_time").astype("datetime64[us]")
+        model.available_ = arrays.pop("available", np.ones(model.n_contents_, dtype=np.float32))
         model.weights_ = arrays
         return model
 

@@ -20,6 +20,9 @@ class AdminRecorder:
         self.version = "v1"
         self.audit = []
 
+    def current_version(self):
+        return self.version
+
     def versions(self):
         return [{"version": "v1", "created": "2024-01-01", "metrics": {"ndcg@10": 0.5}, "current": True}, {"version": "v2", "created": "2024-02-01"}]
 

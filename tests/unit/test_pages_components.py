@@ -1,9 +1,6 @@
 """Page helpers and components: pure functions, no service, no browser."""
 from __future__ import annotations
 
-import csv
-import io
-
 import pytest
 from dash import html
 
@@ -102,19 +99,17 @@ def test_pubmed_links_only_for_numeric_pmids_and_open_safely(pages):
     assert links[0].children == "<b>A</b>"
 
 
-def test_target_filters_and_csv_escape_formulas(pages):
+def test_segment_rows_and_target_filters(pages):
     segments = pages.segments
-    rows = [{"hcp_id": "1", "name": "=HYPERLINK(\"x\")", "channel": "email", "engagement_probability": 0.7,
-             "content_id": "C1", "title": "T1"},
-            {"hcp_id": "2", "name": "B", "channel": "webinar", "engagement_probability": 0.2, "content_id": "C1",
-             "title": "T1"},
-            {"hcp_id": "3", "name": "C", "channel": "email", "engagement_probability": 0.1, "content_id": "C2",
-             "title": "T2"}]
-    assert [r["hcp_id"] for r in segments.filter_targets(rows, "email", 0.0)] == ["1", "3"]
-    assert [r["hcp_id"] for r in segments.filter_targets(rows, None, 0.15)] == ["1", "2"]
-    parsed = list(csv.DictReader(io.StringIO(segments.targets_csv(rows))))
-    assert parsed[0]["name"] == "'=HYPERLINK(\"x\")"
-    assert segments.top_titles(rows, k=1) == ["T1"]
+    rows = segments.segment_rows([{"segment": "Growth", "hcps": 1200, "touches_per_hcp": 3.25, "engagement_rate": 0.4,
+                                   "top_specialty": None, "top_content": [{"content_id": "C1", "title": "<b>T1</b>"},
+                                                                          {"content_id": "C2", "title": ""}]},
+                                  {"segment": "Other", "hcps": 3, "top_content": []}])
+    assert rows[0]["HCPs"] == "1,200" and rows[0]["Top specialty"] == "—"
+    assert [li.children for li in rows[0]["Top recommended content"].children] == ["<b>T1</b>", "C2"]
+    assert rows[1]["Top recommended content"] == "—"
+    assert segments.target_filters("", None, "CA", "email", None) == {
+        "segment": None, "specialty": None, "state": "CA", "channel": "email", "min_probability": 0.0}
 
 
 def test_overview_quality_is_hybrid_ndcg_share_of_oracle(pages):

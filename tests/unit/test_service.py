@@ -350,3 +350,99 @@ def test_unreachable_redis_warns_once_and_serves(settings_v1, caplog):
             assert cache.get_or_compute("k", lambda: 42) == 42
     assert len([r for r in caplog.records if "unavailable" in r.getMessage()]) == 1
     assert cache.status()["available"] is False and cache.status()["misses"] == 20
+
+
+# -- additions for the dashboard: history from memory, top content, filtered targets, version badge --
+def test_history_from_memory_matches_the_store(shared):
+    settings_v1, svc = shared
+    store = Store(settings_v1.database_url)
+    hcp_id = store.read("interactions")["hcp_id"].value_counts().index[0]
+    expected = store.query(
+        'SELECT i."timestamp", i.content_id, c.title, i.channel, i.outcome, i.engaged, i.dwell_seconds, i.converted, '
+        'i.campaign_id FROM interactions i LEFT JOIN contents c ON c.content_id = i.content_id WHERE i.hcp_id = ? '
+        'ORDER BY i."timestamp" DESC, i.interaction_id DESC LIMIT 3', [hcp_id])
+    got = svc.hcp_history(hcp_id, limit=3)
+    assert [h["timestamp"] for h in got] == [pd.Timestamp(t).isoformat() for t in expected["timestamp"]]
+    assert [h["content_id"] for h in got] == expected["content_id"].tolist()
+    assert [h["title"] for h in got] == expected["title"].tolist()
+    assert [h["engaged"] for h in got] == expected["engaged"].astype(bool).tolist()
+    assert [h["outcome"] for h in got] == expected["outcome"].tolist()
+    assert svc.hcp_history("0000000000") == []
+
+
+def test_top_content_counts_the_last_days_of_data(shared):
+    settings_v1, svc = shared
+    _, contents, interactions = frames(settings_v1)
+    now = interactions["timestamp"].max()
+    recent = interactions[interactions["timestamp"] > now - pd.Timedelta(days=30)]
+    top = svc.top_content(n=5, days=30)
+    assert 0 < len(top) <= 5
+    engaged = recent.groupby("content_id")["engaged"].sum()
+    first = top[0]
+    assert first["engaged"] == int(engaged.max()) == int(engaged[first["content_id"]])
+    assert first["touches"] == int((recent["content_id"] == first["content_id"]).sum())
+    assert first["rate"] == pytest.approx(first["engaged"] / first["touches"])
+    assert first["title"] == contents.set_index("content_id").loc[first["content_id"], "title"]
+    assert [r["engaged"] for r in top] == sorted((r["engaged"] for r in top), reverse=True)
+    assert sum(r["touches"] for r in svc.top_content(n=10_000, days=100_000)) == len(interactions)
+    with pytest.raises(ValueError, match="days"):
+        svc.top_content(days=0)
+
+
+def test_target_list_filters_by_channel_and_probability(shared):
+    _, svc = shared
+    everyone = svc.target_list(n=100_000)
+    assert svc.target_count() == len(everyone)
+    probabilities = [r["engagement_probability"] for r in everyone]
+    assert probabilities == sorted(probabilities, reverse=True)
+    channel = everyone[0]["channel"]
+    threshold = float(np.median(probabilities))
+    chosen = svc.target_list(n=100_000, channel=channel, min_probability=threshold)
+    expected = [r["hcp_id"] for r in everyone if r["channel"] == channel and r["engagement_probability"] >= threshold]
+    assert [r["hcp_id"] for r in chosen] == expected and expected
+    assert svc.target_count(channel=channel, min_probability=threshold) == len(expected)
+    assert len(svc.target_list(n=3, channel=channel)) == min(3, sum(r["channel"] == channel for r in everyone))
+    text = svc.target_list_csv(n=100_000, channel=channel, min_probability=threshold)
+    parsed = list(csv.DictReader(io.StringIO(text)))
+    assert [r["hcp_id"] for r in parsed] == expected and {r["channel"] for r in parsed} == {channel}
+    with pytest.raises(ValueError, match="unknown channel"):
+        svc.target_list(channel="fax")
+    with pytest.raises(ValueError, match="min_probability"):
+        svc.target_count(min_probability=1.5)
+
+
+def test_segments_list_their_most_recommended_content(shared):
+    _, svc = shared
+    everyone = svc.target_list(n=100_000)
+    for segment in svc.segments():
+        mine = [r["content_id"] for r in everyone if (r["segment"] or "Unassigned") == segment["segment"]]
+        top = segment["top_content"]
+        assert [t["hcps"] for t in top] == sorted((t["hcps"] for t in top), reverse=True)
+        if mine:
+            assert top[0]["hcps"] == max(mine.count(c) for c in set(mine)) == mine.count(top[0]["content_id"])
+
+
+def test_current_version_follows_the_pointer_without_touching_the_store(svc, settings_v1):
+    other = NBAService.from_settings(settings_v1, check_every_s=0)
+    assert other.current_version() == V1
+    table_bundle(settings_v1, seed=2, version=V2)
+    svc.reload(V2, user="ada", role="admin")
+    assert other.current_version() == V2
+    mirror = other.pointer.mirror
+    assert mirror is not None and mirror.read_text() == V2  # readers poll this file, not the DuckDB file
+    assert NBAService.from_settings(copy_settings_without_bundle(settings_v1)).current_version() is None
+
+
+def copy_settings_without_bundle(settings):
+    return settings.with_(artifacts_dir=settings.artifacts_dir.parent / "no-artifacts")
+
+
+def test_get_or_compute_once_computes_once_across_callers(settings_v1):
+    first, second = ServiceCache(settings_v1), ServiceCache(settings_v1)
+    calls = []
+    assert first.get_or_compute_once("k", lambda: calls.append(1) or 7) == 7
+    assert second.get_or_compute_once("k", lambda: calls.append(2) or 8) == 7
+    assert calls == [1]
+    second._backend.add("other:computing", 1, timeout=5)  # another process is computing "other"
+    first.set("other", 9)
+    assert second.get_or_compute_once("other", lambda: 10, wait_s=2) == 9
