@@ -26,3 +26,17 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # gunicorn's admin control socket defaults to one fixed path per user: several servers on one
 # host (tests, benchmarks, staging) would fight over it, and nothing here uses it.
 control_socket_disable = True
+
+
+def post_worker_init(worker):
+    """Load the bundle and data snapshot before the worker takes requests.
+
+    Without this the first request of every (re)started worker waits for the model load;
+    a failure here is logged and the service retries lazily on the first request.
+    """
+    from webapp.extensions import nba
+
+    try:
+        worker.log.info("worker %s: serving bundle %s", worker.pid, nba.service.version)
+    except Exception:  # keep serving pages that need no model; health shows the problem
+        worker.log.exception("worker %s: service warm-up failed", worker.pid)
