@@ -6,9 +6,11 @@ Starts gunicorn (2 workers, 127.0.0.1 only) on the current ARTIFACTS_DIR / DATAB
    from navigation start to the page's ready marker (``.page-ready``, see components/common.py)
    in the DOM, recorded in the page itself by a MutationObserver (no polling error). Each page
    is visited once to warm up, then ``--page-runs`` times; the median is reported.
-2. **Callbacks**: ``--users`` threads, each with its own signed-in ``requests.Session``, POST
-   real callback payloads to ``/_dash-update-component`` (HCP search grid, HCP 360
-   recommendations + forecast), ``--requests-per-user`` each, stopped at ``--max-seconds``.
+2. **Callbacks**: ``--users`` simulated users spread over ``--client-processes`` processes
+   (threads in one process would measure the client's own GIL contention), each with its own
+   signed-in ``requests.Session``, POST real callback payloads to ``/_dash-update-component``
+   (HCP search grid, HCP 360 recommendations + forecast + history) with a random think time
+   (mean ``THINK_S``) between clicks, ``--requests-per-user`` each, stopped at ``--max-seconds``.
 
 ``--json`` prints one JSON object: pages (path -> seconds), users, requests, errors,
 callback_p50_ms, callback_p95_ms, callback_p99_ms, per-callback percentiles and the setup.
@@ -17,12 +19,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
+import os
 import random
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,6 +38,9 @@ import requests  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.data.store import Store  # noqa: E402
 from tests.fixtures.web import GunicornServer, make_browser, login, requests_login, write_users_file  # noqa: E402
+
+#: mean pause between one user's callbacks (seconds)
+THINK_S = 0.5
 
 READY_SCRIPT = """
 window.__nbaReady = null;
@@ -95,8 +103,10 @@ def measure_pages(base_url: str, paths: list[str], runs: int) -> dict[str, float
         driver.quit()
 
 
-def load_test(base_url: str, users: int, per_user: int, max_seconds: float, hcps: list[tuple[str, str]]) -> dict:
-    sessions = [requests_login(base_url, "brand" if i % 2 else "msl") for i in range(users)]
+def _run_users(base_url: str, first: int, count: int, per_user: int, start_at: float, stop_at: float,
+               hcps: list[tuple[str, str]]) -> tuple[dict[str, list[float]], list[str]]:
+    """One load process: ``count`` users (threads), each signed in with its own session."""
+    sessions = [requests_login(base_url, "brand" if i % 2 else "msl") for i in range(first, first + count)]
     deps = sessions[0].get(base_url + "/_dash-dependencies", timeout=30).json()
     grid_request = {"startRow": 0, "endRow": 50, "sortModel": [], "filterModel": {}}
 
@@ -109,15 +119,13 @@ def load_test(base_url: str, users: int, per_user: int, max_seconds: float, hcps
     latencies: dict[str, list[float]] = {"hcp_search": [], "hcp360_recommendations": []}
     errors: list[str] = []
     lock = threading.Lock()
-    deadline = time.monotonic() + max_seconds
-    start = threading.Barrier(users)
 
     def user(index: int):
-        rng = random.Random(index)
+        rng = random.Random(first + index)
         session = sessions[index]
-        start.wait()
+        time.sleep(max(0.0, start_at - time.time()))
         for _ in range(per_user):
-            if time.monotonic() > deadline:
+            if time.time() > stop_at:
                 return
             hcp_id, last_name = rng.choice(hcps)
             kind, body = ("hcp_search", search(last_name[: rng.randint(2, 4)])) if rng.random() < 0.5 else ("hcp360_recommendations", recommend(hcp_id))
@@ -134,21 +142,40 @@ def load_test(base_url: str, users: int, per_user: int, max_seconds: float, hcps
                     latencies[kind].append(elapsed)
                 else:
                     errors.append(f"{kind}: {problem}")
+            time.sleep(rng.uniform(0, 2 * THINK_S))  # a person reads the result before the next click
 
-    threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(users)]
-    t0 = time.perf_counter()
+    threads = [threading.Thread(target=user, args=(i,), daemon=True) for i in range(count)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(max_seconds + 120)
-    wall = time.perf_counter() - t0
+        t.join(max(0.0, stop_at - time.time()) + 120)
+    return latencies, errors
+
+
+def load_test(base_url: str, users: int, per_user: int, max_seconds: float, hcps: list[tuple[str, str]],
+              processes: int) -> dict:
+    """``users`` simulated users spread over ``processes`` client processes (one Python process
+    driving 50 threads measures its own GIL contention as much as the server)."""
+    processes = max(1, min(processes, users))
+    shares = [users // processes + (1 if i < users % processes else 0) for i in range(processes)]
+    firsts = [sum(shares[:i]) for i in range(processes)]
+    start_at = time.time() + 5 + 0.2 * users  # every process signs its users in before the start
+    stop_at = start_at + max_seconds
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_run_users, base_url, first, count, per_user, start_at, stop_at, hcps)
+                   for first, count in zip(firsts, shares)]
+        results = [f.result() for f in futures]
+    wall = time.time() - start_at
+    latencies = {k: [x for lat, _ in results for x in lat[k]] for k in results[0][0]}
+    errors = [e for _, errs in results for e in errs]
     everything = [x for values in latencies.values() for x in values]
 
     def pct(values, q):
         return round(float(np.percentile(values, q)), 1) if values else None
 
     return {
-        "users": users, "requests": len(everything) + len(errors), "errors": len(errors),
+        "users": users, "client_processes": processes, "think_s": THINK_S,
+        "requests": len(everything) + len(errors), "errors": len(errors),
         "error_examples": sorted(set(errors))[:5], "wall_s": round(wall, 2),
         "throughput_rps": round((len(everything) + len(errors)) / wall, 1) if wall else None,
         "callback_p50_ms": pct(everything, 50), "callback_p95_ms": pct(everything, 95), "callback_p99_ms": pct(everything, 99),
@@ -164,6 +191,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-seconds", type=float, default=120, help="stop the load test after this long")
     parser.add_argument("--page-runs", type=int, default=3)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--client-processes", type=int, default=5,
+                        help="processes driving the simulated users (default 5: 10 users each)")
     args = parser.parse_args(argv)
 
     settings = Settings.from_env()
@@ -171,6 +200,7 @@ def main(argv=None) -> int:
     if frame.empty:
         raise SystemExit(f"no HCPs in {settings.database_url}: run `python -m engine bootstrap` first")
     hcps = list(zip(frame["hcp_id"].astype(str), frame["last_name"].astype(str)))
+    world_size = Store(settings.database_url).count("hcps")
     work = Path(tempfile.mkdtemp(prefix="nba-web-bench-"))
     users_file = write_users_file(work / "users.json")
     server = GunicornServer(settings.with_(users_file=None), users_file, work / "gunicorn.log", workers=args.workers)
@@ -182,11 +212,13 @@ def main(argv=None) -> int:
         paths = ["/", "/hcps", f"/hcp/{hcps[0][0]}", "/channels", "/topics", "/segments", "/models", "/admin"]
         pages = measure_pages(server.url, paths, args.page_runs)
         log(f"load test: {args.users} users x {args.requests_per_user} callbacks ...")
-        load = load_test(server.url, args.users, args.requests_per_user, args.max_seconds, hcps)
+        load = load_test(server.url, args.users, args.requests_per_user, args.max_seconds, hcps,
+                         args.client_processes)
     finally:
         server.stop()
     result = {"pages": pages, **load, "workers": args.workers, "page_runs": args.page_runs,
-              "hcps_sampled": len(hcps), "database": settings.database_url.split(":")[0]}
+              "hcps_sampled": len(hcps), "hcps_in_world": world_size, "database": settings.database_url.split(":")[0],
+              "load_average": [round(x, 2) for x in os.getloadavg()]}
     if args.json:
         print(json.dumps(result))
     else:

@@ -8,12 +8,14 @@ blank axis.
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
 from collections import defaultdict
 from datetime import date, datetime
 
 import plotly.graph_objects as go
+import plotly.io as pio
 from wordcloud import WordCloud
 
 from components.theme import PLOTLY_TEMPLATE, channel_color, channel_label
@@ -163,20 +165,39 @@ def touches_rate_figure(rows: list[dict], title: str = "Touches and engagement r
     return _layout(fig, title, margin=dict(_MARGIN, r=64))
 
 
-def history_timeline(history: list[dict], title: str = "Interaction history") -> go.Figure:
-    """Touches over time: y = channel, colour = channel, symbol = outcome, hover = content title."""
+def _plain_layout(title: str | None = None, height: int = 340, **kwargs) -> dict:
+    """:func:`_layout` for a figure built as a plain dict (template inlined as JSON)."""
+    layout = {"template": _template_json(), "height": height, "margin": dict(_MARGIN),
+              "legend": dict(orientation="h", yanchor="bottom", y=1.02, x=1 if title else 0,
+                             xanchor="right" if title else "left")}
+    if title:
+        layout["title"] = dict(text=title, x=0.01, font=dict(size=15))
+    return {**layout, **kwargs}
+
+
+@functools.lru_cache(maxsize=1)
+def _template_json() -> dict:
+    return pio.templates[PLOTLY_TEMPLATE].to_plotly_json()
+
+
+# The HCP 360 charts are drawn on every HCP opened, under load: built as plain dicts (what
+# dcc.Graph sends anyway), because plotly's validated objects cost ~100 ms per figure here.
+def history_timeline(history: list[dict], title: str = "Interaction history"):
+    """Touches over time: y = channel, colour = channel, symbol = outcome, hover = content title.
+
+    Returns a plotly figure dict (``{"data": [...], "layout": {...}}``)."""
     if not history:
         return empty_figure("No interactions recorded for this HCP", height=300)
-    fig = go.Figure()
+    traces = []
     channels = _ordered_channels(h["channel"] for h in history)
     for channel in channels:
         for outcome in OUTCOMES:
             points = [h for h in history if h["channel"] == channel and h["outcome"] == outcome]
             if not points:
                 continue
-            fig.add_trace(go.Scatter(
-                x=[p["timestamp"] for p in points], y=[channel_label(channel)] * len(points), mode="markers",
-                name=f"{channel_label(channel)} · {outcome}", legendgroup=outcome,
+            traces.append(dict(
+                type="scatter", x=[p["timestamp"] for p in points], y=[channel_label(channel)] * len(points),
+                mode="markers", name=f"{channel_label(channel)} · {outcome}", legendgroup=outcome,
                 marker=dict(color=channel_color(channel), symbol=OUTCOME_SYMBOLS.get(outcome, "circle"),
                             size=11, line=dict(width=1.5, color=channel_color(channel))),
                 customdata=[[p.get("title") or p.get("content_id"), outcome] for p in points],
@@ -184,36 +205,37 @@ def history_timeline(history: list[dict], title: str = "Interaction history") ->
                               + " · %{customdata[1]}<extra></extra>", showlegend=False))
     # One legend entry per outcome symbol (colour already says the channel on the y axis).
     for outcome in OUTCOMES:
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=outcome, legendgroup=outcome,
-                                 marker=dict(symbol=OUTCOME_SYMBOLS[outcome], color="#495057", size=10)))
-    fig.update_yaxes(categoryorder="array", categoryarray=[channel_label(c) for c in reversed(channels)],
-                     automargin=True)
-    return _layout(fig, title, height=300)
+        traces.append(dict(type="scatter", x=[None], y=[None], mode="markers", name=outcome, legendgroup=outcome,
+                           marker=dict(symbol=OUTCOME_SYMBOLS[outcome], color="#495057", size=10)))
+    layout = _plain_layout(title, height=300, yaxis=dict(
+        categoryorder="array", categoryarray=[channel_label(c) for c in reversed(channels)], automargin=True))
+    return {"data": traces, "layout": layout}
 
 
-def forecast_figure(forecast: list[dict], title: str = "Journey forecast: next touchpoints") -> go.Figure:
-    """Next steps as channel markers at the median date with 10–90 % interval bars."""
+def forecast_figure(forecast: list[dict], title: str = "Journey forecast: next touchpoints"):
+    """Next steps as channel markers at the median date with 10–90 % interval bars (a figure dict)."""
     if not forecast:
         return empty_figure("No forecast available", height=280)
-    fig = go.Figure()
+    traces = []
     for step in forecast:
         channel = step["channel"]
         mid, low, high = (datetime.fromisoformat(str(step[k])[:19]) for k in ("date", "date_low", "date_high"))
         label = f"Step {step['step']}"
-        fig.add_trace(go.Scatter(
-            x=[low, high], y=[label, label], mode="lines", line=dict(color=channel_color(channel), width=6),
-            opacity=0.35, hoverinfo="skip", showlegend=False))
-        fig.add_trace(go.Scatter(
-            x=[mid], y=[label], mode="markers+text", marker=dict(color=channel_color(channel), size=16,
-                                                                 line=dict(color="white", width=2)),
+        traces.append(dict(
+            type="scatter", x=[low.isoformat(), high.isoformat()], y=[label, label], mode="lines",
+            line=dict(color=channel_color(channel), width=6), opacity=0.35, hoverinfo="skip", showlegend=False))
+        traces.append(dict(
+            type="scatter", x=[mid.isoformat()], y=[label], mode="markers+text",
+            marker=dict(color=channel_color(channel), size=16, line=dict(color="white", width=2)),
             text=[f"{channel_label(channel)} ({step['probability']:.0%})"], textposition="top center",
             name=channel_label(channel), legendgroup=channel, showlegend=False,
             hovertemplate=(f"<b>{label}: {channel_label(channel)}</b><br>p = {step['probability']:.0%}<br>"
                            f"median {mid:%d %b %Y}<br>10–90 %: {low:%d %b} – {high:%d %b %Y}<extra></extra>")))
     # Reversed (step 1 on top) with room above the first step's label.
-    fig.update_yaxes(range=[len(forecast) - 0.5, -0.9], automargin=True)
-    fig.update_xaxes(tickformat="%d %b %Y")
-    return _layout(fig, title, height=80 + 44 * len(forecast))
+    layout = _plain_layout(title, height=80 + 44 * len(forecast),
+                           yaxis=dict(range=[len(forecast) - 0.5, -0.9], automargin=True),
+                           xaxis=dict(tickformat="%d %b %Y"))
+    return {"data": traces, "layout": layout}
 
 
 def intertopic_map(topics: list[dict], selected: int | None = None, title: str = "Intertopic distance map") -> go.Figure:
@@ -269,12 +291,19 @@ def relevance_figure(terms: list[dict], lam: float, n: int = 15, title: str | No
 
 
 def wordcloud_data_uri(weights: dict[str, float], width: int = 520, height: int = 300) -> str | None:
-    """Render term weights as a PNG word cloud; returns a ``data:image/png;base64,...`` URI."""
-    weights = {str(k).replace("_", " "): float(v) for k, v in weights.items() if float(v) > 0}
-    if not weights:
-        return None
+    """Render term weights as a PNG word cloud; returns a ``data:image/png;base64,...`` URI.
+
+    Rendering takes a few hundred milliseconds and the same topic is shown again and again, so
+    images are memoised per (terms, size): the layout is deterministic (fixed random state).
+    """
+    terms = tuple(sorted((str(k).replace("_", " "), float(v)) for k, v in weights.items() if float(v) > 0))
+    return _wordcloud(terms, width, height) if terms else None
+
+
+@functools.lru_cache(maxsize=128)
+def _wordcloud(terms: tuple, width: int, height: int) -> str:
     cloud = WordCloud(width=width, height=height, background_color="white", colormap="Blues",
-                      prefer_horizontal=0.95, random_state=0, max_words=60).generate_from_frequencies(weights)
+                      prefer_horizontal=0.95, random_state=0, max_words=60).generate_from_frequencies(dict(terms))
     buffer = io.BytesIO()
     cloud.to_image().save(buffer, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

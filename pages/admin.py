@@ -16,6 +16,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from components.common import empty_state, error_alert, loading, page_header, ready_marker, section_card
 from webapp.auth import current_user, require_role
 from webapp.extensions import nba
+from webapp.layout import model_version_text
 
 log = logging.getLogger(__name__)
 
@@ -192,5 +193,5 @@ def admin_action(_reload, _rollback, _refresh, version):
             log.warning("admin %s by %s failed: %s", trigger, user.name, exc)
             result = error_alert(str(exc), "Not changed")
     panels = _panels()
-    version_text, _ = _safe(lambda: f"Model {nba.service.version}", "No model loaded")
+    version_text = model_version_text()
     return result, panels["versions"], panels["options"], panels["health"], panels["cache"], panels["audit"], version_text

@@ -1,8 +1,6 @@
 """Segments & targets: the brand view of segments and a target-list builder with CSV export."""
 from __future__ import annotations
 
-import csv
-import io
 from datetime import datetime
 
 import dash
@@ -13,7 +11,6 @@ from components.common import error_alert, loading, page_header, ready_marker, s
 from components.tables import data_grid, npi_link, simple_table
 from components.theme import channel_label
 from engine.config import CHANNELS
-from engine.service import csv_safe
 from webapp.auth import require_role
 from webapp.extensions import nba
 
@@ -22,9 +19,6 @@ dash.register_page(__name__, path="/segments", name="Segments", title="Segments 
 PREVIEW_ROWS = 200
 #: upper bound of one target list (the whole HCP universe of the demo world fits)
 MAX_TARGETS = 50_000
-SEGMENT_SAMPLE = 500
-CSV_COLUMNS = ["hcp_id", "name", "specialty", "state", "city", "segment", "territory", "content_id", "title",
-               "channel", "engagement_probability"]
 
 TARGET_COLUMNS = [
     {"field": "npi_link", "headerName": "NPI", "cellRenderer": "markdown", "minWidth": 120},
@@ -39,20 +33,11 @@ TARGET_COLUMNS = [
 ]
 
 
-def top_titles(rows: list[dict], k: int = 3) -> list[str]:
-    """The ``k`` contents recommended most often as next best action in ``rows`` (target-list rows)."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        title = row.get("title") or row["content_id"]
-        counts[title] = counts.get(title, 0) + 1
-    return sorted(counts, key=lambda t: (-counts[t], t))[:k]
-
-
-def segment_rows(segments: list[dict], top_content: dict[str, list[str]]) -> list[dict]:
-    """Service segment rows + top recommended titles per segment -> display rows (plain text cells)."""
+def segment_rows(segments: list[dict]) -> list[dict]:
+    """Service segment rows (with their ``top_content``) -> display rows (plain text cells)."""
     out = []
     for seg in segments:
-        top = top_content.get(seg["segment"]) or []
+        top = [t.get("title") or t["content_id"] for t in seg.get("top_content") or []]
         out.append({
             "Segment": seg["segment"], "HCPs": f"{int(seg['hcps']):,}",
             "Touches per HCP": f"{float(seg.get('touches_per_hcp') or 0):.1f}",
@@ -64,37 +49,15 @@ def segment_rows(segments: list[dict], top_content: dict[str, list[str]]) -> lis
     return out
 
 
-def filter_targets(rows: list[dict], channel: str | None, min_probability: float) -> list[dict]:
-    """Keep target rows whose next best channel is ``channel`` (any when None) with p >= ``min_probability``."""
-    return [r for r in rows if (not channel or r["channel"] == channel)
-            and float(r["engagement_probability"]) >= min_probability]
-
-
-def targets_csv(rows: list[dict]) -> str:
-    """Target rows as CSV; every cell through the service's formula-injection guard."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for row in rows:
-        writer.writerow([csv_safe(row.get(c)) for c in CSV_COLUMNS])
-    return out.getvalue()
-
-
-def build_targets(segment, specialty, state, channel, min_probability) -> list[dict]:
-    """The filtered target list, best engagement probability first."""
-    rows = nba.service.target_list(segment=segment or None, specialty=specialty or None, state=state or None,
-                                   n=MAX_TARGETS)
-    return filter_targets(rows, channel, float(min_probability or 0))
+def target_filters(segment, specialty, state, channel, min_probability) -> dict:
+    """The builder's widget values as ``target_list`` keyword arguments (blank = any)."""
+    return {"segment": segment or None, "specialty": specialty or None, "state": state or None,
+            "channel": channel or None, "min_probability": float(min_probability or 0)}
 
 
 def layout(**_kwargs):
     service = nba.service
     options, segments = service.filter_options(), service.segments()
-    try:
-        top_content = {s["segment"]: top_titles(service.target_list(segment=s["segment"], n=SEGMENT_SAMPLE))
-                       for s in segments}
-    except Exception:  # noqa: BLE001 - no bundle yet: segments still show, without recommendations
-        top_content = {}
     builder = dbc.Row([
         dbc.Col([dbc.Label("Segment", html_for="segments-segment"),
                  dcc.Dropdown(id="segments-segment", options=options.get("segment") or [], placeholder="Any")], lg=2),
@@ -113,7 +76,7 @@ def layout(**_kwargs):
     ], className="g-3 mb-3")
     return html.Div([
         page_header("Segments & targets", "Who to reach next, with what and through which channel"),
-        section_card("Segments", simple_table(segment_rows(segments, top_content), empty="No segments defined",
+        section_card("Segments", simple_table(segment_rows(segments), empty="No segments defined",
                                               id="segments-table")),
         section_card("Target-list builder", [
             builder,
@@ -135,15 +98,16 @@ FILTERS = ("segments-segment", "segments-specialty", "segments-state", "segments
     *[Input(f, "value") for f in FILTERS],
 )
 def preview(segment, specialty, state, channel, min_probability):
+    filters = target_filters(segment, specialty, state, channel, min_probability)
     try:
-        rows = build_targets(segment, specialty, state, channel, min_probability)
+        shown = nba.service.target_list(n=PREVIEW_ROWS, **filters)
+        total = nba.service.target_count(**filters)
     except Exception as exc:  # noqa: BLE001 - e.g. no bundle: the builder says why
         return [], error_alert(str(exc), "Target list unavailable"), ready_marker("segments")
-    shown = rows[:PREVIEW_ROWS]
     for row in shown:
         row.update(channel_label=channel_label(row["channel"]), npi_link=npi_link(row["hcp_id"]))
-    note = f"showing the first {PREVIEW_ROWS:,}" if len(rows) > PREVIEW_ROWS else "all shown"
-    return shown, f"{len(rows):,} HCPs in this target list ({note})", ready_marker("segments")
+    note = f"showing the first {PREVIEW_ROWS:,}" if total > PREVIEW_ROWS else "all shown"
+    return shown, f"{total:,} HCPs in this target list ({note})", ready_marker("segments")
 
 
 @dash.callback(
@@ -153,6 +117,7 @@ def preview(segment, specialty, state, channel, min_probability):
 )
 def export_csv(_clicks, segment, specialty, state, channel, min_probability):
     require_role("admin", "brand_manager", "msl")
-    rows = build_targets(segment, specialty, state, channel, min_probability)
-    return dict(content=targets_csv(rows), filename=f"target-list-{datetime.now():%Y%m%d-%H%M}.csv",
+    csv_text = nba.service.target_list_csv(n=MAX_TARGETS, **target_filters(segment, specialty, state, channel,
+                                                                           min_probability))
+    return dict(content=csv_text, filename=f"target-list-{datetime.now():%Y%m%d-%H%M}.csv",
                 type="text/csv")

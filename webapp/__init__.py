@@ -106,11 +106,13 @@ def create_app(settings: Settings | None = None, environ: dict | None = None, se
     app.layout = shell_layout
     register_shell_callbacks(app)
     init_security(server, app.csp_hashes, https)
-    # Dash registers its JS libraries on a worker's first request without a lock: concurrent first
-    # requests (a browser loading a page) are refused ("dash" is not a registered library) and the
-    # page stays on "Loading...". Do that setup once, here, before any request arrives.
+    # Dash does its set-up (JS libraries, callback map, the Pages router callback) in before_request
+    # hooks guarded by a flag it sets *before* the work: a second thread's request arriving meanwhile
+    # skips set-up and is answered from half-built state (a page that stays on "Loading..." or never
+    # routes). Run those hooks once now, before any request: Flask's public preprocess_request runs
+    # Dash's hooks (registered first) and stops at the sign-in guard's redirect.
     with server.test_request_context("/"):
-        app._setup_server()
+        server.preprocess_request()
     log.info("web app created (artifacts %s, store %s)", settings.artifacts_dir, settings.database_url.split("://")[0])
     return app
 

@@ -28,7 +28,10 @@ class _NBAState:
                 if self._service is None:
                     from engine.service import NBAService
 
-                    self._service = NBAService.from_settings(self.settings)
+                    service = NBAService.from_settings(self.settings)
+                    # the target index takes seconds on a full-size world: build it now, off the request path
+                    threading.Thread(target=service.warm, name="nba-warm-up", daemon=True).start()
+                    self._service = service
         return self._service
 
     @property

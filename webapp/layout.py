@@ -71,8 +71,11 @@ def breadcrumb_items(pathname: str | None) -> list[dict]:
 
 
 def model_version_text() -> str:
+    """The badge text: the version this worker serves after following the shared pointer, so a
+    reload done through another worker shows on the next navigation."""
     try:
-        return f"Model {nba.service.version}"
+        version = nba.service.current_version()
+        return f"Model {version}" if version else "No model loaded"
     except Exception as exc:  # noqa: BLE001 - the shell must render even when no model can be served
         log.warning("shell: model version unavailable: %s", exc)
         return "No model loaded"

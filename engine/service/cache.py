@@ -7,7 +7,10 @@ warning is logged, and the backend is tried again after a back-off.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 import threading
 import time
 
@@ -120,6 +123,62 @@ class ServiceCache:
                 self.set(key, value, timeout)
         return value
 
+    def get_or_compute_once(self, key: str, compute, timeout: int | None = None, wait_s: float = 120.0):
+        """:meth:`get_or_compute` where, across processes, only one computes a missing value at a time.
+
+        The first process to claim ``key`` computes it; the others poll the cache while the claim
+        stands (every gunicorn worker needs the same expensive value at start-up, and computing it
+        twice at once only makes both slower). A claim lapses after ``wait_s`` seconds, when its
+        owner finishes or fails, or when its owner process is gone (a worker killed mid-way);
+        then a waiter computes the value itself.
+        """
+        value = self.get(key)
+        if value is not None:
+            return value
+        claim = f"{key}:computing"
+        me = (socket.gethostname(), os.getpid())
+        claimed = self._claim(claim, me, wait_s)
+        if not claimed:
+            deadline = time.monotonic() + wait_s
+            while time.monotonic() < deadline and self.available:
+                time.sleep(0.2)
+                try:
+                    value, owner = self._backend.get(key), self._backend.get(claim)
+                except Exception as exc:  # noqa: BLE001
+                    self._failed(exc)
+                    break
+                if value is not None:
+                    self.hits += 1
+                    return value
+                if owner is None or _gone(owner):
+                    claimed = self._claim(claim, me, wait_s, force=True)
+                    break
+        try:
+            value = compute()
+            if value is not None:
+                self.set(key, value, timeout)
+            return value
+        finally:
+            if claimed:
+                with contextlib.suppress(Exception):
+                    self._backend.delete(claim)
+
+    def _claim(self, claim: str, me: tuple, wait_s: float, force: bool = False) -> bool:
+        if not self.available:
+            return False
+        try:
+            if force:
+                return bool(self._backend.set(claim, me, timeout=int(wait_s) + 1))
+            if self._backend.add(claim, me, timeout=int(wait_s) + 1):
+                return True
+            owner = self._backend.get(claim)  # None: expired (FileSystemCache.add ignores expiry)
+            if owner is None or _gone(owner):
+                return bool(self._backend.set(claim, me, timeout=int(wait_s) + 1))
+            return False
+        except Exception as exc:  # noqa: BLE001
+            self._failed(exc)
+            return False
+
     def probe(self) -> bool:
         """Write and read back a marker (not counted as a hit or miss); False when the backend fails."""
         if not self.available:
@@ -153,6 +212,23 @@ class ServiceCache:
             "timeout_s": self.timeout,
             "last_error": self._last_error,
         }
+
+
+def _gone(owner) -> bool:
+    """True when a claim's owner ``(host, pid)`` is a process of this host that no longer runs."""
+    try:
+        host, pid = owner
+    except (TypeError, ValueError):
+        return True
+    if host != socket.gethostname():
+        return False  # another machine's process: trust its claim until it lapses
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _redact(url: str) -> str:

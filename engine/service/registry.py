@@ -2,7 +2,9 @@
 
 The durable copy lives in the store's ``meta`` table (key ``serving_version``); when Redis is
 configured it is mirrored there and read from there (cheaper than a database round trip), with
-the store as the fallback while Redis is down. Each process re-reads it in a background thread
+the store as the fallback while Redis is down. A DuckDB store also gets a mirror file next to the
+database (``<database>.serving_version``): DuckDB lets one process hold the database file at a
+time, so polling the store from every worker would make their requests queue for the file lock. Each process re-reads it in a background thread
 every ``check_every_s`` seconds, so requests only compare two strings.
 """
 from __future__ import annotations
@@ -12,6 +14,7 @@ import logging
 import os
 import threading
 import time
+from pathlib import Path
 
 from engine.data.store import Store
 
@@ -29,11 +32,15 @@ class VersionPointer:
     store : the product's store (durable pointer).
     redis_url : optional Redis mirror.
     check_every_s : background re-read period for :meth:`poll` (0: read on every call).
+    mirror : file mirroring the pointer for cheap reads (default: next to a DuckDB database file;
+        none for PostgreSQL or an in-memory DuckDB).
     """
 
-    def __init__(self, store: Store, redis_url: str | None = None, check_every_s: float = 0.5):
+    def __init__(self, store: Store, redis_url: str | None = None, check_every_s: float = 0.5,
+                 mirror: Path | None = None):
         self.store = store
         self.check_every_s = check_every_s
+        self.mirror = mirror if mirror is not None else default_mirror(store)
         self._redis = None
         if redis_url:
             from engine.service.cache import redis_client
@@ -62,11 +69,26 @@ class VersionPointer:
                 self._redis_warned = False
                 if value is not None:
                     return value.decode()
+        if self.mirror is not None:
+            try:
+                return self.mirror.read_text().strip() or None
+            except FileNotFoundError:  # first reader: copy the durable value into the mirror
+                value = self.store.get_meta(META_KEY)
+                self._write_mirror(value)
+                return value
         return self.store.get_meta(META_KEY)
+
+    def _write_mirror(self, value: str | None) -> None:
+        if self.mirror is None:
+            return
+        tmp = self.mirror.with_name(f"{self.mirror.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(value or "")
+        os.replace(tmp, self.mirror)  # atomic: a reader sees the old or the new version, never half
 
     def write(self, version: str) -> None:
         """Point every process at ``version`` (store first: it is the durable copy)."""
         self.store.set_meta(META_KEY, version)
+        self._write_mirror(version)
         if self._redis is not None:
             try:
                 self._redis.set(REDIS_KEY, version)
@@ -119,3 +141,11 @@ class VersionPointer:
             with self._lock:
                 if generation == self._generation:
                     self._last_value = value
+
+
+def default_mirror(store: Store) -> Path | None:
+    """``<database file>.serving_version`` for a DuckDB file store, else None."""
+    if store.dialect != "duckdb" or store.url.endswith(":memory:"):
+        return None
+    database = Path("/" + store.url[len("duckdb://"):].lstrip("/"))  # the path Store opens
+    return database.with_name(database.name + ".serving_version")

@@ -31,7 +31,7 @@ from engine.service.reasons import ReasonWriter
 from engine.service.registry import VersionPointer
 from engine.service.rules import RuleBook
 from engine.service.search import HcpSearch
-from engine.service.snapshot import DataSnapshot, data_fingerprint
+from engine.service.snapshot import SNAPSHOT_FORMAT, DataSnapshot, data_fingerprint
 
 log = logging.getLogger("engine.service")
 
@@ -39,6 +39,11 @@ FEEDBACK_ACTIONS = ("accept", "dismiss")
 #: HCPs per ``score_batch`` call in batch scoring (bounds memory: chunk x contents x channels floats)
 BATCH_CHUNK = 2048
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: columns of a target-list row (and of its CSV export)
+TARGET_COLUMNS = ["hcp_id", "name", "specialty", "state", "city", "segment", "territory", "content_id", "title",
+                  "channel", "engagement_probability", "score"]
+#: recommended contents listed per segment in :meth:`NBAService.segments`
+SEGMENT_TOP_CONTENT = 3
 
 
 class NoBundleError(RuntimeError):
@@ -148,6 +153,65 @@ def _content_topics(bundle, n_contents: int):
     return doc_topics, labels
 
 
+@dataclass(frozen=True)
+class TargetIndex:
+    """Every HCP's best action for one serving version, sorted best first, ready to filter.
+
+    Built once per (bundle version, data version): a target list is then a few vectorised
+    masks over ``frame`` and the first ``n`` rows, never a re-scoring or a join per request.
+    """
+
+    version: str
+    frame: pd.DataFrame  # TARGET_COLUMNS, engagement_probability descending then hcp_id
+    segment_top: dict     # segment -> [{"content_id", "title", "hcps"}] most recommended first
+
+    @classmethod
+    def build(cls, best: pd.DataFrame, serving: Serving) -> "TargetIndex":
+        hcps = serving.snapshot.hcps
+        first = hcps["first_name"].astype(object).where(hcps["first_name"].notna(), "").astype(str)
+        last = hcps["last_name"].astype(object).where(hcps["last_name"].notna(), "").astype(str)
+        people = pd.DataFrame({"hcp_id": hcps["hcp_id"].astype(str).to_numpy(dtype=object),
+                               "name": (first + " " + last).str.strip().to_numpy(dtype=object)})
+        for column in ("specialty", "state", "city", "segment", "territory"):
+            people[column] = hcps[column].astype(object).where(hcps[column].notna(), None).to_numpy(dtype=object)
+        best = best.assign(hcp_id=best["hcp_id"].astype(str).to_numpy(dtype=object),
+                           content_id=best["content_id"].astype(str).to_numpy(dtype=object),
+                           channel=best["channel"].astype(str).to_numpy(dtype=object))
+        titles = dict(zip(serving.content_ids, serving.titles))
+        frame = people.merge(best[["hcp_id", "content_id", "channel", "engagement_probability", "score"]],
+                             on="hcp_id", how="inner")
+        frame["title"] = frame["content_id"].map(titles).fillna("").to_numpy(dtype=object)
+        frame["engagement_probability"] = frame["engagement_probability"].astype(np.float64)
+        frame["score"] = frame["score"].astype(np.float64)
+        frame = frame.sort_values(["engagement_probability", "hcp_id"], ascending=[False, True],
+                                  kind="stable").reset_index(drop=True)[TARGET_COLUMNS]
+        segment_top = {}
+        segments = frame["segment"].fillna("Unassigned")
+        for name, group in frame.groupby(segments.to_numpy(), sort=True):
+            counts = group["content_id"].value_counts()
+            counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
+            segment_top[str(name)] = [{"content_id": cid, "title": titles.get(cid, ""), "hcps": int(k)}
+                                      for cid, k in counts.head(SEGMENT_TOP_CONTENT).items()]
+        return cls(version=serving.version, frame=frame, segment_top=segment_top)
+
+    def select(self, segment=None, specialty=None, state=None, channel=None, min_probability=None) -> np.ndarray:
+        """Row positions (best first) matching every given filter (str or list for the text ones)."""
+        frame = self.frame
+        mask = np.ones(len(frame), dtype=bool)
+        for column, wanted in (("segment", segment), ("specialty", specialty), ("state", state),
+                               ("channel", channel)):
+            if wanted:
+                values = [wanted] if isinstance(wanted, str) else list(wanted)
+                mask &= frame[column].isin(values).to_numpy()
+        if min_probability:
+            mask &= frame["engagement_probability"].to_numpy() >= float(min_probability)
+        return np.flatnonzero(mask)
+
+    def rows(self, positions: np.ndarray) -> list[dict]:
+        return [{**r, "engagement_probability": float(r["engagement_probability"]), "score": float(r["score"])}
+                for r in self.frame.iloc[positions].to_dict("records")]
+
+
 class NBAService:
     """Recommendations, forecasts, analytics and admin operations over one store and bundle set.
 
@@ -170,6 +234,10 @@ class NBAService:
         self._search = HcpSearch(snapshot)
         self._analytics = Analytics(snapshot)
         self._best_actions: tuple[str, pd.DataFrame] | None = None
+        self._targets: TargetIndex | None = None
+        self._targets_lock = threading.Lock()
+        self._top_content: dict = {}
+        self._titles_memo: tuple | None = None
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -207,6 +275,23 @@ class NBAService:
         """The bundle version this process serves (None when no bundle is loaded)."""
         serving = self._serving
         return None if serving is None else serving.version
+
+    def current_version(self) -> str | None:
+        """The version this process serves after following the shared pointer (cheap: a string
+        comparison unless another worker switched versions); None when no bundle is loaded."""
+        try:
+            return self._current().version
+        except NoBundleError:
+            return None
+
+    def warm(self) -> None:
+        """Precompute what the first requests would otherwise wait for (the target index); safe to
+        run in a background thread right after start-up. Failures are logged, never raised."""
+        try:
+            if self._serving is not None:
+                self._target_index(self._current())
+        except Exception:  # noqa: BLE001 - a warm-up is an optimisation
+            log.exception("warm-up failed; the first target list request computes it")
 
     def _current(self) -> Serving:
         """The serving state for this request, after following the shared pointer if it moved."""
@@ -246,6 +331,7 @@ class NBAService:
         serving = self._serving
         rebuilt = None if serving is None else Serving.build(serving.bundle, snapshot, self.settings)
         self._search, self._analytics, self._best_actions = HcpSearch(snapshot), Analytics(snapshot), None
+        self._targets, self._top_content = None, {}
         self._data, self._serving = snapshot, rebuilt
         return {"changed": True, "fingerprint": fingerprint}
 
@@ -299,30 +385,42 @@ class NBAService:
         }
 
     def hcp_history(self, hcp_id: str, limit: int | None = 500) -> list[dict]:
-        """Touches of one HCP, newest first: timestamp, content_id, title, channel, outcome, engaged, ..."""
-        if self._data.hcp_row(hcp_id) is None:
+        """Touches of one HCP, newest first: timestamp, content_id, title, channel, outcome, engaged, ...
+
+        Answered from the in-memory snapshot (never the store: one DuckDB file is one process at a time).
+        """
+        data = self._data
+        row = data.hcp_row(hcp_id)
+        history = data.history
+        if row is None or history is None:
             return []
-        key = self._key("history", str(hcp_id), limit)
+        at = history.positions(row, limit)
+        titles = self._titles
+        stamps = pd.DatetimeIndex(history.timestamp[at])
+        rows = []
+        for stamp, content, channel, outcome, engaged, dwell, converted, campaign in zip(
+                stamps, history.content[at], history.channel[at], history.outcome[at], history.engaged[at],
+                history.dwell_seconds[at], history.converted[at], history.campaign[at]):
+            content_id = str(history.content_values[content])
+            rows.append({
+                "timestamp": stamp.isoformat(), "content_id": content_id, "title": titles.get(content_id),
+                "channel": str(history.channel_values[channel]), "outcome": str(history.outcome_values[outcome]),
+                "engaged": bool(engaged), "dwell_seconds": None if np.isnan(dwell) else float(dwell),
+                "converted": None if converted < 0 else bool(converted),
+                "campaign_id": None if campaign < 0 else str(history.campaign_values[campaign]),
+            })
+        return rows
 
-        def compute():
-            sql = ('SELECT i."timestamp", i.content_id, c.title, i.channel, i.outcome, i.engaged, i.dwell_seconds, '
-                   'i.converted, i.campaign_id FROM interactions i LEFT JOIN contents c ON c.content_id = i.content_id '
-                   'WHERE i.hcp_id = ? ORDER BY i."timestamp" DESC, i.interaction_id DESC')
-            params: list = [str(hcp_id)]
-            if limit is not None:
-                sql += " LIMIT ?"
-                params.append(int(limit))
-            frame = self.store.query(sql, params)
-            return [{
-                "timestamp": _iso(r["timestamp"]), "content_id": str(r["content_id"]),
-                "title": None if pd.isna(r["title"]) else str(r["title"]), "channel": str(r["channel"]),
-                "outcome": str(r["outcome"]), "engaged": bool(r["engaged"]),
-                "dwell_seconds": None if pd.isna(r["dwell_seconds"]) else float(r["dwell_seconds"]),
-                "converted": None if pd.isna(r["converted"]) else bool(r["converted"]),
-                "campaign_id": None if pd.isna(r["campaign_id"]) else str(r["campaign_id"]),
-            } for r in frame.to_dict("records")]
-
-        return self.cache.get_or_compute(key, compute)
+    @property
+    def _titles(self) -> dict:
+        """content_id -> title of the current snapshot (built once per snapshot)."""
+        memo = self._titles_memo
+        if memo is None or memo[0] is not self._data:
+            data = self._data
+            memo = (data, {str(k): (None if pd.isna(v) else str(v))
+                           for k, v in zip(data.contents["content_id"], data.contents["title"])})
+            self._titles_memo = memo
+        return memo[1]
 
     # -- recommendations -------------------------------------------------------------------
     def recommend(self, hcp_id: str, n: int = 10, channels=None, use_cache: bool = True) -> list[dict]:
@@ -545,7 +643,7 @@ class NBAService:
                 return {"ok": False, "action": action, "from": old, "to": target, "version": old, "result": result}
             self._serving = new  # the switch: one reference assignment
             self._refused.pop(target, None)
-            self._best_actions = None
+            self._best_actions = self._targets = None
             self.pointer.write(new.version)
             self._audit(user, action, old, new.version, "ok")
             log.info("%s by %s: %s -> %s", action, user, old, new.version)
@@ -573,7 +671,50 @@ class NBAService:
         return self._analytics.filter_options()
 
     def segments(self) -> list[dict]:
-        return self._analytics.segments()
+        """Per segment: hcps, touches, engaged, engagement_rate, touches_per_hcp, top_specialty, consent
+        share per channel, and ``top_content``: the contents recommended most often as next best action
+        in the segment ([{content_id, title, hcps}]; empty while no bundle is loaded)."""
+        rows = self._analytics.segments()
+        try:
+            top = self._target_index(self._current()).segment_top
+        except NoBundleError:
+            top = {}
+        return [{**row, "top_content": top.get(row["segment"], [])} for row in rows]
+
+    def top_content(self, n: int = 10, days: int = 91) -> list[dict]:
+        """The ``n`` most engaged contents over the last ``days`` days of data, best first.
+
+        Returns
+        -------
+        list of dict: content_id, title, touches, engaged, rate (ties: higher rate, then content_id).
+        """
+        if not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer (got {n!r})")
+        if not isinstance(days, (int, np.integer)) or days < 1:
+            raise ValueError(f"days must be a positive integer (got {days!r})")
+        data = self._data
+        key = (data.fingerprint, int(n), int(days))
+        memo = self._top_content
+        if key not in memo:
+            history = data.history
+            if history is None or not len(history.timestamp):
+                rows = []
+            else:
+                since = np.datetime64((data.now - pd.Timedelta(days=int(days))).to_datetime64(), "us")
+                recent = history.timestamp > since
+                size = len(history.content_values)
+                touches = np.bincount(history.content[recent], minlength=size)
+                engaged = np.bincount(history.content[recent & history.engaged], minlength=size)
+                rate = np.divide(engaged, touches, out=np.zeros(size), where=touches > 0)
+                ids = history.content_values
+                order = [i for i in np.lexsort((ids, -rate, -engaged)) if touches[i] > 0][:int(n)]
+                titles = self._titles
+                rows = [{"content_id": str(ids[i]), "title": titles.get(str(ids[i])), "touches": int(touches[i]),
+                         "engaged": int(engaged[i]), "rate": float(rate[i])} for i in order]
+            memo = dict(memo)  # copy-on-write: other threads may be reading the old dict
+            memo[key] = rows
+            self._top_content = memo
+        return [dict(r) for r in memo[key]]
 
     def _best_action_frame(self, serving: Serving) -> pd.DataFrame:
         """Top-1 action per HCP for the serving version: from batch scoring when it ran, else computed."""
@@ -589,50 +730,60 @@ class NBAService:
                 return stored
             return self.score_all(n=1).drop(columns=["rank", "bundle_version"])
 
-        frame = self.cache.get_or_compute(self._key("best-actions", serving=serving), compute)
+        frame = self.cache.get_or_compute_once(self._key("best-actions", serving=serving), compute)
         self._best_actions = (serving.version, frame)
         return frame
 
-    def target_list(self, segment=None, specialty=None, state=None, n: int = 100) -> list[dict]:
-        """HCPs most likely to engage with their next best action, filtered by segment/specialty/state."""
+    def _target_index(self, serving: Serving) -> TargetIndex:
+        targets = self._targets
+        if targets is not None and targets.version == serving.version:
+            return targets
+        with self._targets_lock:  # one thread builds it; the others wait for that one
+            targets = self._targets
+            if targets is None or targets.version != serving.version:
+                targets = TargetIndex.build(self._best_action_frame(serving), serving)
+                self._targets = targets
+        return targets
+
+    def _targets_for(self, segment, specialty, state, channel, min_probability) -> tuple[TargetIndex, np.ndarray]:
+        if channel:
+            unknown = [c for c in ([channel] if isinstance(channel, str) else list(channel)) if c not in CHANNELS]
+            if unknown:
+                raise ValueError(f"unknown channel(s) {unknown}; channels are {', '.join(CHANNELS)}")
+        if min_probability is not None and not 0 <= float(min_probability) <= 1:
+            raise ValueError(f"min_probability must be in 0..1 (got {min_probability!r})")
+        targets = self._target_index(self._current())
+        return targets, targets.select(segment, specialty, state, channel, min_probability)
+
+    def target_list(self, segment=None, specialty=None, state=None, n: int = 100, channel=None,
+                    min_probability: float | None = None) -> list[dict]:
+        """HCPs most likely to engage with their next best action, best first.
+
+        Filters (each optional; text ones take a str or a list): ``segment``, ``specialty``, ``state``,
+        ``channel`` (the next best action's channel) and ``min_probability`` (engagement probability
+        at least this). Rows: hcp_id, name, specialty, state, city, segment, territory, content_id,
+        title, channel, engagement_probability, score.
+        """
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer (got {n!r})")
-        serving = self._current()
-        best = self._best_action_frame(serving)
-        hcps = serving.snapshot.hcps
-        mask = np.ones(len(hcps), dtype=bool)
-        for column, wanted in (("segment", segment), ("specialty", specialty), ("state", state)):
-            if wanted:
-                values = [wanted] if isinstance(wanted, str) else list(wanted)
-                mask &= hcps[column].isin(values).to_numpy()
-        chosen = hcps.loc[mask, ["hcp_id", "first_name", "last_name", "specialty", "state", "city", "segment",
-                                 "territory"]]
-        merged = chosen.merge(best, on="hcp_id", how="inner").sort_values(
-            ["engagement_probability", "hcp_id"], ascending=[False, True]).head(int(n))
-        titles = dict(zip(serving.content_ids, serving.titles))
-        rows = []
-        for r in merged.to_dict("records"):
-            rows.append({
-                "hcp_id": r["hcp_id"],
-                "name": " ".join(str(v) for v in (r["first_name"], r["last_name"]) if v is not None and not pd.isna(v)),
-                **{k: (None if pd.isna(r[k]) else str(r[k])) for k in ("specialty", "state", "city", "segment",
-                                                                        "territory")},
-                "content_id": str(r["content_id"]), "title": titles.get(str(r["content_id"]), ""),
-                "channel": str(r["channel"]), "engagement_probability": float(r["engagement_probability"]),
-                "score": float(r["score"]),
-            })
-        return rows
+        targets, positions = self._targets_for(segment, specialty, state, channel, min_probability)
+        return targets.rows(positions[:int(n)])
 
-    def target_list_csv(self, segment=None, specialty=None, state=None, n: int = 100) -> str:
+    def target_count(self, segment=None, specialty=None, state=None, channel=None,
+                     min_probability: float | None = None) -> int:
+        """How many HCPs :meth:`target_list` would list with these filters and no limit."""
+        return int(len(self._targets_for(segment, specialty, state, channel, min_probability)[1]))
+
+    def target_list_csv(self, segment=None, specialty=None, state=None, n: int = 100, channel=None,
+                        min_probability: float | None = None) -> str:
         """:meth:`target_list` as CSV text, safe to open in a spreadsheet (no formula injection)."""
-        rows = self.target_list(segment=segment, specialty=specialty, state=state, n=n)
-        columns = ["hcp_id", "name", "specialty", "state", "city", "segment", "territory", "content_id", "title",
-                   "channel", "engagement_probability", "score"]
+        rows = self.target_list(segment=segment, specialty=specialty, state=state, n=n, channel=channel,
+                                min_probability=min_probability)
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(columns)
+        writer.writerow(TARGET_COLUMNS)
         for row in rows:
-            writer.writerow([csv_safe(row.get(c)) for c in columns])
+            writer.writerow([csv_safe(row.get(c)) for c in TARGET_COLUMNS])
         return out.getvalue()
 
     # -- topics and model --------------------------------------------------------------------
@@ -743,5 +894,5 @@ def _require_admin(role, user, action: str) -> None:
 def _load_snapshot(store: Store, settings: Settings, cache: ServiceCache, fingerprint: str | None = None):
     """The data snapshot for the stored data: from the shared cache when another worker built it."""
     fingerprint = fingerprint or data_fingerprint(store)
-    key = f"snapshot:{fingerprint}:{settings.cap_days}"
-    return cache.get_or_compute(key, lambda: DataSnapshot.load(store, settings, fingerprint), timeout=0)
+    key = f"snapshot:v{SNAPSHOT_FORMAT}:{fingerprint}:{settings.cap_days}"
+    return cache.get_or_compute_once(key, lambda: DataSnapshot.load(store, settings, fingerprint), timeout=0)

@@ -2,8 +2,9 @@
 
 Requests never scan the interactions table for what every page needs: HCPs and contents,
 per-HCP × channel aggregates, touches inside the contact-cap window, consumed (engaged)
-content, and monthly channel × specialty × state aggregates are built here with a handful of
-grouped SQL queries, then shared through the cache between workers.
+content, monthly channel × specialty × state aggregates and every HCP's touch history (compact
+arrays, so the HCP 360 page never opens the store) are built here with a handful of SQL queries,
+then shared through the cache between workers.
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from engine.data.store import Store
 
 #: window for the "recent sequence" reason
 RECENT_DAYS = 90
+#: bumped whenever the snapshot's fields change: part of its cache key, so a worker never
+#: unpickles a snapshot another code version wrote into the shared cache
+SNAPSHOT_FORMAT = 2
 
 _ENGAGED = 'SUM(CASE WHEN engaged THEN 1 ELSE 0 END)'
 
@@ -64,6 +68,67 @@ def _channel_matrix(frame: pd.DataFrame, hcp_pos: pd.Series, value: str, n_hcps:
     return out
 
 
+def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Strings -> (int32 codes with -1 for missing, the distinct values)."""
+    codes, uniques = pd.factorize(values.astype(object).where(values.notna(), None), use_na_sentinel=True)
+    return codes.astype(np.int32), np.asarray(uniques, dtype=object).astype(str)
+
+
+@dataclass
+class HcpHistory:
+    """Every touch, grouped by HCP row (newest first), as compact columns.
+
+    The touches of HCP row ``r`` are positions ``offsets[r]:offsets[r + 1]``. Strings are stored as
+    codes into the matching ``*_values`` array (code -1 = missing); ``converted`` is -1/0/1.
+    """
+
+    offsets: np.ndarray
+    timestamp: np.ndarray
+    content: np.ndarray
+    content_values: np.ndarray
+    channel: np.ndarray
+    channel_values: np.ndarray
+    outcome: np.ndarray
+    outcome_values: np.ndarray
+    campaign: np.ndarray
+    campaign_values: np.ndarray
+    engaged: np.ndarray
+    dwell_seconds: np.ndarray
+    converted: np.ndarray
+
+    @classmethod
+    def build(cls, frame: pd.DataFrame, hcp_pos: pd.Series, n_hcps: int) -> "HcpHistory":
+        """``frame``: interactions (hcp_id, content_id, campaign_id, channel, timestamp, outcome, engaged,
+        dwell_seconds, converted, interaction_id); touches of unknown HCPs are dropped."""
+        rows = hcp_pos.reindex(frame["hcp_id"].astype(str)).to_numpy()
+        keep = ~np.isnan(rows)
+        frame, rows = frame[keep], rows[keep].astype(np.int64)
+        stamps = pd.to_datetime(frame["timestamp"]).to_numpy(dtype="datetime64[us]")
+        ids = frame["interaction_id"].to_numpy(dtype=np.int64)
+        # by HCP, then newest first (ties: highest interaction id first), as the store query did
+        order = np.lexsort((-ids, -stamps.astype(np.int64), rows))
+        frame = frame.iloc[order]
+        content, content_values = _codes(frame["content_id"])
+        channel, channel_values = _codes(frame["channel"])
+        outcome, outcome_values = _codes(frame["outcome"])
+        campaign, campaign_values = _codes(frame["campaign_id"])
+        converted = frame["converted"].astype(object)
+        return cls(
+            offsets=np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_hcps))]).astype(np.int64),
+            timestamp=stamps[order], content=content, content_values=content_values, channel=channel.astype(np.int8),
+            channel_values=channel_values, outcome=outcome.astype(np.int8), outcome_values=outcome_values,
+            campaign=campaign, campaign_values=campaign_values,
+            engaged=frame["engaged"].fillna(False).to_numpy(dtype=bool),
+            dwell_seconds=pd.to_numeric(frame["dwell_seconds"]).to_numpy(dtype=np.float64, na_value=np.nan),
+            converted=np.where(converted.isna(), -1, converted.fillna(False).astype(bool).astype(np.int8)).astype(np.int8),
+        )
+
+    def positions(self, row: int, limit: int | None = None) -> slice:
+        """Touch positions of HCP row ``row``, newest first, at most ``limit`` of them."""
+        start, end = int(self.offsets[row]), int(self.offsets[row + 1])
+        return slice(start, end if limit is None else min(end, start + int(limit)))
+
+
 @dataclass
 class DataSnapshot:
     """Everything the service reads from the store, aligned to ``hcps`` / ``contents`` row order.
@@ -79,6 +144,7 @@ class DataSnapshot:
     first_touch, last_touch : per-HCP timestamps (NaT without history).
     consumed_hcp, consumed_content : int arrays of (hcp row, content row) pairs already engaged.
     monthly : frame month, channel, specialty, state, touches, engaged.
+    history : every touch by HCP (see :class:`HcpHistory`), or None in hand-built snapshots.
     """
 
     fingerprint: str
@@ -95,6 +161,7 @@ class DataSnapshot:
     consumed_hcp: np.ndarray
     consumed_content: np.ndarray
     monthly: pd.DataFrame
+    history: HcpHistory | None = None  # None only in hand-built snapshots (tests): no touch list
     hcp_pos: pd.Series = field(repr=False, default=None)
     content_pos: pd.Series = field(repr=False, default=None)
 
@@ -139,6 +206,8 @@ class DataSnapshot:
                 'SELECT date_trunc(\'month\', i."timestamp") AS month, i.channel, h.specialty, h.state, '
                 'COUNT(*) AS touches, SUM(CASE WHEN i.engaged THEN 1 ELSE 0 END) AS engaged '
                 'FROM interactions i JOIN hcps h ON h.hcp_id = i.hcp_id GROUP BY 1, 2, 3, 4')
+            touches = read('SELECT interaction_id, hcp_id, content_id, campaign_id, channel, "timestamp", outcome, '
+                           'engaged, dwell_seconds, converted FROM interactions')
         hcps = hcps.reset_index(drop=True)
         contents = contents.reset_index(drop=True)
 
@@ -176,6 +245,7 @@ class DataSnapshot:
             first_touch=first_touch, last_touch=last_touch,
             consumed_hcp=c_rows[ok].astype(np.int64), consumed_content=c_cols[ok].astype(np.int64),
             monthly=monthly.sort_values(["month", "channel", "specialty", "state"]).reset_index(drop=True),
+            history=HcpHistory.build(touches, hcp_pos, n),
         )
 
     # -- conveniences ------------------------------------------------------------------

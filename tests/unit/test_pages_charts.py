@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 
+import plotly.graph_objects as go
 import pytest
 
 from components import charts
@@ -73,12 +74,13 @@ def test_history_timeline_colours_by_channel_and_symbols_by_outcome():
         {"timestamp": "2024-02-05T10:00:00", "content_id": "C2", "title": None, "channel": "webinar",
          "outcome": "attended"},
     ]
-    fig = charts.history_timeline(history)
+    fig = go.Figure(charts.history_timeline(history))  # a plain dict: check it is a valid figure too
     points = [t for t in fig.data if t.x[0] is not None]
     email = next(t for t in points if t.y[0] == channel_label("email"))
     assert email.marker.color == CHANNEL_COLORS["email"]
     assert email.marker.symbol == charts.OUTCOME_SYMBOLS["opened"]
     assert email.customdata[0][0] == "Heart failure"
+    assert fig.layout.template.layout.font.color  # the shared template is inlined
     webinar = next(t for t in points if t.y[0] == channel_label("webinar"))
     assert webinar.customdata[0][0] == "C2"  # no title: the content id is shown
     legend = [t.name for t in fig.data if t.x[0] is None]
@@ -88,7 +90,7 @@ def test_history_timeline_colours_by_channel_and_symbols_by_outcome():
 def test_forecast_figure_marks_median_and_interval_per_step():
     forecast = [{"step": 1, "channel": "rep_visit", "probability": 0.6, "date": "2024-03-10T00:00:00",
                  "date_low": "2024-03-01T00:00:00", "date_high": "2024-03-25T00:00:00"}]
-    interval, marker = charts.forecast_figure(forecast).data
+    interval, marker = go.Figure(charts.forecast_figure(forecast)).data
     assert [str(x)[:10] for x in interval.x] == ["2024-03-01", "2024-03-25"]
     assert str(marker.x[0])[:10] == "2024-03-10"
     assert marker.marker.color == CHANNEL_COLORS["rep_visit"]

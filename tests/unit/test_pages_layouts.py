@@ -105,8 +105,8 @@ def test_hcp_360_profile_recommendations_forecast_and_feedback(web, request_as):
     expected = service.recommend(hcp_id, n=hcp_360.N_RECOMMENDATIONS)
     assert [r["content_id"] for r in stored] == [r["content_id"] for r in expected]
     assert expected[0]["reasons"][0] in texts(recs)
-    assert forecast.data  # the journey forecast is drawn
-    assert isinstance(history, go.Figure)
+    assert go.Figure(forecast).data  # the journey forecast is drawn (a valid figure dict)
+    assert go.Figure(history).data
 
 
 def test_unknown_npi_gives_the_not_found_page(web, request_as):

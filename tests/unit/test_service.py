@@ -4,7 +4,11 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import shutil
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -443,6 +447,13 @@ def test_get_or_compute_once_computes_once_across_callers(settings_v1):
     assert first.get_or_compute_once("k", lambda: calls.append(1) or 7) == 7
     assert second.get_or_compute_once("k", lambda: calls.append(2) or 8) == 7
     assert calls == [1]
-    second._backend.add("other:computing", 1, timeout=5)  # another process is computing "other"
+    alive = (socket.gethostname(), os.getpid())
+    second._backend.add("other:computing", alive, timeout=5)  # another process is computing "other"
     first.set("other", 9)
     assert second.get_or_compute_once("other", lambda: 10, wait_s=2) == 9
+    # a claim left by a process that died mid-way is taken over at once, not waited out
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    second._backend.set("third:computing", (socket.gethostname(), dead.pid), timeout=60)
+    assert not first._claim("other:computing", alive, 60)  # a live owner keeps its claim
+    assert second._claim("third:computing", alive, 60) and second._backend.get("third:computing") == alive
