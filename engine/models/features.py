@@ -280,3 +280,20 @@ def approved_share(contents: pd.DataFrame, at, days: float) -> np.ndarray:
     lo = np.where(np.isnat(start), at64, np.maximum(start, at64))
     hi = np.where(np.isnat(end), window_end, np.minimum(end, window_end))
     return np.clip((hi - lo) / DAY / days, 0.0, 1.0)
+
+
+def topic_profile(log: TouchLog, at, content_topics: np.ndarray,
+                  half_life_days: float = TOPIC_HALF_LIFE_DAYS) -> np.ndarray:
+    """``[n_hcps, K]`` unit-norm topic profile of each HCP from its touches strictly before ``at``.
+
+    The sum of the (unit-norm) topic vectors of the touched contents weighted by outcome strength
+    (delivered 0 … attended 3) and recency; zero rows for HCPs without an opened touch.
+    """
+    topics = np.asarray(content_topics, dtype=np.float64)
+    unit = topics / np.clip(np.linalg.norm(topics, axis=1, keepdims=True), 1e-12, None)
+    at = as_times(at, log.n_hcps)[log.hcp]
+    age = np.maximum((at - log.time) / DAY, 0.0)
+    weight = log.outcome * np.exp2(-age / half_life_days) * (log.time < at)
+    m = sp.csr_matrix((weight, (log.hcp, log.content)), shape=(log.n_hcps, len(topics)))
+    profile = np.asarray(m @ unit)
+    return (profile / np.clip(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)

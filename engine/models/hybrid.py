@@ -12,7 +12,8 @@ computed as of the cutoff (evaluation) or the end of the data (serving).
 
 Two outputs are kept apart (``score_kind``): the engagement P(engaged | sent on channel c now),
 and the ranking ``score_batch`` = P(engaged with the content in the next window), which also
-multiplies by the exposure P(the brand sends it) of :class:`ExposureModel`.
+weighs in the exposure P(the brand sends it) of :class:`ExposureModel`, the HCP's topic affinity
+and the approval calendar, with weights learned on the validation window (:class:`NextWindowBlend`).
 
 Works without text (``data.content_topics is None``: content id embeddings only), for new content
 (topic vector only: zero id embedding, see :meth:`HybridScorer.with_new_contents`) and for HCPs
@@ -28,9 +29,9 @@ import pandas as pd
 
 from engine.models.base import Recommender
 from engine.models.collaborative import CollaborativeFilter
-from engine.models.features import (N_CHANNELS, ProfileEncoder, TouchLog, as_times, content_freshness,
-                                    content_start, history_features)
-from engine.models.scorer import HCP_TABLES, HybridScorer, sigmoid
+from engine.models.features import (N_CHANNELS, ProfileEncoder, TouchLog, approved_share, as_times,
+                                    content_freshness, content_start, history_features, topic_profile)
+from engine.models.scorer import DEFAULT_BLEND, HCP_TABLES, NEXT_WINDOW_FEATURES, HybridScorer, sigmoid
 from engine.progress import QUIET
 
 
@@ -188,6 +189,49 @@ class ExposureModel:
         return (z - np.log(np.exp(z).sum(axis=1, keepdims=True))).astype(np.float32)
 
 
+class NextWindowBlend:
+    """Weights of the next-window ranking inputs (:data:`engine.models.scorer.NEXT_WINDOW_FEATURES`).
+
+    A conditional logit over each HCP's catalogue: ``P(HCP engages with i next) ∝ exp(x_i · β)``,
+    fit by maximum likelihood on the contents HCPs engaged with in a window (the validation
+    window: features as of its start), contents engaged before excluded as in evaluation.
+    ``β`` is shrunk toward :data:`engine.models.scorer.DEFAULT_BLEND` (exposure × engagement).
+
+    Attributes
+    ----------
+    coef_ : ``[n_features]`` β.
+    """
+
+    def __init__(self, l2: float = 1e-2):
+        self.l2 = l2
+
+    def fit(self, x: np.ndarray, engaged: np.ndarray, excluded: np.ndarray) -> "NextWindowBlend":
+        """``x`` ``[n, n_contents, F]``, ``engaged`` / ``excluded`` bool ``[n, n_contents]``."""
+        from scipy.optimize import minimize
+
+        x = np.asarray(x, dtype=np.float64)
+        y = (engaged & ~excluded).astype(np.float64)
+        keep = y.sum(axis=1) > 0
+        x, y, allowed = x[keep], y[keep], ~excluded[keep]
+        if not len(y):
+            self.coef_ = DEFAULT_BLEND.copy()
+            return self
+        n = y.sum()
+
+        def loss(beta):
+            z = np.where(allowed, x @ beta, -np.inf)
+            z = z - z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
+            shift = beta - DEFAULT_BLEND
+            value = -(y * np.where(allowed, np.log(p + 1e-300), 0.0)).sum() / n + self.l2 * shift @ shift
+            grad = np.einsum("gi,gik->k", y - y.sum(axis=1, keepdims=True) * p, x) / n
+            return value, -grad + 2 * self.l2 * shift
+
+        self.coef_ = minimize(loss, DEFAULT_BLEND.copy(), jac=True, method="L-BFGS-B").x
+        return self
+
+
 class HybridModel(Recommender):
     """The hybrid recommender (trained with Keras, served through :class:`HybridScorer`).
 
@@ -197,9 +241,11 @@ class HybridModel(Recommender):
       content is sent to the HCP on channel c now) — the next-best-action value used for the
       policy, the channel choice and the service's recommendations;
     - :meth:`score_batch` (``score_kind`` ``p_engaged_next_window``): P(the HCP engages with the
-      content in the next window) = P(the brand sends it | specialty targeting, approval
-      calendar, recent campaigns) (:class:`ExposureModel`) × P(engaged | sent, best channel):
-      what held-out engagements (NDCG) measure.
+      content in the next window) ∝ P(the brand sends it | specialty targeting, approval
+      calendar, recent campaigns) (:class:`ExposureModel`) × P(engaged | sent, best channel),
+      each raised to a learned power and combined with the HCP's topic affinity, the approved
+      share of the window and freshness (:class:`NextWindowBlend`, fit on the validation window
+      with every input as of its start): what held-out engagements (NDCG) measure.
 
     Training avoids leakage by computing every HCP feature of a training touch from that HCP's
     earlier touches only (:func:`engine.models.features.history_features`), so all training
@@ -210,6 +256,7 @@ class HybridModel(Recommender):
     dim : width of the dot products; hidden : width of the HCP-tower hidden layers.
     label_days : window of the exposure model (touches predicted ahead).
     epochs, batch_size, learning_rate, patience, l2 : optimisation.
+    blend_hcps : HCPs (sampled) whose validation-window engagements fit the next-window blend.
     run_eagerly : skip graph tracing (faster on tiny data, slower on large data).
     seed : weights and shuffling.
 
@@ -219,6 +266,7 @@ class HybridModel(Recommender):
     scorer_ : :class:`HybridScorer` with features as of the cutoff.
     sequence_ : the sequence model (for next channel / gap).
     profile_ : the :class:`ProfileEncoder`; exposure_ : the :class:`ExposureModel`.
+    blend_ : the :class:`NextWindowBlend` (``None`` without validation engagements).
     """
 
     name = "hybrid"
@@ -226,7 +274,7 @@ class HybridModel(Recommender):
 
     def __init__(self, dim: int = 16, hidden: int = 32, label_days: int = 90, epochs: int = 4,
                  batch_size: int = 4096, learning_rate: float = 3e-3, patience: int = 1,
-                 l2: float = 1e-6, run_eagerly: bool = False, seed: int = 0):
+                 l2: float = 1e-6, blend_hcps: int = 5000, run_eagerly: bool = False, seed: int = 0):
         self.dim = dim
         self.hidden = hidden
         self.label_days = label_days
@@ -235,6 +283,7 @@ class HybridModel(Recommender):
         self.learning_rate = learning_rate
         self.patience = patience
         self.l2 = l2
+        self.blend_hcps = blend_hcps
         self.run_eagerly = run_eagerly
         self.seed = seed
 
@@ -319,17 +368,46 @@ class HybridModel(Recommender):
         self._n_groups_ = len(self.profile_.specialties_) + 1
         self.exposure_.fit(self._group_[hist_log.hcp], hist_log.content, hist_log.time, self._n_groups_,
                            data.contents, data.cutoff)
+        self.blend_ = self._fit_blend(data, hist_log, progress)
         # Evaluate on features as of the cutoff (train + validation history).
         self.scorer_ = self.serving_scorer(data, hist_log, data.cutoff)
         return self
+
+    def _fit_blend(self, data, log: TouchLog, progress) -> NextWindowBlend | None:
+        """Learn the next-window blend on the validation window, every input as of its start."""
+        start, end = np.datetime64(data.valid_cutoff, "us"), np.datetime64(data.cutoff, "us")
+        label = log.engaged & (log.time >= start) & (log.time < end)
+        hcps = np.unique(log.hcp[label])
+        if not len(hcps):
+            return None
+        rng = np.random.default_rng(self.seed)
+        hcps = np.sort(rng.choice(hcps, size=min(len(hcps), self.blend_hcps), replace=False))
+        exposure = ExposureModel(window_days=self.label_days).fit(
+            self._group_[log.hcp], log.content, log.time, self._n_groups_, data.contents, data.valid_cutoff)
+        window_days = (data.cutoff - data.valid_cutoff) / pd.Timedelta(days=1)
+        scorer = self.serving_scorer(data, log, data.valid_cutoff, exposure=exposure, window_days=window_days)
+        row = np.searchsorted(hcps, log.hcp)
+        mine = (row < len(hcps)) & (hcps[np.minimum(row, len(hcps) - 1)] == log.hcp) & log.engaged
+        engaged, excluded = (np.zeros((len(hcps), data.n_contents), bool) for _ in range(2))
+        engaged[row[mine & label], log.content[mine & label]] = True
+        before = mine & (log.time < start)
+        excluded[row[before], log.content[before]] = True
+        blend = NextWindowBlend().fit(scorer.next_window_features(hcps), engaged, excluded)
+        progress("hybrid", "next-window blend on the validation window: " + ", ".join(
+            f"{name} {w:+.2f}" for name, w in zip(NEXT_WINDOW_FEATURES, blend.coef_)))
+        return blend
 
     def _item_inputs(self, log: TouchLog, pos: np.ndarray) -> dict[str, np.ndarray]:
         content = log.content[pos]
         return {"content": content.astype(np.int32), "channel": log.channel[pos].astype(np.int32),
                 "freshness": content_freshness(self.starts_[content], log.time[pos])}
 
-    def serving_scorer(self, data, log: TouchLog, at) -> HybridScorer:
+    def serving_scorer(self, data, log: TouchLog, at, exposure: "ExposureModel | None" = None,
+                       window_days: float | None = None) -> HybridScorer:
         """A numpy scorer with HCP features and exposure as of ``at`` from the touches of ``log``.
+
+        ``exposure`` (default the fitted one) and ``window_days`` (default ``label_days``: the
+        window whose approval calendar counts) are overridden to score as of the validation cutoff.
 
         The pipeline calls this after evaluation with every interaction, so the bundle serves on
         the whole history while this model (the evaluated one) keeps its cutoff features.
@@ -338,14 +416,19 @@ class HybridModel(Recommender):
                   for layer in self.terms_model_.layers if layer.get_weights()}
         layers.update({k: [v] for k, v in self.hcp_tables(log, at).items()})
         at64 = np.datetime64(pd.Timestamp(at), "us")
-        exposure = self.exposure_.log_probability(self._group_[log.hcp], log.content, log.time, self._n_groups_,
-                                                  data.contents, at)
+        exposure = exposure if exposure is not None else self.exposure_
+        exposure = exposure.log_probability(self._group_[log.hcp], log.content, log.time, self._n_groups_,
+                                            data.contents, at)
+        blend = getattr(self, "blend_", None)
         return HybridScorer(layers, content_freshness(self.starts_, at64), data.consent, data.content_ids,
-                            data.hcp_ids, self.config_, at, exposure=exposure, hcp_group=self._group_)
+                            data.hcp_ids, self.config_, at, exposure=exposure, hcp_group=self._group_,
+                            topic_profile=topic_profile(log, at, self.topics_),
+                            approved=approved_share(data.contents, at, window_days or self.label_days),
+                            blend=None if blend is None else blend.coef_)
 
     # -- Recommender ---------------------------------------------------------------------------
     def score_batch(self, hcp_idx) -> np.ndarray:
-        """P(engaged with the content in the next window): exposure × engagement (see the class doc)."""
+        """P(engaged with the content in the next window), up to a per-HCP constant (see the class doc)."""
         return self.scorer_.next_window_batch(hcp_idx)
 
     def channel_probabilities(self, hcp_idx) -> np.ndarray:
@@ -377,13 +460,15 @@ class HybridModel(Recommender):
         self.scorer_.save(path / "scorer")
         self.model_.save_weights(path / "model.weights.h5")
         params = {k: getattr(self, k) for k in ("dim", "hidden", "label_days", "epochs", "batch_size",
-                                                "learning_rate", "patience", "l2", "run_eagerly", "seed")}
+                                                "learning_rate", "patience", "l2", "blend_hcps", "run_eagerly", "seed")}
         np.savez(path / "standardise.npz", **{f"mean/{k}": v for k, v in self.mean_.items()},
                  **{f"std/{k}": v for k, v in self.std_.items()})
         (path / "hybrid.json").write_text(json.dumps({"params": params, "config": self.config_,
                                                       "score_kind": self.score_kind,
                                                       "exposure_coef": dict(zip(ExposureModel.feature_names_,
                                                                                 self.exposure_.coef_.tolist())),
+                                                      "next_window_blend": dict(zip(NEXT_WINDOW_FEATURES,
+                                                                                    self.scorer_.blend.tolist())),
                                                       "history": self.history_}))
 
     @classmethod

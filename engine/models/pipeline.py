@@ -196,8 +196,9 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
         "topic_sweep": list(topic_model.sweep_) if topic_model is not None else [],
         "stage_seconds": seconds,
         # what the hybrid's numbers mean: the evaluated ranking vs the served engagement
-        "score_kind": {"hybrid.score_batch": "P(engaged with the content in the next window) = "
-                                             "P(sent | specialty targeting) x P(engaged | sent)",
+        "score_kind": {"hybrid.score_batch": "P(engaged with the content in the next window) ~ "
+                                             "P(sent | specialty targeting) x P(engaged | sent), blended with "
+                                             "topic affinity and the approval calendar (weights fit on validation)",
                        "scorer.score / scorer.engagement": "P(engaged | sent now on the (best consented) channel)"},
     }
     version = write_bundle(settings.artifacts_dir, components, manifest)

@@ -25,6 +25,11 @@ from engine.config import CHANNELS
 FACTORS = ("topic match", "peers", "recent sequence", "channel affinity", "content appeal")
 #: HCP feature tables (rows as of the reference time): inputs of the network's HCP tower.
 HCP_TABLES = ("hcp_profile", "hcp_interests", "hcp_sequence", "hcp_peers")
+#: Inputs of the next-window ranking, per (HCP, content); ``blend`` weighs them (see
+#: :meth:`HybridScorer.next_window_batch`).
+NEXT_WINDOW_FEATURES = ("log_engagement", "log_exposure", "topic_affinity", "log_approved_share", "freshness")
+#: Without a learned blend the ranking is exposure × engagement.
+DEFAULT_BLEND = np.array([1.0, 1.0, 0.0, 0.0, 0.0])
 
 
 def sigmoid(x):
@@ -66,14 +71,18 @@ class HybridScorer:
     reference_time : when the HCP features were computed (the training cutoff).
     exposure : ``[n_groups, n_contents]`` log P(the brand sends the content | a touch to the group
         in the next window), or ``None``; hcp_group : ``[n_hcps]`` group (specialty) of each HCP.
+    topic_profile : ``[n_hcps, K]`` unit-norm engagement topic profile of each HCP, or ``None``.
+    approved : ``[n_contents]`` share of the next window each content is approved in, or ``None``.
+    blend : ``[len(NEXT_WINDOW_FEATURES)]`` weights of the next-window ranking (default
+        :data:`DEFAULT_BLEND`).
 
     ``Scores.score`` and ``score_batch`` are engagement values (P(engaged | sent on the best
     consented channel)): what the service recommends. :meth:`next_window_batch` is the ranking of
-    what the HCP will engage with in the next window (exposure × engagement).
+    what the HCP will engage with in the next window (exposure × engagement, blended).
     """
 
     def __init__(self, layers: dict, freshness, consent, content_ids, hcp_ids, config: dict, reference_time,
-                 exposure=None, hcp_group=None):
+                 exposure=None, hcp_group=None, topic_profile=None, approved=None, blend=None):
         self.layers = {k: [np.asarray(a, dtype=np.float32) for a in v] for k, v in layers.items()}
         self.freshness = np.asarray(freshness, dtype=np.float32)
         self.consent = np.asarray(consent, dtype=bool)
@@ -83,6 +92,9 @@ class HybridScorer:
         self.reference_time = pd.Timestamp(reference_time)
         self.exposure = None if exposure is None else np.asarray(exposure, dtype=np.float32)
         self.hcp_group = None if hcp_group is None else np.asarray(hcp_group, dtype=np.int64)
+        self.topic_profile = None if topic_profile is None else np.asarray(topic_profile, dtype=np.float32)
+        self.approved = None if approved is None else np.asarray(approved, dtype=np.float32)
+        self.blend = DEFAULT_BLEND.copy() if blend is None else np.asarray(blend, dtype=np.float64)
         self._keras = None
         self._content_tower()
 
@@ -168,13 +180,31 @@ class HybridScorer:
         engagement = sigmoid(logits)
         return np.take_along_axis(engagement, best[:, :, None], axis=2)[:, :, 0], engagement
 
+    def next_window_features(self, hcp_idx) -> np.ndarray:
+        """``[n, n_contents, len(NEXT_WINDOW_FEATURES)]`` inputs of the next-window ranking
+        (a feature is 0 where its table is missing)."""
+        hcp_idx = np.asarray(hcp_idx)
+        score, _ = self.score_batch(hcp_idx)
+        x = np.zeros(score.shape + (len(NEXT_WINDOW_FEATURES),), dtype=np.float32)
+        x[:, :, 0] = np.log(np.maximum(score, 1e-12))
+        if self.exposure is not None:
+            x[:, :, 1] = self.exposure[self.hcp_group[hcp_idx]]
+        if self.topic_profile is not None:
+            topics = self.layers["content_topics"][0]
+            unit = topics / np.clip(np.linalg.norm(topics, axis=1, keepdims=True), 1e-12, None)
+            x[:, :, 2] = self.topic_profile[hcp_idx] @ unit.T
+        if self.approved is not None:
+            x[:, :, 3] = np.log(self.approved + 1e-3)[None]
+        x[:, :, 4] = self.freshness[None]
+        return x
+
     def next_window_batch(self, hcp_idx) -> np.ndarray:
         """``[n, n_contents]`` P(engaged with the content in the next window) up to a per-HCP constant:
-        P(sent | the HCP's group) × P(engaged | sent on the best consented channel)."""
-        score, _ = self.score_batch(hcp_idx)
-        if self.exposure is None:
-            return score
-        return score * np.exp(self.exposure[self.hcp_group[np.asarray(hcp_idx)]])
+        ``exp(features · blend)``; the default blend is P(sent | the HCP's group) × P(engaged | sent
+        on the best consented channel), a learned one also weighs the HCP's topic affinity and the
+        approval calendar (see :class:`engine.models.hybrid.NextWindowBlend`)."""
+        z = self.next_window_features(hcp_idx) @ self.blend.astype(np.float32)
+        return np.exp(z - z.max(axis=1, keepdims=True))
 
     def pair_logits(self, hcp_idx, content_idx, channel_idx) -> np.ndarray:
         """``[n]`` logits of given (HCP, content, channel) triples."""
@@ -214,9 +244,12 @@ class HybridScorer:
         if self.exposure is not None:  # new contents: the group's median exposure (no campaign history)
             median = np.median(self.exposure, axis=1, keepdims=True)
             exposure = np.hstack([self.exposure, np.repeat(median, n, axis=1)])
+        # new contents are assumed approved for the whole window (they are being added to be sent)
+        approved = None if self.approved is None else np.concatenate([self.approved, np.ones(n, np.float32)])
         return HybridScorer(layers, np.concatenate([self.freshness, fresh]), self.consent,
                             np.concatenate([self.content_ids, np.asarray(content_ids, dtype=str)]),
-                            self.hcp_ids, self.config, self.reference_time, exposure, self.hcp_group)
+                            self.hcp_ids, self.config, self.reference_time, exposure, self.hcp_group,
+                            self.topic_profile, approved, self.blend)
 
     # -- the naive way (benchmark comparison only) ---------------------------------------------
     def keras_network(self):
@@ -255,7 +288,9 @@ class HybridScorer:
         path.mkdir(parents=True, exist_ok=True)
         arrays = {f"layer/{name}/{j}": w for name, ws in self.layers.items() for j, w in enumerate(ws)}
         extra = {} if self.exposure is None else {"exposure": self.exposure, "hcp_group": self.hcp_group}
-        np.savez(path / "scorer.npz", freshness=self.freshness, consent=self.consent,
+        extra.update({name: value for name, value in (("topic_profile", self.topic_profile),
+                                                      ("approved", self.approved)) if value is not None})
+        np.savez(path / "scorer.npz", freshness=self.freshness, consent=self.consent, blend=self.blend,
                  content_ids=self.content_ids, hcp_ids=self.hcp_ids, **arrays, **extra)
         (path / "scorer.json").write_text(json.dumps({"config": self.config,
                                                       "reference_time": self.reference_time.isoformat()}))
@@ -273,4 +308,5 @@ class HybridScorer:
             return cls(layers, a["freshness"], a["consent"], a["content_ids"], a["hcp_ids"],
                        meta["config"], meta["reference_time"],
                        a["exposure"] if "exposure" in a.files else None,
-                       a["hcp_group"] if "hcp_group" in a.files else None)
+                       a["hcp_group"] if "hcp_group" in a.files else None,
+                       *(a[name] if name in a.files else None for name in ("topic_profile", "approved", "blend")))

@@ -56,3 +56,45 @@ def test_new_content_with_topic_vector_only_gets_finite_scores(scorer):
     np.testing.assert_allclose(scores.score[:-2], scorer.score(0).score, rtol=1e-6)
     with pytest.raises(ValueError, match="topic_vectors"):
         scorer.with_new_contents(["NEW-3"], np.ones((1, k + 1)))
+
+
+def test_next_window_ranking_uses_the_saved_blend(scorer):
+    from engine.models.scorer import NEXT_WINDOW_FEATURES
+
+    x = scorer.next_window_features([0, 1])
+    assert x.shape == (2, len(scorer.content_ids), len(NEXT_WINDOW_FEATURES)) and np.isfinite(x).all()
+    expected = np.exp(x @ scorer.blend.astype(np.float32))
+    ratio = scorer.next_window_batch([0, 1]) / expected
+    np.testing.assert_allclose(ratio / ratio[:, :1], 1.0, rtol=1e-4)  # equal up to a per-HCP constant
+
+
+def test_next_window_blend_recovers_the_weights_that_generated_the_choices():
+    from engine.models.hybrid import NextWindowBlend
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 40, 5))
+    true = np.array([1.0, 0.5, 2.0, 0.0, -1.0])
+    z = x @ true
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    chosen = (p.cumsum(axis=1) > rng.random((3000, 1))).argmax(axis=1)
+    engaged = np.zeros((3000, 40), bool)
+    engaged[np.arange(3000), chosen] = True
+    excluded = np.zeros_like(engaged)
+    excluded[:, -5:] = True  # excluded contents carry no likelihood (and no choices here)
+    engaged &= ~excluded
+    blend = NextWindowBlend(l2=0.0).fit(x, engaged, excluded)
+    np.testing.assert_allclose(blend.coef_, true, atol=0.15)
+
+
+def test_topic_profile_counts_only_opened_touches_before_the_time():
+    import pandas as pd
+
+    from engine.models.features import TouchLog, topic_profile
+
+    frame = pd.DataFrame({"hcp_idx": [0, 0, 1], "content_idx": [0, 1, 1], "channel_idx": [0, 0, 0],
+                          "outcome": ["clicked", "attended", "delivered"], "engaged": [True, True, False],
+                          "timestamp": pd.to_datetime(["2025-01-01", "2025-03-01", "2025-01-01"])})
+    topics = np.array([[1.0, 0.0], [0.0, 1.0]])
+    profile = topic_profile(TouchLog.from_frame(frame, 2), pd.Timestamp("2025-02-01"), topics)
+    np.testing.assert_allclose(profile, [[1.0, 0.0], [0.0, 0.0]])  # later touch and 'delivered' ignored
