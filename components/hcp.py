@@ -72,17 +72,23 @@ def profile_card(profile: dict) -> dbc.Card:
 
 
 def probability_bars(probabilities: dict[str, float], best: str | None = None) -> html.Div:
-    """Five small vertical bars (one per channel, channel colours, tallest = most likely) with the value on hover."""
+    """Five small vertical bars (one per channel, channel colours, tallest = most likely) with the value on hover.
+
+    Each bar is one element whose filled part is a background gradient (not a nested element):
+    the HCP 360 table draws ten rows of these, and every Dash component costs server time to
+    build and serialise on each callback.
+    """
     top = max([float(p or 0.0) for p in probabilities.values()] + [1e-9])
     bars = []
     for channel in CHANNELS:
         p = float(probabilities.get(channel) or 0.0)
+        filled = f"{max(p / top, 0.04) * 100:.0f}%"
+        color = channel_color(channel)
         bars.append(html.Div(
-            html.Div(style={"height": f"{max(p / top, 0.04) * 100:.0f}%", "backgroundColor": channel_color(channel),
-                            "opacity": 1.0 if channel == best else 0.55, "width": "100%",
-                            "borderRadius": "2px 2px 0 0"}),
-            title=f"{channel_label(channel)}: {p:.0%}", className="d-flex align-items-end",
-            style={"height": "28px", "width": "12px"}))
+            title=f"{channel_label(channel)}: {p:.0%}",
+            style={"height": "28px", "width": "12px", "borderRadius": "2px 2px 0 0",
+                   "background": f"linear-gradient(to top, {color} {filled}, transparent {filled})",
+                   "opacity": 1.0 if channel == best else 0.55}))
     return html.Div(bars, className="d-flex gap-1 align-items-end", style={"height": "28px"})
 
 

@@ -4,6 +4,11 @@ Filesystem by default (``settings.cache_dir``, shared by every gunicorn worker o
 machine), Redis when ``settings.redis_url`` is set (shared by every machine). A cache is an
 optimisation, never a dependency: when the backend fails, requests go on uncached, one
 warning is logged, and the backend is tried again after a back-off.
+
+Small per-request values (recommendations, forecasts) are also kept in a bounded in-process
+LRU in front of the backend: a filesystem round-trip (open, unpickle, temp file + rename on
+set) costs more than computing a recommendation, and under load it dominated a callback's CPU.
+Keys carry the bundle version and data fingerprint, so a memoised value is never stale.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import os
 import socket
 import threading
 import time
+from collections import OrderedDict
 
 from engine.config import Settings
 
@@ -20,6 +26,8 @@ log = logging.getLogger("engine.service.cache")
 
 #: seconds to wait before trying a failed backend again
 RETRY_AFTER_S = 5.0
+#: entries of the in-process LRU in front of the backend (small values: ~1-5 kB each)
+LOCAL_ENTRIES = 4096
 
 
 def redis_client(url: str):
@@ -38,9 +46,13 @@ class ServiceCache:
     settings : uses ``redis_url``, ``cache_dir`` and ``cache_timeout``.
     namespace : key prefix, so several products can share one Redis database.
     retry_after_s : back-off after a backend failure.
+    local_entries : size of the in-process LRU used by :meth:`get`, :meth:`set` and
+        :meth:`get_or_compute` (0 turns it off); :meth:`get_or_compute_once`, meant for large
+        one-off values the caller keeps itself, bypasses it.
     """
 
-    def __init__(self, settings: Settings, namespace: str = "nba:", retry_after_s: float = RETRY_AFTER_S):
+    def __init__(self, settings: Settings, namespace: str = "nba:", retry_after_s: float = RETRY_AFTER_S,
+                 local_entries: int = LOCAL_ENTRIES):
         from flask_caching.backends import FileSystemCache, RedisCache
 
         self.timeout = settings.cache_timeout
@@ -56,7 +68,9 @@ class ServiceCache:
             settings.cache_dir.mkdir(parents=True, exist_ok=True)
             self._backend = FileSystemCache(str(settings.cache_dir), threshold=20_000,
                                             default_timeout=self.timeout)
-        self.hits = self.misses = self.errors = 0
+        self.hits = self.misses = self.errors = self.local_hits = 0
+        self._local: OrderedDict = OrderedDict()
+        self._local_entries = local_entries
         self._down_until = 0.0
         self._warned = False
         self._last_error = None
@@ -85,9 +99,39 @@ class ServiceCache:
                     self._warned = False
                     log.warning("cache backend %s at %s is back", self.backend_name, self.location)
 
+    # -- in-process LRU -----------------------------------------------------------------
+    def _local_get(self, key: str):
+        with self._lock:
+            entry = self._local.get(key)
+            if entry is None:
+                return None
+            expires, value = entry
+            if expires is not None and time.monotonic() >= expires:
+                del self._local[key]
+                return None
+            self._local.move_to_end(key)
+            return value
+
+    def _local_set(self, key: str, value, timeout: int | None = None) -> None:
+        if self._local_entries <= 0:
+            return
+        timeout = self.timeout if timeout is None else timeout
+        expires = time.monotonic() + timeout if timeout else None  # 0: no expiry, as in the backends
+        with self._lock:
+            self._local[key] = (expires, value)
+            self._local.move_to_end(key)
+            while len(self._local) > self._local_entries:
+                self._local.popitem(last=False)
+
     # -- operations ------------------------------------------------------------------
-    def get(self, key: str):
-        """The cached value, or None (miss, or backend down)."""
+    def get(self, key: str, local: bool = True):
+        """The cached value, or None (miss, or backend down); ``local=False`` skips the in-process LRU."""
+        if local:
+            value = self._local_get(key)
+            if value is not None:
+                self.hits += 1
+                self.local_hits += 1
+                return value
         if not self.available:
             self.misses += 1
             return None
@@ -102,9 +146,13 @@ class ServiceCache:
             self.misses += 1
         else:
             self.hits += 1
+            if local:
+                self._local_set(key, value)
         return value
 
-    def set(self, key: str, value, timeout: int | None = None) -> None:
+    def set(self, key: str, value, timeout: int | None = None, local: bool = True) -> None:
+        if local:
+            self._local_set(key, value, timeout)
         if not self.available:
             return
         try:
@@ -132,7 +180,7 @@ class ServiceCache:
         owner finishes or fails, or when its owner process is gone (a worker killed mid-way);
         then a waiter computes the value itself.
         """
-        value = self.get(key)
+        value = self.get(key, local=False)
         if value is not None:
             return value
         claim = f"{key}:computing"
@@ -156,7 +204,7 @@ class ServiceCache:
         try:
             value = compute()
             if value is not None:
-                self.set(key, value, timeout)
+                self.set(key, value, timeout, local=False)
             return value
         finally:
             if claimed:
@@ -194,6 +242,8 @@ class ServiceCache:
         return ok
 
     def clear(self) -> None:
+        with self._lock:
+            self._local.clear()
         try:
             self._backend.clear()
         except Exception as exc:  # noqa: BLE001
@@ -206,6 +256,8 @@ class ServiceCache:
             "location": self.location,
             "available": self.available,
             "hits": self.hits,
+            "local_hits": self.local_hits,
+            "local_entries": len(self._local),
             "misses": self.misses,
             "errors": self.errors,
             "hit_rate": round(self.hits / lookups, 4) if lookups else None,

@@ -95,6 +95,15 @@ def test_login_success_sets_session_and_redirects(client):
     assert '"brand"' in layout.get_data(as_text=True)
 
 
+def test_session_cookie_is_re_signed_only_after_the_refresh_interval(app, client):
+    sign_in(client, "brand")
+    assert "Set-Cookie" not in client.get("/_dash-layout").headers  # just signed: no re-signing per request
+    app.server.session_interface.refresh_s = 0
+    refreshed = client.get("/_dash-layout")
+    assert refreshed.status_code == 200 and "nba_session=" in refreshed.headers["Set-Cookie"]
+    assert client.get("/_dash-layout").status_code == 200  # the re-signed cookie is valid
+
+
 def test_login_failure_shows_error_and_never_signs_in(client):
     response = sign_in(client, "brand", password="wrong")
     assert response.status_code == 401

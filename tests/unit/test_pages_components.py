@@ -64,9 +64,10 @@ def test_probability_bars_one_per_channel_with_value_on_hover():
     bars = probability_bars({"email": 0.5, "webinar": 0.25}, best="email").children
     assert len(bars) == len(CHANNELS)
     assert bars[0].title == "Email: 50%" and bars[1].title == "Webinar: 25%"
-    assert bars[0].children.style["backgroundColor"] == CHANNEL_COLORS["email"]
-    assert bars[0].children.style["height"] == "100%"  # the most likely channel is full height
-    assert bars[1].children.style["height"] == "50%"
+    assert CHANNEL_COLORS["email"] in bars[0].style["background"]
+    assert bars[0].style["opacity"] == 1.0 and bars[1].style["opacity"] < 1.0  # the best channel stands out
+    # the most likely channel is full height, the others in proportion
+    assert "100%" in bars[0].style["background"] and "50%" in bars[1].style["background"]
 
 
 def test_consent_badges_show_consent_and_caps():

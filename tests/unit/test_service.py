@@ -19,6 +19,7 @@ from engine.data.store import Store
 from engine.service import NBAService, csv_safe
 from engine.service.cache import ServiceCache
 from engine.service.registry import META_KEY
+from engine.service.search import _TextIndex
 from tests.unit.test_service_fakes import table_bundle
 
 V1, V2, V3 = "20240101-000000-aaaaaa", "20240102-000000-bbbbbb", "20240103-000000-cccccc"
@@ -348,12 +349,30 @@ def test_service_without_bundle_answers_store_questions(world_settings, tmp_path
 
 
 def test_unreachable_redis_warns_once_and_serves(settings_v1, caplog):
-    cache = ServiceCache(settings_v1.with_(redis_url="redis://127.0.0.1:6390/0"), retry_after_s=60)
+    cache = ServiceCache(settings_v1.with_(redis_url="redis://127.0.0.1:6390/0"), retry_after_s=60, local_entries=0)
     with caplog.at_level(logging.WARNING, logger="engine.service.cache"):
         for _ in range(20):
             assert cache.get_or_compute("k", lambda: 42) == 42
     assert len([r for r in caplog.records if "unavailable" in r.getMessage()]) == 1
     assert cache.status()["available"] is False and cache.status()["misses"] == 20
+
+
+def test_local_lru_serves_repeats_in_process_bounded_and_expiring(settings_v1, tmp_path):
+    settings = settings_v1.with_(cache_dir=tmp_path / "cache")
+    cache = ServiceCache(settings, local_entries=2)
+    calls = []
+    for key in ("a", "a", "b", "c", "a"):
+        cache.get_or_compute(key, lambda key=key: calls.append(key) or key.upper())
+    # "a" was evicted from the 2-entry LRU by "b" and "c", then came back from the shared backend
+    assert calls == ["a", "b", "c"]
+    assert cache.status()["local_hits"] == 1 and cache.status()["local_entries"] == 2
+    other = ServiceCache(settings)  # another worker: shares the backend, not the LRU
+    assert other.get("c") == "C" and other.status()["local_hits"] == 0
+    cache.set("short", 1, timeout=1)
+    cache._local["short"] = (0.0, 1)  # its expiry has passed
+    assert cache._local_get("short") is None
+    cache.get_or_compute_once("big", lambda: "value")
+    assert "big" not in cache._local  # large one-off values stay out of the LRU
 
 
 # -- additions for the dashboard: history from memory, top content, filtered targets, version badge --
@@ -457,3 +476,13 @@ def test_get_or_compute_once_computes_once_across_callers(settings_v1):
     second._backend.set("third:computing", (socket.gethostname(), dead.pid), timeout=60)
     assert not first._claim("other:computing", alive, 60)  # a live owner keeps its claim
     assert second._claim("third:computing", alive, 60) and second._backend.get("third:computing") == alive
+
+
+def test_text_index_matches_per_row_string_tests():
+    values = np.array(["Smith", "smithson", "Asmith", "", "Smith", "O'Neil", "jo smith"], dtype=object)
+    index = _TextIndex(values)
+    lowered = [v.lower() for v in values]
+    for needle in ("smith", "sm", "th", "o'", "neil", "x", "jo s", "smithsonian"):
+        assert index.contains(needle).tolist() == [needle in v for v in lowered], needle
+        assert index.startswith(needle).tolist() == [v.startswith(needle) for v in lowered], needle
+        assert index.equals(needle).tolist() == [v == needle for v in lowered], needle
