@@ -23,6 +23,7 @@ import pandas as pd
 from engine.models.base import Recommender
 from engine.models.features import (N_CHANNELS, N_OUTCOMES, TouchLog, approved_share, content_freshness,
                                     content_start, sequence_windows)
+from engine.models.scorer import sigmoid
 from engine.progress import QUIET
 
 #: Decoder inputs per step: channel one-hot with a padding slot, then the log gap.
@@ -35,10 +36,6 @@ RANKING_WINDOW_DAYS = 90.0
 CONTENT_LOOKAHEAD = 5
 
 
-def _sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
 def _softmax(x, axis=-1):
     z = np.exp(x - x.max(axis=axis, keepdims=True))
     return z / z.sum(axis=axis, keepdims=True)
@@ -48,8 +45,8 @@ def lstm_step(x, h, c, kernel, recurrent, bias):
     """One Keras-compatible LSTM step in numpy (gates i, f, c, o; tanh / sigmoid)."""
     z = x @ kernel + h @ recurrent + bias
     i, f, g, o = np.split(z, 4, axis=-1)
-    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-    h = _sigmoid(o) * np.tanh(c)
+    c = sigmoid(f) * c + sigmoid(i) * np.tanh(g)
+    h = sigmoid(o) * np.tanh(c)
     return h, c
 
 

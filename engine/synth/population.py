@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config import CHANNELS
-from engine.data.ingest import read_hcps, read_patients
+from engine.data.ingest import npi_check_digit, read_hcps, read_patients
 from engine.data.nucc import SPECIALTY_TAXONOMY, specialty_for_taxonomy
 from engine.data.reference import segment_for_specialty, state_code, territory_for_state
 
@@ -101,16 +101,6 @@ _PHYSICIAN_CREDENTIALS = (("MD", 0.55), ("M.D.", 0.3), ("DO", 0.15))
 
 #: Share of HCPs who opted out of each channel.
 OPT_OUT = {"email": 0.10, "webinar": 0.12, "rep_visit": 0.15, "in_person": 0.18, "social_event": 0.25}
-
-
-def npi_check_digit(base9: np.ndarray) -> np.ndarray:
-    """Luhn check digit of 9-digit NPI bases (vectorised), computed over the ``80840`` prefix."""
-    digits = np.stack([(base9 // 10 ** (8 - k)) % 10 for k in range(9)], axis=1)
-    # Luhn doubles every second digit from the right of the full number incl. the check digit:
-    # for the 9-digit base those are positions 0, 2, 4, 6, 8; the prefix 80840 contributes 24.
-    doubled = digits[:, 0::2] * 2
-    total = 24 + (doubled // 10 + doubled % 10).sum(axis=1) + digits[:, 1::2].sum(axis=1)
-    return (10 - total % 10) % 10
 
 
 def generate_npis(rng: np.random.Generator, n: int) -> np.ndarray:
