@@ -8,71 +8,9 @@ import pytest
 from werkzeug.exceptions import Forbidden, Unauthorized
 from werkzeug.security import generate_password_hash
 
-from tests.fixtures.web import TEST_USERS, write_users_file
+from tests.fixtures.web import TEST_USERS, sign_in
 from webapp import create_app
 from webapp.auth import LoginRateLimiter, UsersConfigError, load_users, require_role
-
-
-class AdminRecorder:
-    """Stands in for NBAService where only the admin operations matter; records every call."""
-
-    def __init__(self):
-        self.version = "v1"
-        self.audit = []
-
-    def current_version(self):
-        return self.version
-
-    def versions(self):
-        return [{"version": "v1", "created": "2024-01-01", "metrics": {"ndcg@10": 0.5}, "current": True}, {"version": "v2", "created": "2024-02-01"}]
-
-    def reload(self, version=None, user=None, role=None):
-        assert role == "admin"
-        self.version = version or "v2"
-        self.audit.append({"user": user, "action": "reload", "detail": self.version})
-        return {"ok": True, "version": self.version}
-
-    def rollback(self, user=None, role=None):
-        assert role == "admin"
-        self.version = "v1"
-        self.audit.append({"user": user, "action": "rollback", "detail": self.version})
-        return {"ok": True, "version": self.version}
-
-    def health(self):
-        return {"status": "ok"}
-
-    def cache_status(self):
-        return {"backend": "filesystem"}
-
-    def audit_log(self, limit=100):
-        return list(self.audit[-limit:])
-
-
-@pytest.fixture
-def service():
-    return AdminRecorder()
-
-
-@pytest.fixture
-def app(settings, tmp_path, service):
-    users = write_users_file(tmp_path / "users.json")
-    return create_app(settings.with_(users_file=users), environ={}, service=service)
-
-
-@pytest.fixture
-def client(app):
-    return app.server.test_client()
-
-
-def csrf_from(client, path="/login") -> str:
-    page = client.get(path).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-
-
-def sign_in(client, name, password=None, next_url="/"):
-    token = csrf_from(client)
-    password = TEST_USERS[name][1] if password is None else password
-    return client.post("/login", data={"username": name, "password": password, "csrf_token": token, "next": next_url})
 
 
 def test_pages_redirect_to_login_and_api_answers_401(client):

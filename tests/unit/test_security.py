@@ -3,22 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_auth import AdminRecorder, sign_in
-from tests.fixtures.web import write_users_file
+from tests.fixtures.web import AdminRecorder, sign_in, write_users_file
 from webapp import create_app
 from webapp.security import targets_admin
-
-
-@pytest.fixture
-def service():
-    return AdminRecorder()
-
-
-@pytest.fixture
-def client(settings, tmp_path, service):
-    users = write_users_file(tmp_path / "users.json")
-    app = create_app(settings.with_(users_file=users), environ={}, service=service)
-    return app.server.test_client()
 
 
 def admin_action_payload(client) -> dict:
