@@ -17,6 +17,8 @@ from __future__ import annotations
 from dash import dcc, html
 import dash_bootstrap_components as dbc
 
+from components.theme import PRIMARY
+
 
 def ready_marker(page: str) -> html.Span:
     """Invisible marker meaning "this page's main content is in" (see module docstring)."""
@@ -64,7 +66,7 @@ def error_alert(message: str, title: str = "Something went wrong") -> dbc.Alert:
 def loading(children, id: str | None = None, type: str = "default") -> dcc.Loading:
     """``dcc.Loading`` with the shared look; wrap slow elements (charts, grids, tables)."""
     props = {"id": id} if id else {}
-    return dcc.Loading(children, type=type, color="#2c3e50", delay_show=150, parent_className="loading-wrap", **props)
+    return dcc.Loading(children, type=type, color=PRIMARY, delay_show=150, parent_className="loading-wrap", **props)
 
 
 def section_card(title: str, children, id: str | None = None, subtitle: str | None = None) -> dbc.Card:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from engine.config import CHANNELS
+from engine.config import CHANNEL_LABELS, CHANNELS, channel_label  # noqa: F401  (the UI's one import point)
 
 #: Flatly palette (assets/00_bootstrap_flatly.min.css) so charts match the shell.
 PRIMARY = "#2c3e50"
@@ -25,13 +25,6 @@ CHANNEL_COLORS: dict[str, str] = {
     "in_person": "#CC79A7",
     "social_event": "#56B4E9",
 }
-CHANNEL_LABELS: dict[str, str] = {
-    "email": "Email",
-    "webinar": "Webinar",
-    "rep_visit": "Rep visit",
-    "in_person": "In person",
-    "social_event": "Social / event",
-}
 assert set(CHANNEL_COLORS) == set(CHANNELS) == set(CHANNEL_LABELS), "theme out of sync with engine.config.CHANNELS"
 
 PLOTLY_TEMPLATE = "nba"
@@ -40,10 +33,6 @@ PLOTLY_TEMPLATE = "nba"
 def channel_color(channel: str) -> str:
     """The channel's colour; unknown channels get a neutral grey rather than an error."""
     return CHANNEL_COLORS.get(channel, MUTED)
-
-
-def channel_label(channel: str) -> str:
-    return CHANNEL_LABELS.get(channel, str(channel).replace("_", " ").capitalize())
 
 
 pio.templates[PLOTLY_TEMPLATE] = go.layout.Template(

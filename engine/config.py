@@ -14,6 +14,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 #: Channels in a fixed order; every array indexed by channel uses this order.
 CHANNELS: tuple[str, ...] = ("email", "webinar", "rep_visit", "in_person", "social_event")
 
+#: How every screen and every reason names a channel.
+CHANNEL_LABELS: dict[str, str] = {"email": "Email", "webinar": "Webinar", "rep_visit": "Rep visit",
+                                  "in_person": "In person", "social_event": "Social event"}
+
+
+def channel_label(channel: str) -> str:
+    return CHANNEL_LABELS.get(channel, str(channel).replace("_", " ").capitalize())
+
+
 #: Default contact-frequency caps: at most N touches per channel per ``cap_days`` days.
 DEFAULT_CAPS = {"email": 4, "webinar": 2, "rep_visit": 2, "in_person": 1, "social_event": 1}
 

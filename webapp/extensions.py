@@ -34,10 +34,6 @@ class _NBAState:
                     self._service = service
         return self._service
 
-    @property
-    def service_loaded(self) -> bool:
-        return self._service is not None
-
 
 class NBAExtension:
     """Holds the NBA service of the current Flask app.
@@ -73,11 +69,6 @@ class NBAExtension:
     @property
     def settings(self) -> Settings:
         return self._state().settings
-
-    @property
-    def service_loaded(self) -> bool:
-        """True once the service exists (lets the shell avoid loading it just to render)."""
-        return self._state().service_loaded
 
 
 nba = NBAExtension()

@@ -16,7 +16,7 @@ from typing import Iterator
 import pandas as pd
 import pyarrow as pa
 
-from engine.data.schemas import TABLES, Column
+from engine.data.schemas import TABLES, Column, column_names
 
 _SQL_TYPES = {
     "duckdb": {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN",
@@ -171,9 +171,8 @@ class Store:
 
     def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The whole table (typed as the schema says)."""
-        cols = ", ".join(f'"{c}"' for c in (columns or [c.name for c in TABLES[table]]))
-        frame = self.query(f'SELECT {cols} FROM "{table}"')
-        return frame
+        cols = ", ".join(f'"{c}"' for c in (columns or column_names(table)))
+        return self.query(f'SELECT {cols} FROM "{table}"')
 
     def count(self, table: str) -> int:
         return int(self.query(f'SELECT COUNT(*) AS n FROM "{table}"')["n"].iloc[0])
@@ -239,9 +238,3 @@ class Store:
         with self.transaction() as conn:
             conn.execute(self._sql('DELETE FROM meta WHERE "key" = ?'), [key])
             conn.execute(self._sql('INSERT INTO meta ("key", value) VALUES (?, ?)'), [key, value])
-
-    def drop_all(self) -> None:
-        """Remove every table's rows (tests only)."""
-        with self.transaction() as conn:
-            for table in TABLES:
-                conn.execute(f'DELETE FROM "{table}"')

@@ -84,10 +84,6 @@ class TouchLog:
         counts = np.bincount(self.hcp[before], minlength=self.n_hcps)
         return self.indptr[:-1] + counts
 
-    def before_mask(self, at) -> np.ndarray:
-        """Bool per touch: strictly before its HCP's ``at``."""
-        return self.time < as_times(at, self.n_hcps)[self.hcp]
-
     def gap_days(self) -> np.ndarray:
         """Days since the HCP's previous touch (0 for its first touch)."""
         gaps = np.zeros(len(self), dtype=np.float64)
@@ -211,7 +207,7 @@ def history_features(log: TouchLog, hcp: np.ndarray, end: np.ndarray, at, conten
 
 
 def _history_chunk(log, hcp, end, at, topics, factors, channel_prior, topic_prior) -> dict:
-    n, k = len(hcp), topics.shape[1]
+    n = len(hcp)
     start = log.indptr[hcp]
     lengths = np.maximum(end - start, 0)
     query = np.repeat(np.arange(n), lengths)

@@ -99,9 +99,6 @@ class HybridScorer:
         self._content_tower()
 
     # -- towers --------------------------------------------------------------------------------
-    def _w(self, name):
-        return self.layers[name]
-
     def _content_tower(self) -> None:
         L = self.layers
         topics = L["content_topics"][0]

@@ -364,11 +364,6 @@ class JourneyForecaster:
         self.reference_time = pd.Timestamp(reference_time)
         self.hcp_ids = None if hcp_ids is None else np.asarray(hcp_ids, dtype=str)
 
-    @classmethod
-    def from_sequence(cls, model: SequenceModel, hcp_ids=None) -> "JourneyForecaster":
-        return cls(model.numpy_weights(), model.state_h_, model.state_c_, model.last_channel_,
-                   model.last_log_gap_, model.last_time_, model.cutoff_, hcp_ids)
-
     def forecast(self, hcp_idx: int, steps: int = 5, rollouts: int = 50, start=None, seed: int = 0) -> pd.DataFrame:
         """The next ``steps`` touches of one HCP: ``step, channel, channel_probability, date, date_low, date_high``.
 

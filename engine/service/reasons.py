@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.config import CHANNELS
-from engine.service.rules import channel_label
+from engine.config import channel_label
 
 #: at most this many factors per reason list
 MAX_REASONS = 3

@@ -15,16 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engine.config import CHANNELS
+from engine.config import CHANNELS, channel_label
 from engine.service.snapshot import DataSnapshot
-
-_CHANNEL_NAMES = {"email": "Email", "webinar": "Webinar", "rep_visit": "Rep visit", "in_person": "In-person",
-                  "social_event": "Social event"}
-
-
-def channel_label(channel: str) -> str:
-    return _CHANNEL_NAMES.get(channel, channel.replace("_", " ").capitalize())
-
 
 @dataclass
 class RuledScores:

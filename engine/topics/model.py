@@ -369,8 +369,6 @@ def estep(counts, alpha: np.ndarray, exp_elog_beta: np.ndarray, max_iter: int, t
         lengths = np.asarray(block.sum(axis=1)).ravel()
         g = alpha + lengths[:, None] / k
         active = np.flatnonzero(lengths > 0)
-        final_theta = np.zeros((block.shape[0], k))
-        final_ratio = None
         for _ in range(max_iter):
             if active.size == 0:
                 break
