@@ -29,7 +29,7 @@ import pandas as pd
 
 from engine.models.base import Recommender
 from engine.models.collaborative import CollaborativeFilter
-from engine.models.features import (N_CHANNELS, ProfileEncoder, TouchLog, approved_share, as_times,
+from engine.models.features import (DAY, N_CHANNELS, ProfileEncoder, TouchLog, approved_share, as_times,
                                     content_freshness, content_start, history_features, topic_profile)
 from engine.models.scorer import DEFAULT_BLEND, HCP_TABLES, NEXT_WINDOW_FEATURES, HybridScorer, sigmoid
 from engine.progress import QUIET
@@ -116,77 +116,142 @@ def build_network(shapes: dict, config: dict):
 
 
 class ExposureModel:
-    """How likely the brand is to send each content to an HCP's specialty in the next window.
+    """How likely the brand is to send each content to an HCP's group in the next window.
 
-    A conditional-logit model over the catalogue, per specialty: ``P(i | specialty s) ∝ exp(x_si · β)``
-    with features of the recent targeting (log share of the content among the specialty's and
-    among all touches of the last ``recent_days``), the share of the next window the content is
-    approved in (new content included: the approval calendar is known in advance), whether it
-    was never sent before, and its freshness. Fit on the touches of the ``window_days`` before
-    ``at`` with features as of ``window_days`` earlier.
+    The brand's content calendar as a two-part mixture, fit by EM on the touches before ``at``:
+
+    - targeted touches (share ``1 - explore_``): a therapeutic area by the HCP's group
+      (``area_mix_``, smoothed toward the overall mix), then among the contents of that area
+      approved that day the newer ones, ``∝ exp(-age / recency_days_)``;
+    - broad-reach touches (share ``explore_``): any area, any approved content of it.
+
+    The approval calendar is known in advance, so the window's pools are known: the exposure of
+    a content is its mean probability per touch over the window's weeks (zero while it is not
+    approved). Contents without an area share one pool; a plain interaction log (no dates) has
+    every content always approved.
 
     Attributes
     ----------
-    coef_ : ``[n_features]`` β; feature_names_ : their names.
+    area_mix_ : ``[n_groups, n_areas]`` P(area | group) of targeted touches.
+    explore_ : share of broad-reach touches; recency_days_ : the recency time constant.
+    areas_ : area names (``""`` = no area).
     """
 
-    feature_names_ = ("log_group_share", "log_global_share", "approved_share", "approved_share_unsent", "freshness")
-
-    def __init__(self, window_days: int = 90, recent_days: int = 28, l2: float = 1e-3):
+    def __init__(self, window_days: int = 90, step_days: int = 7, iterations: int = 15, smoothing: float = 20.0):
         self.window_days = window_days
-        self.recent_days = recent_days
-        self.l2 = l2
+        self.step_days = step_days
+        self.iterations = iterations
+        self.smoothing = smoothing
 
-    def _features(self, group, content, time, n_groups, contents, at) -> np.ndarray:
-        at64 = np.datetime64(pd.Timestamp(at), "us")
-        n_c = len(contents)
-        recent = (time < at64) & (time >= at64 - np.timedelta64(self.recent_days, "D"))
-        counts = np.bincount(group[recent] * n_c + content[recent], minlength=n_groups * n_c).reshape(n_groups, n_c)
-        glob = counts.sum(axis=0) / max(counts.sum(), 1)
-        group_share = (counts + glob[None]) / (counts.sum(axis=1, keepdims=True) + 1.0)
-        sent = np.bincount(content[time < at64], minlength=n_c) > 0
+    # -- the calendar ----------------------------------------------------------------------------
+    @staticmethod
+    def _calendar(contents: pd.DataFrame):
+        """Per content: area index, availability start / end and age origin (datetime64, NaT = open)."""
+        n = len(contents)
+        nat = np.full(n, np.datetime64("NaT", "us"))
+        area = (contents["therapeutic_area"].fillna("").astype(str) if "therapeutic_area" in contents
+                else pd.Series([""] * n))
+        codes, names = pd.factorize(area, sort=True)
         start = content_start(contents)
-        end = pd.to_datetime(contents["approval_end"]).to_numpy("datetime64[us]") if "approval_end" in contents \
-            else np.full(n_c, np.datetime64("NaT", "us"))
-        window_end = at64 + np.timedelta64(self.window_days, "D")
-        lo = np.where(np.isnat(start), at64, np.maximum(start, at64))
-        hi = np.where(np.isnat(end), window_end, np.minimum(end, window_end))
-        approved = np.clip((hi - lo) / np.timedelta64(1, "D") / self.window_days, 0.0, 1.0)
-        per_content = np.column_stack([np.log(glob + 1e-5), approved, approved * ~sent,
-                                       content_freshness(start, at64)])
-        x = np.concatenate([np.log(group_share + 1e-5)[:, :, None],
-                            np.broadcast_to(per_content[None], (n_groups, n_c, per_content.shape[1]))], axis=2)
-        return x.astype(np.float64)
+        end = pd.to_datetime(contents["approval_end"]).to_numpy("datetime64[us]") if "approval_end" in contents else nat
+        published = (pd.to_datetime(contents["publication_date"]).to_numpy("datetime64[us]")
+                     if "publication_date" in contents else nat)
+        origin = np.where(np.isnat(published), start, published)
+        return codes.astype(np.int64), list(names), start, end, origin
 
+    def _pools(self, days: np.ndarray):
+        """``live [n_days, n_c]`` (approved that day) and ``age [n_days, n_c]`` in days (0 when unknown)."""
+        _, _, start, end, origin = self.calendar_
+        days = np.asarray(days, dtype="datetime64[us]")[:, None]
+        live = (np.isnat(start) | (start <= days)) & (np.isnat(end) | (end >= days))
+        age = np.nan_to_num(((days - origin) / DAY).astype(np.float64), nan=0.0)
+        return live, np.clip(age, 0.0, None)
+
+    def _content_probability(self, live, age, recency_days) -> tuple[np.ndarray, np.ndarray]:
+        """Per day: P(content | targeted touch, its area) and P(content | broad-reach touch)."""
+        area = self.calendar_[0]
+        targeted = np.zeros(live.shape)
+        broad = np.zeros(live.shape)
+        areas_live = np.zeros(len(live))
+        for k in range(len(self.areas_)):
+            mine = area == k
+            pool = live[:, mine]
+            size = pool.sum(axis=1, keepdims=True)
+            logw = np.where(pool, -age[:, mine] / recency_days, -np.inf)
+            top = np.where(size > 0, logw.max(axis=1, keepdims=True), 0.0)
+            w = np.exp(logw - top)  # shifted per day: no underflow for short time constants
+            targeted[:, mine] = w / np.maximum(w.sum(axis=1, keepdims=True), 1e-300)
+            broad[:, mine] = pool / np.maximum(size, 1)
+            areas_live += size[:, 0] > 0
+        return targeted, broad / np.maximum(areas_live, 1)[:, None]
+
+    # -- fit / predict ---------------------------------------------------------------------------
     def fit(self, group, content, time, n_groups: int, contents: pd.DataFrame, at) -> "ExposureModel":
-        """Fit on touches (``group`` of the HCP, ``content``, ``time``) up to ``at``."""
-        from scipy.optimize import minimize
+        """Fit on the touches (``group`` of the HCP, ``content``, ``time``) before ``at``."""
+        from scipy.optimize import minimize_scalar
 
-        t0 = pd.Timestamp(at) - pd.Timedelta(days=self.window_days)
-        x = self._features(group, content, time, n_groups, contents, t0)
-        t064, at64 = np.datetime64(t0, "us"), np.datetime64(pd.Timestamp(at), "us")
-        label = (time >= t064) & (time < at64)
-        y = np.bincount(group[label] * len(contents) + content[label],
-                        minlength=n_groups * len(contents)).reshape(n_groups, len(contents)).astype(np.float64)
-        y /= max(y.sum(), 1.0)
+        self.calendar_ = self._calendar(contents)
+        area_of = self.calendar_[0]
+        self.areas_ = self.calendar_[1]
+        n_areas = len(self.areas_)
+        before = time < np.datetime64(pd.Timestamp(at), "us")
+        group, content, time = group[before], content[before], time[before]
+        if not len(content):
+            raise ValueError("exposure model: no touches before the cutoff")
+        # touches binned by step: pools change slowly, one pool per step
+        first = time.min()
+        step = np.timedelta64(self.step_days, "D")
+        bins = ((time - first) // step).astype(np.int64)
+        live, age = self._pools(first + np.arange(bins.max() + 1) * step + step // 2)
+        ok = live[bins, content]  # touches of content outside its window (data errors) do not count
+        group, content, bins = group[ok], content[ok], bins[ok]
+        a = area_of[content]
+        overall = np.bincount(a, minlength=n_areas) + 1.0
+        overall /= overall.sum()
+        self.explore_, self.recency_days_ = 0.2, 120.0
+        resp = np.full(len(content), 0.8)
 
-        def loss(beta):
-            z = x @ beta
-            z = z - z.max(axis=1, keepdims=True)
-            p = np.exp(z)
-            p /= p.sum(axis=1, keepdims=True)
-            value = -(y * np.log(p + 1e-300)).sum() + self.l2 * beta @ beta
-            grad = np.einsum("gi,gik->k", y - y.sum(axis=1, keepdims=True) * p, x)
-            return value, -grad + 2 * self.l2 * beta
+        def targeted_log(recency_days):
+            targeted, _ = self._content_probability(live, age, recency_days)
+            return np.log(np.maximum(targeted[bins, content], 1e-300))
 
-        self.coef_ = minimize(loss, np.zeros(x.shape[2]), jac=True, method="L-BFGS-B").x
+        for _ in range(self.iterations):
+            counts = np.zeros((n_groups, n_areas))
+            np.add.at(counts, (group, a), resp)
+            self.area_mix_ = (counts + self.smoothing * overall) / (counts.sum(axis=1, keepdims=True) + self.smoothing)
+            result = minimize_scalar(lambda log_tau: -(resp * targeted_log(np.exp(log_tau))).sum(),
+                                     bounds=(np.log(3.0), np.log(3650.0)), method="bounded")
+            self.recency_days_ = float(np.exp(result.x))
+            targeted, broad = self._content_probability(live, age, self.recency_days_)
+            p_target = (1 - self.explore_) * self.area_mix_[group, a] * targeted[bins, content]
+            p_broad = self.explore_ * broad[bins, content]
+            resp = p_target / np.maximum(p_target + p_broad, 1e-300)
+            self.explore_ = float(np.clip(1.0 - resp.mean(), 1e-3, 0.999))
         return self
 
-    def log_probability(self, group, content, time, n_groups: int, contents: pd.DataFrame, at) -> np.ndarray:
-        """``[n_groups, n_contents]`` log P(content | a touch to the group in the window after ``at``)."""
-        z = self._features(group, content, time, n_groups, contents, at) @ self.coef_
-        z = z - z.max(axis=1, keepdims=True)
-        return (z - np.log(np.exp(z).sum(axis=1, keepdims=True))).astype(np.float32)
+    def probability(self, n_groups: int, at, days: float | None = None) -> np.ndarray:
+        """``[n_groups, n_contents]`` mean P(content | a touch to the group) over the ``days``
+        (default ``window_days``) after ``at``."""
+        days = self.window_days if days is None else days
+        n_steps = max(1, int(round(days / self.step_days)))
+        step = np.timedelta64(int(days * 86_400 / n_steps), "s")
+        at64 = np.datetime64(pd.Timestamp(at), "us")
+        live, age = self._pools(at64 + np.arange(n_steps) * step + step // 2)
+        targeted, broad = self._content_probability(live, age, self.recency_days_)
+        mix = np.vstack([self.area_mix_, np.zeros((max(0, n_groups - len(self.area_mix_)), len(self.areas_)))])
+        area = self.calendar_[0]
+        per_group = (1 - self.explore_) * mix[:n_groups, area][:, None, :] * targeted[None] + self.explore_ * broad[None]
+        return per_group.mean(axis=1)
+
+    def describe(self) -> dict:
+        """The fitted calendar in plain numbers (for the manifest)."""
+        return {"explore": self.explore_, "recency_days": self.recency_days_, "areas": self.areas_,
+                "area_mix": np.round(self.area_mix_, 4).tolist()}
+
+    def log_probability(self, n_groups: int, at, days: float | None = None) -> np.ndarray:
+        """``log`` of :meth:`probability`, floored at 1e-6 of the largest (float32)."""
+        p = self.probability(n_groups, at, days)
+        return np.log(np.maximum(p, 1e-6 * p.max(axis=1, keepdims=True) + 1e-300)).astype(np.float32)
 
 
 class NextWindowBlend:
@@ -416,9 +481,8 @@ class HybridModel(Recommender):
                   for layer in self.terms_model_.layers if layer.get_weights()}
         layers.update({k: [v] for k, v in self.hcp_tables(log, at).items()})
         at64 = np.datetime64(pd.Timestamp(at), "us")
-        exposure = exposure if exposure is not None else self.exposure_
-        exposure = exposure.log_probability(self._group_[log.hcp], log.content, log.time, self._n_groups_,
-                                            data.contents, at)
+        exposure = (exposure if exposure is not None else self.exposure_).log_probability(
+            self._n_groups_, at, window_days or self.label_days)
         blend = getattr(self, "blend_", None)
         return HybridScorer(layers, content_freshness(self.starts_, at64), data.consent, data.content_ids,
                             data.hcp_ids, self.config_, at, exposure=exposure, hcp_group=self._group_,
@@ -465,8 +529,7 @@ class HybridModel(Recommender):
                  **{f"std/{k}": v for k, v in self.std_.items()})
         (path / "hybrid.json").write_text(json.dumps({"params": params, "config": self.config_,
                                                       "score_kind": self.score_kind,
-                                                      "exposure_coef": dict(zip(ExposureModel.feature_names_,
-                                                                                self.exposure_.coef_.tolist())),
+                                                      "exposure": self.exposure_.describe(),
                                                       "next_window_blend": dict(zip(NEXT_WINDOW_FEATURES,
                                                                                     self.scorer_.blend.tolist())),
                                                       "history": self.history_}))

@@ -63,6 +63,8 @@ class Hidden:
     approval_end_day: np.ndarray    # [i]
     channel_base: np.ndarray     # [c]
     period_days: float
+    cluster_start: np.ndarray | None = None  # [h] taste cluster (peer group) at the start, when recorded
+    cluster_end: np.ndarray | None = None    # [h] taste cluster at the end (some HCPs move)
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
@@ -303,7 +305,7 @@ class Oracle:
         day_arrays = ("publication_day", "approval_start_day", "approval_end_day")
         arrays = {}
         for f in fields(Hidden):
-            if f.name == "period_days":
+            if f.name == "period_days" or getattr(hd, f.name) is None:
                 continue
             value = np.asarray(getattr(hd, f.name))
             compact = value.dtype == np.float64 and f.name not in day_arrays
@@ -329,7 +331,7 @@ class Oracle:
         meta = json.loads((folder / "truth.json").read_text())
         with np.load(folder / "truth.npz", allow_pickle=False) as data:
             arr = {k: data[k] for k in data.files}
-        stored = {f.name: arr[f"hidden_{f.name}"] for f in fields(Hidden) if f.name != "period_days"}
+        stored = {f.name: arr[f"hidden_{f.name}"] for f in fields(Hidden) if f"hidden_{f.name}" in arr}
         hidden = Hidden(**{k: v.astype(float) if v.dtype == np.float32 else v for k, v in stored.items()},
                         period_days=float(meta["period_days"]))
         n_hcps = len(arr["hcp_ids"])

@@ -247,6 +247,7 @@ def _hidden_state(rng: np.random.Generator, hcps: pd.DataFrame, subtopic: np.nda
         approval_end_day=np.asarray(appr_end, float),
         channel_base=np.array(CHANNEL_BASE, float),
         period_days=float(period_days),
+        cluster_start=cluster, cluster_end=cluster_end,
     )
 
 

@@ -98,3 +98,69 @@ def test_topic_profile_counts_only_opened_touches_before_the_time():
     topics = np.array([[1.0, 0.0], [0.0, 1.0]])
     profile = topic_profile(TouchLog.from_frame(frame, 2), pd.Timestamp("2025-02-01"), topics)
     np.testing.assert_allclose(profile, [[1.0, 0.0], [0.0, 0.0]])  # later touch and 'delivered' ignored
+
+
+def _calendar_touches(rng, contents, mix, explore, recency_days, n_touches, start):
+    """Touches drawn from the calendar process the exposure model describes (per group, weekly)."""
+    import pandas as pd
+
+    area = pd.factorize(contents["therapeutic_area"], sort=True)[0]
+    pub = contents["publication_date"].to_numpy("datetime64[us]")
+    groups, chosen, times = [], [], []
+    for _ in range(n_touches):
+        day = start + np.timedelta64(int(rng.integers(0, 360)), "D")
+        live = pub <= day
+        g = int(rng.integers(len(mix)))
+        if rng.random() < explore:
+            a = rng.choice(np.unique(area[live]))
+            pool = np.flatnonzero(live & (area == a))
+            item = rng.choice(pool)
+        else:
+            a = rng.choice(len(mix[g]), p=mix[g])
+            pool = np.flatnonzero(live & (area == a))
+            age = (day - pub[pool]) / np.timedelta64(1, "D")
+            w = np.exp(-age / recency_days)
+            item = rng.choice(pool, p=w / w.sum())
+        groups.append(g), chosen.append(item), times.append(day)
+    return np.array(groups), np.array(chosen), np.array(times, dtype="datetime64[us]")
+
+
+def test_exposure_model_recovers_the_calendar_that_generated_the_touches():
+    import pandas as pd
+
+    from engine.models.hybrid import ExposureModel
+
+    rng = np.random.default_rng(1)
+    start = np.datetime64("2024-01-01", "us")
+    n = 60
+    contents = pd.DataFrame({"content_id": [f"C{k}" for k in range(n)],
+                             "therapeutic_area": np.where(np.arange(n) % 2 == 0, "Diabetes", "Oncology"),
+                             "publication_date": pd.to_datetime(start) + pd.to_timedelta(
+                                 rng.integers(-200, 300, n), unit="D")})
+    mix = np.array([[0.9, 0.1], [0.2, 0.8]])
+    group, content, time = _calendar_touches(rng, contents, mix, 0.2, 60.0, 6000, start)
+    model = ExposureModel(window_days=30).fit(group, content, time, 3, contents, pd.Timestamp("2025-01-01"))
+    assert model.explore_ == pytest.approx(0.2, abs=0.05)
+    assert model.recency_days_ == pytest.approx(60.0, rel=0.25)
+    np.testing.assert_allclose(model.area_mix_[:2], mix, atol=0.05)
+    overall = np.bincount(content % 2, minlength=2) / len(content)  # areas alternate with the index
+    np.testing.assert_allclose(model.area_mix_[2], overall, atol=0.01)  # a group never touched: the overall mix
+    p = model.probability(3, pd.Timestamp("2024-06-01"))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+    unpublished = contents["publication_date"] > pd.Timestamp("2024-07-01")
+    assert (p[:, unpublished.to_numpy()] == 0).all()  # not approved in the window: never sent
+
+
+def test_exposure_model_without_a_calendar_is_uniform_per_group_mix():
+    import pandas as pd
+
+    from engine.models.hybrid import ExposureModel
+
+    contents = pd.DataFrame({"content_id": ["A", "B", "C"], "title": ["A", "B", "C"]})
+    time = np.array(["2024-01-0%d" % d for d in range(1, 7)], dtype="datetime64[us]")
+    model = ExposureModel().fit(np.zeros(6, np.int64), np.array([0, 0, 0, 1, 1, 2]), time, 1, contents,
+                                pd.Timestamp("2024-02-01"))
+    log_p = model.log_probability(1, pd.Timestamp("2024-02-01"))
+    np.testing.assert_allclose(np.exp(log_p), [[1 / 3, 1 / 3, 1 / 3]], rtol=1e-5)
+    with pytest.raises(ValueError, match="no touches before"):
+        ExposureModel().fit(np.zeros(6, np.int64), np.zeros(6, np.int64), time, 1, contents, pd.Timestamp("2023-01-01"))

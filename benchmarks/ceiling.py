@@ -1,0 +1,172 @@
+"""How much policy value the synthetic world lets any model reach: value_ratio@10 of informed oracles.
+
+    python benchmarks/ceiling.py [--json] [--hcps N --months M --seed S] [--policy-hcps N]
+
+Scores the same top-10 policy value as ``python -m engine evaluate`` (temporal split, 90 days
+held out, a seeded sample of HCPs, eligible pairs only) for oracles that know every true
+parameter of the world except parts of the HCP's hidden topic interests:
+
+- ``specialty_interests``: the interest term replaced by its mean over the HCP's specialty;
+- ``bayes_cluster_posterior``: the mean over the posterior of the HCP's taste cluster given its
+  observed touches and outcomes before the cutoff (true prototypes, every other term true):
+  the best any model can infer about interests from the data;
+- ``known_cluster``: the HCP's taste cluster at the start given (not observable);
+- ``no_drift``: the interests of the start of the period (not observable).
+
+A model that learns everything else perfectly cannot beat ``bayes_cluster_posterior``: that is
+the ceiling the hybrid's ``value_ratio@10`` is measured against.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.evaluation.protocols import _top_k_value  # noqa: E402
+from engine.models.data import make_split  # noqa: E402
+from engine.progress import QUIET, Progress  # noqa: E402
+from engine.synth import WorldConfig, generate_world  # noqa: E402
+from engine.synth.oracle import interests  # noqa: E402
+
+
+def _log_sigmoid(z):
+    return -np.logaddexp(0.0, -z)
+
+
+class InformedOracle:
+    """The oracle's logit at a day split into its terms, with the interest term replaceable."""
+
+    def __init__(self, oracle, day: float):
+        self.oracle, self.day = oracle, day
+        hd, fx = oracle.hidden, oracle.effects
+        self.k = hd.phi.shape[1]
+        age = np.maximum(0.0, day - hd.publication_day)
+        self.content = hd.quality + fx.fresh * np.exp(-age / fx.tau_fresh)
+
+    def interest_term(self, theta: np.ndarray) -> np.ndarray:
+        """``[n, n_contents]`` topic-match term of interest vectors ``theta``."""
+        fx, hd = self.oracle.effects, self.oracle.hidden
+        return fx.topic * np.log(self.k * (theta @ hd.phi.T) + 0.1)
+
+    def probabilities(self, hcp: np.ndarray, match: np.ndarray) -> np.ndarray:
+        """``[n, n_contents, n_channels]`` true probability with ``match`` as the interest term."""
+        o, hd, fx = self.oracle, self.oracle.hidden, self.oracle.effects
+        load, gap, momentum, follow = o._state(hcp, np.full(len(hcp), self.day))
+        too_soon = np.maximum(0.0, 1.0 - gap / hd.cadence[hcp])
+        hcp_term = hd.intercept[hcp] - hd.fatigue[hcp] * load - fx.too_soon * too_soon
+        channel = hd.channel_base + hd.affinity[hcp] + fx.momentum * np.log1p(momentum)
+        item = match + fx.follow * np.log1p(follow @ hd.phi.T) + self.content + hcp_term[:, None]
+        z = item[:, :, None] + hd.content_channel[None] + channel[:, None, :]
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+def cluster_posterior(oracle, hcp, day, cluster_match):
+    """``[n, n_clusters]`` posterior of each HCP's start cluster from its touches before ``day``.
+
+    ``cluster_match[s, c]`` is the mean interest term ``[n_contents]`` of specialty ``s``, cluster ``c``;
+    every other term of each touch's logit is the truth, so only the interests are inferred."""
+    hd, fx, ev = oracle.hidden, oracle.effects, oracle.events
+    query, event, _ = ev.before(hcp, np.full(len(hcp), day))
+    h, item = hcp[query], ev.content[event]
+    at = oracle.start + pd.to_timedelta(ev.day[event], unit="D")
+    p = np.clip(oracle.probability(h, item, ev.channel[event], at), 1e-9, 1 - 1e-9)
+    theta = interests(hd, h, ev.day[event])
+    true_match = fx.topic * np.log(hd.phi.shape[1] * np.einsum("nk,nk->n", theta, hd.phi[item]) + 0.1)
+    rest = np.log(p / (1 - p)) - true_match
+    engaged = ev.engaged[event]
+    n_clusters = cluster_match.shape[1]
+    log_lik = np.zeros((len(hcp), n_clusters))
+    spec = oracle.hcp_specialty_code[h]
+    for c in range(n_clusters):
+        z = rest + cluster_match[spec, c, item]
+        log_lik[:, c] = np.bincount(query, np.where(engaged, _log_sigmoid(z), _log_sigmoid(-z)), minlength=len(hcp))
+    post = np.exp(log_lik - log_lik.max(axis=1, keepdims=True))
+    return post / post.sum(axis=1, keepdims=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hcps", type=int, default=40_000)
+    parser.add_argument("--months", type=int, default=18)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--policy-hcps", type=int, default=2_000, help="HCPs sampled (as evaluate does)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    progress = QUIET if args.json else Progress()
+    started = time.perf_counter()
+
+    world = generate_world(WorldConfig(n_hcps=args.hcps, months=args.months, seed=args.seed), progress=progress)
+    oracle, hd = world.oracle, world.oracle.hidden
+    if hd.cluster_start is None:
+        raise SystemExit("this world's truth does not record taste clusters")
+    data = make_split(world.frames(), oracle=oracle)
+    day = float(oracle.day_of(data.cutoff))
+    # the evaluation's sample: seeded, HCPs with a consented channel, in the data's index order
+    rng = np.random.default_rng(0)
+    candidates = np.flatnonzero(data.consent.any(axis=1))
+    sample = np.sort(rng.choice(candidates, size=min(args.policy_hcps, len(candidates)), replace=False))
+    hcp = pd.Index(oracle.hcp_ids.astype(str)).get_indexer(data.hcp_ids[sample])
+    to_data = pd.Index(oracle.content_ids.astype(str)).get_indexer(data.content_ids)
+    eligible = data.eligible(sample)
+
+    spec_codes, spec_names = pd.factorize(world.hcps.set_index("hcp_id").loc[oracle.hcp_ids, "specialty"])
+    oracle.hcp_specialty_code = spec_codes
+    informed = InformedOracle(oracle, day)
+    everyone = np.arange(len(oracle.hcp_ids))
+    match_all = informed.interest_term(interests(hd, everyone, day))          # [H, n_contents]
+    n_spec, n_clusters = len(spec_names), int(hd.cluster_start.max()) + 1
+    spec_mean = np.stack([match_all[spec_codes == s].mean(axis=0) for s in range(n_spec)])
+    cluster_match = np.empty((n_spec, n_clusters, match_all.shape[1]))
+    for s in range(n_spec):
+        for c in range(n_clusters):
+            mine = (spec_codes == s) & (hd.cluster_start == c)
+            cluster_match[s, c] = match_all[mine].mean(axis=0) if mine.any() else spec_mean[s]
+    progress("ceiling", f"{len(sample):,} HCPs, cutoff {data.cutoff.date()}, {n_clusters} taste clusters")
+
+    truth = informed.probabilities(hcp, match_all[hcp])[:, to_data, :]
+
+    def value(pairs):
+        masked = np.where(eligible, pairs, -np.inf)
+        channel = masked.argmax(axis=2)
+        picked = np.take_along_axis(truth, channel[:, :, None], axis=2)[:, :, 0]
+        return float(_top_k_value(picked, masked.max(axis=2), 10).mean())
+
+    per_content = np.where(eligible, truth, 0).sum(axis=2) / np.maximum(eligible.sum(axis=2), 1)
+    random_value = float((per_content.sum(axis=1) / eligible.any(axis=2).sum(axis=1)).mean())
+    oracle_value = value(truth)
+    post = cluster_posterior(oracle, hcp, day, cluster_match)
+    posterior_match = np.einsum("nc,nci->ni", post, cluster_match[spec_codes[hcp]])
+    variants = {
+        "specialty_interests": spec_mean[spec_codes[hcp]],
+        "bayes_cluster_posterior": posterior_match,
+        "known_cluster": cluster_match[spec_codes[hcp], hd.cluster_start[hcp]],
+        "no_drift": informed.interest_term(hd.theta_start[hcp]),
+    }
+    ratios = {name: (value(informed.probabilities(hcp, match)[:, to_data, :]) - random_value)
+              / (oracle_value - random_value) for name, match in variants.items()}
+    result = {"hcps": args.hcps, "months": args.months, "seed": args.seed, "policy_hcps": len(sample),
+              "random_value": round(random_value, 4), "oracle_value": round(oracle_value, 4),
+              "value_ratio@10": {k: round(v, 3) for k, v in ratios.items()},
+              "posterior_of_true_cluster": round(float(post[np.arange(len(hcp)), hd.cluster_start[hcp]].mean()), 3),
+              "cluster_prior": round(1 / n_clusters, 3), "seconds": round(time.perf_counter() - started, 1)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"Policy value ceiling, {args.hcps:,} HCPs x {args.months} months (seed {args.seed}), "
+          f"{len(sample):,} HCPs at {data.cutoff.date()}")
+    print(f"  random {random_value:.4f}   oracle {oracle_value:.4f}   (value_ratio 0 and 1)")
+    for name, ratio in ratios.items():
+        print(f"  {name:26s} value_ratio@10 {ratio:.3f}")
+    print(f"  posterior of the true cluster {result['posterior_of_true_cluster']:.3f} (prior {1 / n_clusters:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
