@@ -38,6 +38,7 @@ bench: bundle
 	$(PY) benchmarks/world.py --json
 	$(PY) benchmarks/topics.py --json
 	$(PY) benchmarks/train.py --json
+	$(PY) benchmarks/ceiling.py --json
 	$(PY) benchmarks/serving.py --json
 	$(PY) benchmarks/web.py --json
 

@@ -306,8 +306,9 @@ class HybridModel(Recommender):
       content is sent to the HCP on channel c now) — the next-best-action value used for the
       policy, the channel choice and the service's recommendations;
     - :meth:`score_batch` (``score_kind`` ``p_engaged_next_window``): P(the HCP engages with the
-      content in the next window) ∝ P(the brand sends it | specialty targeting, approval
-      calendar, recent campaigns) (:class:`ExposureModel`) × P(engaged | sent, best channel),
+      content in the next window) ∝ P(the brand sends it | the area mix of the HCP's specialty,
+      recency among approved content, the approval calendar) (:class:`ExposureModel`) ×
+      P(engaged | sent, best channel),
       each raised to a learned power and combined with the HCP's topic affinity, the approved
       share of the window and freshness (:class:`NextWindowBlend`, fit on the validation window
       with every input as of its start): what held-out engagements (NDCG) measure.
