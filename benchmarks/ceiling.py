@@ -67,10 +67,11 @@ class InformedOracle:
         return 1.0 / (1.0 + np.exp(-z))
 
 
-def cluster_posterior(oracle, hcp, day, cluster_match):
+def cluster_posterior(oracle, hcp, day, specialty, cluster_match):
     """``[n, n_clusters]`` posterior of each HCP's start cluster from its touches before ``day``.
 
-    ``cluster_match[s, c]`` is the mean interest term ``[n_contents]`` of specialty ``s``, cluster ``c``;
+    ``specialty`` is the specialty code of every HCP of the oracle; ``cluster_match[s, c]`` is the
+    mean interest term ``[n_contents]`` of specialty ``s``, cluster ``c``;
     every other term of each touch's logit is the truth, so only the interests are inferred."""
     hd, fx, ev = oracle.hidden, oracle.effects, oracle.events
     query, event, _ = ev.before(hcp, np.full(len(hcp), day))
@@ -83,7 +84,7 @@ def cluster_posterior(oracle, hcp, day, cluster_match):
     engaged = ev.engaged[event]
     n_clusters = cluster_match.shape[1]
     log_lik = np.zeros((len(hcp), n_clusters))
-    spec = oracle.hcp_specialty_code[h]
+    spec = specialty[h]
     for c in range(n_clusters):
         z = rest + cluster_match[spec, c, item]
         log_lik[:, c] = np.bincount(query, np.where(engaged, _log_sigmoid(z), _log_sigmoid(-z)), minlength=len(hcp))
@@ -117,7 +118,6 @@ def main(argv=None) -> int:
     eligible = data.eligible(sample)
 
     spec_codes, spec_names = pd.factorize(world.hcps.set_index("hcp_id").loc[oracle.hcp_ids, "specialty"])
-    oracle.hcp_specialty_code = spec_codes
     informed = InformedOracle(oracle, day)
     everyone = np.arange(len(oracle.hcp_ids))
     match_all = informed.interest_term(interests(hd, everyone, day))          # [H, n_contents]
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     per_content = np.where(eligible, truth, 0).sum(axis=2) / np.maximum(eligible.sum(axis=2), 1)
     random_value = float((per_content.sum(axis=1) / eligible.any(axis=2).sum(axis=1)).mean())
     oracle_value = value(truth)
-    post = cluster_posterior(oracle, hcp, day, cluster_match)
+    post = cluster_posterior(oracle, hcp, day, spec_codes, cluster_match)
     posterior_match = np.einsum("nc,nci->ni", post, cluster_match[spec_codes[hcp]])
     variants = {
         "specialty_interests": spec_mean[spec_codes[hcp]],

@@ -229,7 +229,7 @@ class ExposureModel:
             self.explore_ = float(np.clip(1.0 - resp.mean(), 1e-3, 0.999))
         return self
 
-    def probability(self, n_groups: int, at, days: float | None = None) -> np.ndarray:
+    def probability(self, at, days: float | None = None) -> np.ndarray:
         """``[n_groups, n_contents]`` mean P(content | a touch to the group) over the ``days``
         (default ``window_days``) after ``at``."""
         days = self.window_days if days is None else days
@@ -238,9 +238,8 @@ class ExposureModel:
         at64 = np.datetime64(pd.Timestamp(at), "us")
         live, age = self._pools(at64 + np.arange(n_steps) * step + step // 2)
         targeted, broad = self._content_probability(live, age, self.recency_days_)
-        mix = np.vstack([self.area_mix_, np.zeros((max(0, n_groups - len(self.area_mix_)), len(self.areas_)))])
         area = self.calendar_[0]
-        per_group = (1 - self.explore_) * mix[:n_groups, area][:, None, :] * targeted[None] + self.explore_ * broad[None]
+        per_group = (1 - self.explore_) * self.area_mix_[:, area][:, None, :] * targeted[None] + self.explore_ * broad[None]
         return per_group.mean(axis=1)
 
     def describe(self) -> dict:
@@ -248,9 +247,9 @@ class ExposureModel:
         return {"explore": self.explore_, "recency_days": self.recency_days_, "areas": self.areas_,
                 "area_mix": np.round(self.area_mix_, 4).tolist()}
 
-    def log_probability(self, n_groups: int, at, days: float | None = None) -> np.ndarray:
+    def log_probability(self, at, days: float | None = None) -> np.ndarray:
         """``log`` of :meth:`probability`, floored at 1e-6 of the largest (float32)."""
-        p = self.probability(n_groups, at, days)
+        p = self.probability(at, days)
         return np.log(np.maximum(p, 1e-6 * p.max(axis=1, keepdims=True) + 1e-300)).astype(np.float32)
 
 
@@ -483,7 +482,7 @@ class HybridModel(Recommender):
         layers.update({k: [v] for k, v in self.hcp_tables(log, at).items()})
         at64 = np.datetime64(pd.Timestamp(at), "us")
         exposure = (exposure if exposure is not None else self.exposure_).log_probability(
-            self._n_groups_, at, window_days or self.label_days)
+            at, window_days or self.label_days)
         blend = getattr(self, "blend_", None)
         return HybridScorer(layers, content_freshness(self.starts_, at64), data.consent, data.content_ids,
                             data.hcp_ids, self.config_, at, exposure=exposure, hcp_group=self._group_,

@@ -145,7 +145,7 @@ def test_exposure_model_recovers_the_calendar_that_generated_the_touches():
     np.testing.assert_allclose(model.area_mix_[:2], mix, atol=0.05)
     overall = np.bincount(content % 2, minlength=2) / len(content)  # areas alternate with the index
     np.testing.assert_allclose(model.area_mix_[2], overall, atol=0.01)  # a group never touched: the overall mix
-    p = model.probability(3, pd.Timestamp("2024-06-01"))
+    p = model.probability(pd.Timestamp("2024-06-01"))
     np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
     unpublished = contents["publication_date"] > pd.Timestamp("2024-07-01")
     assert (p[:, unpublished.to_numpy()] == 0).all()  # not approved in the window: never sent
@@ -160,7 +160,7 @@ def test_exposure_model_without_a_calendar_is_uniform_per_group_mix():
     time = np.array(["2024-01-0%d" % d for d in range(1, 7)], dtype="datetime64[us]")
     model = ExposureModel().fit(np.zeros(6, np.int64), np.array([0, 0, 0, 1, 1, 2]), time, 1, contents,
                                 pd.Timestamp("2024-02-01"))
-    log_p = model.log_probability(1, pd.Timestamp("2024-02-01"))
+    log_p = model.log_probability(pd.Timestamp("2024-02-01"))
     np.testing.assert_allclose(np.exp(log_p), [[1 / 3, 1 / 3, 1 / 3]], rtol=1e-5)
     with pytest.raises(ValueError, match="no touches before"):
         ExposureModel().fit(np.zeros(6, np.int64), np.zeros(6, np.int64), time, 1, contents, pd.Timestamp("2023-01-01"))
