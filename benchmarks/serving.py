@@ -12,7 +12,6 @@ and from the cache, the same HCPs scored the naive way (one network call per con
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ import numpy as np  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.progress import QUIET, Progress  # noqa: E402
 from engine.service import NBAService  # noqa: E402
+from report import print_result  # noqa: E402
 
 
 def percentile_ms(seconds: list[float], q: float) -> float:
@@ -115,11 +115,7 @@ def main(argv=None) -> int:
         "bars": {"p95_uncached_le_5ms": percentile_ms(uncached, 95) <= 5.0,
                  "p95_cached_le_1ms": percentile_ms(cached, 95) <= 1.0, "batch_le_20s": batch_seconds <= 20.0},
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>24}: {value}")
+    print_result(result, args.json)
     return 0
 
 

@@ -10,7 +10,6 @@ abstracts by ``python -m engine topics``), and fold-in of new abstracts.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -22,6 +21,7 @@ from engine.config import Settings
 from engine.progress import Progress
 from engine.topics import TopicModel, nmi
 from engine.topics.text import tokenize
+from report import print_result
 
 SEED_FILE = "pubmed_abstracts_2020_2025.csv"
 
@@ -79,11 +79,7 @@ def main(argv=None) -> int:
         "coherence_cv": round(model.coherence_cv_, 4), "coherence_umass": round(model.coherence_umass_, 4),
         "nmi_vs_label": round(nmi(labels, model.dominant_topics()), 4),
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:>42}: {value}")
+    print_result(result, args.json)
     return 0
 
 
