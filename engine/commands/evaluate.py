@@ -1,17 +1,18 @@
-"""``python -m engine evaluate``: re-evaluate a bundle's models and the baselines on its held-out data."""
+"""``python -m engine evaluate``: re-evaluate a bundle's models and the baselines on its held-out data.
+
+The data is the bundle's own (recorded when it was trained), not the store's: evaluation works
+after ``train --interactions`` and gives the same split whatever the store holds later.
+"""
 from __future__ import annotations
 
 import json
 
-import numpy as np
-
 from engine.bundles import BundleError, load_bundle
 from engine.cli import CommandError
-from engine.data.store import Store
 from engine.evaluation import evaluate_models, format_report
 from engine.models.base import Recommender
 from engine.models.baselines import fit_baselines
-from engine.models.data import PROTOCOLS, load_frames, load_oracle, make_split
+from engine.models.data import PROTOCOLS, RecordedFrames, load_oracle, make_split, truth_fingerprint
 
 HELP = "evaluate the current (or a given) bundle against the baselines and the oracle"
 
@@ -51,6 +52,33 @@ def bundle_models(bundle) -> dict[str, Recommender]:
     return {name: comp for name, comp in bundle.components.items() if isinstance(comp, Recommender)}
 
 
+def recorded_data(bundle, split: dict, protocol: str, settings, progress):
+    """The bundle's own training split, rebuilt from the frames it recorded, and the notes on it.
+
+    The store is not read: it may have changed, or never held the data (``train --interactions``).
+    The world truth (oracle) is used only when it is the one the bundle was trained with.
+    """
+    recorded = bundle.components.get("data")
+    if not isinstance(recorded, RecordedFrames):
+        raise CommandError(f"bundle {bundle.version} does not record the data it was trained on (written by an "
+                           "older version): retrain with `python -m engine train`")
+    notes = []
+    oracle = None
+    expected_truth = bundle.manifest.get("truth_fingerprint")
+    if expected_truth is not None:
+        if truth_fingerprint(settings.artifacts_dir) == expected_truth:
+            oracle = load_oracle(settings.artifacts_dir)
+        else:
+            notes.append(f"the world truth in {settings.artifacts_dir} is not the one bundle {bundle.version} was "
+                         "trained with: the oracle and value_ratio are left out")
+    data = make_split(recorded.frames(), protocol=protocol, oracle=oracle, progress=progress, **split)
+    expected = bundle.manifest.get("data_fingerprint")
+    if expected is not None and expected != data.fingerprint:
+        raise CommandError(f"bundle {bundle.version}: its recorded data has fingerprint {data.fingerprint}, its "
+                           f"manifest says {expected}; the bundle is damaged: retrain")
+    return data, notes
+
+
 def run(args, settings, progress) -> int:
     try:
         bundle = load_bundle(settings.artifacts_dir, args.version)
@@ -60,21 +88,7 @@ def run(args, settings, progress) -> int:
     protocol = check_protocol(split.pop("protocol"), args.protocol, bundle.version)
     if args.k <= 0:
         raise CommandError(f"--k must be positive (got {args.k})")
-    frames = load_frames(Store(settings.database_url), progress)
-    data = make_split(frames, protocol=protocol, oracle=load_oracle(settings.artifacts_dir), progress=progress,
-                      **split)
-    fingerprint = bundle.manifest.get("data_fingerprint")
-    matches = fingerprint is None or fingerprint == data.fingerprint
-    source = (bundle.manifest.get("parameters") or {}).get("source", "store")
-    if not matches and source != "store":
-        raise CommandError(f"bundle {bundle.version} was trained from {source}, not from the store; ingest that "
-                           "file first (its recorded metrics are in `python -m engine bundles list`)")
-    if "scorer" in bundle.components:
-        for kind, attr in (("HCPs", "hcp_ids"), ("contents", "content_ids")):
-            ours, theirs = getattr(data, attr), getattr(bundle.scorer, attr, None)
-            if theirs is not None and (len(theirs) != len(ours) or (np.asarray(theirs).astype(str) != ours).any()):
-                raise CommandError(f"the store's {kind} ({len(ours):,}) differ from bundle {bundle.version}'s "
-                                   f"({len(theirs):,}): retrain with `python -m engine train`")
+    data, notes = recorded_data(bundle, split, protocol, settings, progress)
     if "topics" in bundle.components:
         topics = bundle.topics
         doc_topics = getattr(topics, "doc_topics_", None)
@@ -83,13 +97,11 @@ def run(args, settings, progress) -> int:
     models = {**fit_baselines(data, progress), **bundle_models(bundle)}
     report = evaluate_models(data, models, k=args.k, progress=progress)
     report["version"] = bundle.version
-    report["data_matches_training"] = matches
-    if not report["data_matches_training"]:
-        report["notes"].append("the store changed since this bundle was trained; the split is rebuilt with the "
-                               "recorded cutoff, so held-out data stays unseen")
+    report["source"] = (bundle.manifest.get("parameters") or {}).get("source", "store")
+    report["notes"].extend(notes)
     if args.json:
         print(json.dumps(report))
     else:
-        print(f"bundle {bundle.version}")
+        print(f"bundle {bundle.version} (trained from {report['source']})")
         print(format_report(report))
     return 0

@@ -58,6 +58,55 @@ def load_oracle(artifacts_dir: Path | str):
     return World.load_truth(path)
 
 
+def truth_fingerprint(artifacts_dir: Path | str) -> str | None:
+    """A short sha256 of the world truth files :func:`load_oracle` reads, or ``None`` without them.
+
+    A bundle records it so that a later evaluation uses the oracle only if it is the same world's.
+    """
+    folder = Path(artifacts_dir) / "world"
+    files = [folder / "truth.npz", folder / "truth.json"]
+    if not all(path.is_file() for path in files):
+        return None
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+class RecordedFrames:
+    """The frames a bundle was trained on, kept in the bundle as Parquet files.
+
+    ``evaluate`` rebuilds the training split from them, so it neither reads the store nor
+    depends on what the store holds now (a plain log trained with ``--interactions`` never was
+    in the store). Written by :meth:`save` into a bundle component directory; :meth:`load` only
+    remembers the directory: serving loads every component and never needs the frames.
+    """
+
+    def __init__(self, frames: dict[str, pd.DataFrame | None]):
+        self._frames = {name: frames.get(name) for name in _TABLES}
+        self._path: Path | None = None
+
+    def frames(self) -> dict[str, pd.DataFrame | None]:
+        """``{table: frame or None}`` for ``hcps``, ``contents``, ``interactions``, ``campaigns``."""
+        if self._path is not None:
+            from engine.data.store import conform
+
+            return {name: conform(name, pd.read_parquet(self._path / f"{name}.parquet"))
+                    if (self._path / f"{name}.parquet").is_file() else None for name in _TABLES}
+        return dict(self._frames)
+
+    def save(self, path) -> None:
+        for name, frame in self.frames().items():
+            if frame is not None:
+                frame.to_parquet(Path(path) / f"{name}.parquet", index=False, compression="zstd")
+
+    @classmethod
+    def load(cls, path) -> "RecordedFrames":
+        recorded = cls({})
+        recorded._path = Path(path)
+        return recorded
+
+
 def _fingerprint(hcp_ids: np.ndarray, content_ids: np.ndarray, interactions: pd.DataFrame) -> str:
     """A short sha256 of the HCPs, contents and interactions a split is built from.
 

@@ -101,7 +101,7 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
     from engine.evaluation import evaluate_models
     from engine.models.baselines import fit_baselines
     from engine.models.collaborative import CollaborativeFilter
-    from engine.models.data import load_frames, load_oracle, make_split
+    from engine.models.data import RecordedFrames, load_frames, load_oracle, make_split, truth_fingerprint
     from engine.models.features import TouchLog
     from engine.models.hybrid import HybridModel
     from engine.models.sequence import JourneyForecaster, SequenceModel
@@ -177,8 +177,9 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
     forecaster = JourneyForecaster(sequence.numpy_weights(), states["h"], states["c"], states["last_channel"],
                                    states["last_log_gap"], states["last_time"], serve_at, data.hcp_ids)
     # hybrid / sequence / collaborative stay as evaluated (features at the cutoff): `evaluate` re-scores them.
+    # "data": the frames trained on, so `evaluate` rebuilds this split without the store
     components = {"scorer": scorer, "forecaster": forecaster, "collaborative": collaborative,
-                  "sequence": sequence, "hybrid": hybrid}
+                  "sequence": sequence, "hybrid": hybrid, "data": RecordedFrames(frames)}
     if topic_model is not None:
         components["topics"] = topic_model
     curves = {"collaborative": {"loss": list(collaborative.loss_curve_)},
@@ -186,6 +187,7 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
     stage_done("serving features")
     manifest = {
         "data_fingerprint": data.fingerprint,
+        "truth_fingerprint": truth_fingerprint(settings.artifacts_dir) if oracle is not None else None,
         "protocol": protocol,
         "parameters": {"split": data.split_parameters(), "config": config.as_dict(), "source": source,
                        "serving_time": serve_at.isoformat(), "n_hcps": int(data.n_hcps),

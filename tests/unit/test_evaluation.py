@@ -13,7 +13,7 @@ from engine.config import CHANNELS
 from engine.evaluation import evaluate_models, metric_keys
 from engine.models.base import Recommender
 from engine.models.baselines import OracleRecommender, RandomRecommender
-from engine.models.data import LOO_NEGATIVES, make_split
+from engine.models.data import LOO_NEGATIVES, RecordedFrames, make_split, truth_fingerprint
 from engine.progress import QUIET
 
 
@@ -183,14 +183,36 @@ def _evaluate_args(**kw):
 
 def test_evaluate_command_reports_bundle_models_and_refuses_another_protocol(world_settings, frames, capsys):
     data = make_split(frames, holdout_days=60)
-    version = write_bundle(world_settings.artifacts_dir, {"hybrid": StoredPopularity().fit(data)},
-                           {"protocol": "temporal", "parameters": {"split": data.split_parameters()}})
+    version = write_bundle(world_settings.artifacts_dir,
+                           {"hybrid": StoredPopularity().fit(data), "data": RecordedFrames(frames)},
+                           {"protocol": "temporal", "parameters": {"split": data.split_parameters()},
+                            "data_fingerprint": data.fingerprint,
+                            "truth_fingerprint": truth_fingerprint(world_settings.artifacts_dir)})
     with pytest.raises(CommandError, match="trained with protocol 'temporal'"):
         evaluate_cmd.run(_evaluate_args(protocol="loo-sampled100"), world_settings, QUIET)
     assert evaluate_cmd.run(_evaluate_args(version=version), world_settings, QUIET) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["protocol"] == "temporal" and report["k"] == 10 and report["version"] == version
     assert {"hybrid", "oracle", "random", "popularity", "specialty_popularity"} <= set(report["models"])
-    assert report["cutoff"] == data.cutoff.isoformat() and report["data_matches_training"]
+    assert report["cutoff"] == data.cutoff.isoformat() and report["source"] == "store"
     hybrid = report["models"]["hybrid"]
     assert hybrid["ndcg@10"] is not None and hybrid["value_ratio@10"] is not None and hybrid["engagement_auc"] is None
+
+
+def test_evaluate_command_refuses_a_bundle_without_its_data(world_settings, frames):
+    data = make_split(frames, holdout_days=60)
+    version = write_bundle(world_settings.artifacts_dir, {"hybrid": StoredPopularity().fit(data)},
+                           {"protocol": "temporal", "parameters": {"split": data.split_parameters()}},
+                           make_current=False)
+    with pytest.raises(CommandError, match="does not record the data it was trained on.*retrain"):
+        evaluate_cmd.run(_evaluate_args(version=version), world_settings, QUIET)
+
+
+def test_evaluate_command_refuses_data_that_does_not_match_the_manifest(world_settings, frames):
+    data = make_split(frames, holdout_days=60)
+    version = write_bundle(world_settings.artifacts_dir,
+                           {"hybrid": StoredPopularity().fit(data), "data": RecordedFrames(frames)},
+                           {"protocol": "temporal", "parameters": {"split": data.split_parameters()},
+                            "data_fingerprint": "0123456789abcdef"}, make_current=False)
+    with pytest.raises(CommandError, match="fingerprint .* damaged"):
+        evaluate_cmd.run(_evaluate_args(version=version), world_settings, QUIET)

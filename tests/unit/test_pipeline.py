@@ -1,12 +1,18 @@
 """The training pipeline end to end on the tiny world, and on a plain CRM export."""
+import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
 
 from engine.bundles import current_version, load_bundle, validate_bundle
+from engine.cli import main
+from engine.config import Settings
 from engine.models.pipeline import TINY_CONFIG, train_pipeline
 from engine.models.scorer import HybridScorer
+from engine.synth import generate_world
+from tests.fixtures.world import TINY_WORLD
 
 
 def test_training_writes_a_valid_bundle(trained_settings):
@@ -14,7 +20,8 @@ def test_training_writes_a_valid_bundle(trained_settings):
     assert version is not None
     assert validate_bundle(trained_settings.artifacts_dir / version) == []
     manifest = json.loads((trained_settings.artifacts_dir / version / "manifest.json").read_text())
-    assert set(manifest["components"]) == {"scorer", "forecaster", "topics", "collaborative", "sequence", "hybrid"}
+    assert set(manifest["components"]) == {"scorer", "forecaster", "topics", "collaborative", "sequence", "hybrid",
+                                              "data"}
     models = manifest["metrics"]["models"]
     assert {"hybrid", "collaborative", "sequence", "popularity", "oracle"} <= set(models)
     assert 0.0 <= models["hybrid"]["ndcg@10"] <= 1.0
@@ -41,17 +48,70 @@ def test_loaded_hybrid_is_a_recommender_at_the_cutoff(trained_settings):
     assert hybrid.next_channel_probabilities(np.arange(3)).shape == (3, 5)
 
 
-def test_training_on_a_plain_crm_export(settings, tiny_world, tmp_path):
+@pytest.fixture(scope="module")
+def plain_log_bundle(tmp_path_factory, tiny_world):
+    """A bundle trained with `train --interactions` on a plain CRM export (the store stays empty)."""
+    root = tmp_path_factory.mktemp("plain")
     export = tiny_world.interactions[["hcp_id", "content_id", "channel", "timestamp", "outcome"]]
-    path = tmp_path / "crm.csv"
+    path = root / "crm.csv"
     export.to_csv(path, index=False)
-    version = train_pipeline(settings, interactions_file=path, config=TINY_CONFIG)
+    settings = Settings().with_(database_url=f"duckdb:///{root / 'store.duckdb'}", artifacts_dir=root / "artifacts",
+                                cache_dir=root / "cache", redis_url=None)
+    version = train_pipeline(settings, protocol="loo-sampled100", interactions_file=path, config=TINY_CONFIG)
+    return settings, version, path
+
+
+def test_training_on_a_plain_crm_export(plain_log_bundle):
+    settings, version, path = plain_log_bundle
     bundle = load_bundle(settings.artifacts_dir, version)
     assert "topics" not in bundle.components
     assert bundle.manifest["parameters"]["has_text"] is False
+    assert bundle.manifest["parameters"]["source"] == str(path)
     assert "oracle" not in bundle.metrics["models"]
     scores = bundle.scorer.score(0)
     assert np.isfinite(scores.score).all()
+
+
+def _evaluate_json(settings, monkeypatch, capsys) -> dict:
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("ARTIFACTS_DIR", str(settings.artifacts_dir))
+    capsys.readouterr()
+    code = main(["evaluate", "--json", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    return json.loads(captured.out)
+
+
+def test_evaluate_runs_after_train_interactions(plain_log_bundle, monkeypatch, capsys):
+    settings, version, path = plain_log_bundle
+    report = _evaluate_json(settings, monkeypatch, capsys)
+    assert report["version"] == version and report["protocol"] == "loo-sampled100"
+    assert report["source"] == str(path)
+    trained = load_bundle(settings.artifacts_dir, version).metrics["models"]
+    for name in ("hybrid", "collaborative", "sequence", "popularity"):
+        assert report["models"][name]["hit_rate@10"] == pytest.approx(trained[name]["hit_rate@10"]), name
+        assert report["models"][name]["n_hcps_ranked"] == trained[name]["n_hcps_ranked"] > 0
+
+
+def test_evaluate_ignores_a_changed_store_and_a_foreign_world_truth(trained_settings, tiny_world, tmp_path,
+                                                                    monkeypatch, capsys):
+    """The bundle's own data is evaluated: an emptied store changes nothing; another world's truth is not used."""
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(trained_settings.artifacts_dir, artifacts)
+    settings = trained_settings.with_(database_url=f"duckdb:///{tmp_path / 'empty.duckdb'}", artifacts_dir=artifacts)
+    report = _evaluate_json(settings, monkeypatch, capsys)
+    trained = load_bundle(artifacts).metrics["models"]
+    for name in ("hybrid", "popularity", "oracle"):
+        assert report["models"][name]["ndcg@10"] == pytest.approx(trained[name]["ndcg@10"]), name
+    assert report["models"]["hybrid"]["value_ratio@10"] == pytest.approx(trained["hybrid"]["value_ratio@10"])
+
+    other = generate_world(dataclasses.replace(TINY_WORLD, seed=TINY_WORLD.seed + 1))
+    shutil.rmtree(artifacts / "world")
+    other.save_truth(artifacts / "world")
+    report = _evaluate_json(settings, monkeypatch, capsys)
+    assert "oracle" not in report["models"] and report["models"]["hybrid"]["value_ratio@10"] is None
+    assert any("world truth" in note and "not the one" in note for note in report["notes"])
+    assert report["models"]["popularity"]["ndcg@10"] == pytest.approx(trained["popularity"]["ndcg@10"])
 
 
 def test_bad_protocol_is_refused(trained_settings):
