@@ -10,13 +10,44 @@ import numpy as np
 from scipy.stats import rankdata
 
 
+def _nan_as_minus_inf(scores: np.ndarray) -> np.ndarray:
+    scores = np.asarray(scores, dtype=float)
+    return np.where(np.isnan(scores), -np.inf, scores) if np.isnan(scores).any() else scores
+
+
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """``[n, k]`` column indices of the ``k`` highest scores per row, best first (ties: lower index first)."""
-    k = min(k, scores.shape[1])
-    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    part.sort(axis=1)  # ties resolve by index whatever argpartition did
+    """``[n, k]`` column indices of the ``k`` highest scores per row, best first (ties: lower index
+    first, as a stable sort; ``nan`` ranks as ``-inf``). Linear in the row length (no full sort)."""
+    scores = _nan_as_minus_inf(scores)
+    n, width = scores.shape
+    k = min(k, width)
+    if n == 0 or k == 0:
+        return np.zeros((n, k), dtype=np.int64)
+    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1:k]
+    chosen = scores >= kth
+    # every item above the k-th score, then the tied ones by index until k are chosen
+    surplus = np.flatnonzero(chosen.sum(axis=1) > k)
+    if len(surplus):
+        rows = scores[surplus]
+        tied = rows == kth[surplus]
+        slots = k - (rows > kth[surplus]).sum(axis=1, keepdims=True)
+        chosen[surplus] = (rows > kth[surplus]) | (tied & (np.cumsum(tied, axis=1) <= slots))
+    part = (np.flatnonzero(chosen) % width).reshape(n, k)
     order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)
+
+
+def first_relevant_rank(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:
+    """Rank (from 1) of each row's first relevant item in the order of decreasing score, ties by
+    lower index first (a stable sort), without sorting: the first relevant item is the relevant
+    one with the highest score (lowest index among equals), and its rank counts the items ahead.
+    Rows need at least one relevant item; ``nan`` ranks as ``-inf``."""
+    scores = _nan_as_minus_inf(scores)
+    best = np.where(relevant, scores, -np.inf).max(axis=1, keepdims=True)
+    equal = scores == best
+    first = (relevant & equal).argmax(axis=1)
+    ties_ahead = (equal & (np.arange(scores.shape[1])[None, :] < first[:, None])).sum(axis=1)
+    return 1 + (scores > best).sum(axis=1) + ties_ahead
 
 
 def _discounts(k: int) -> np.ndarray:

@@ -44,15 +44,17 @@ def _sample(values: np.ndarray, n: int | None, rng: np.random.Generator) -> np.n
 # ----------------------------------------------------------------------------- temporal ranking
 def _ranking_temporal(data, models, k, hcps, progress) -> dict[str, dict]:
     test = data.test[data.test["engaged"]]
-    test = test[test["hcp_idx"].isin(hcps)]
+    test = test[test["hcp_idx"].isin(hcps)].sort_values("hcp_idx", kind="stable")
+    test_hcp, test_content = test["hcp_idx"].to_numpy(), test["content_idx"].to_numpy()
     per_model = {name: {"ndcg": [], "recall": [], "rr": [], "hit": [], "items": np.zeros(data.n_contents, bool)}
                  for name in models}
     for start in range(0, len(hcps), BATCH):
         batch = hcps[start:start + BATCH]
         excluded = data.engaged_mask(batch)
         relevant = np.zeros_like(excluded)
-        rows = test[test["hcp_idx"].isin(batch)]
-        relevant[np.searchsorted(batch, rows["hcp_idx"].to_numpy()), rows["content_idx"].to_numpy()] = True
+        # hcps and the test rows are sorted by HCP: the batch's rows are one slice
+        lo, hi = np.searchsorted(test_hcp, batch[0], side="left"), np.searchsorted(test_hcp, batch[-1], side="right")
+        relevant[np.searchsorted(batch, test_hcp[lo:hi]), test_content[lo:hi]] = True
         relevant &= ~excluded
         keep = relevant.any(axis=1)
         if not keep.any():
@@ -62,15 +64,14 @@ def _ranking_temporal(data, models, k, hcps, progress) -> dict[str, dict]:
         for name, model in models.items():
             scores = np.array(model.score_batch(batch), dtype=float)
             scores[excluded] = -np.inf
-            order = np.argsort(-scores, axis=1, kind="stable")
-            ranked = np.take_along_axis(relevant, order, axis=1)
+            top = M.top_k(scores, k)
             acc = per_model[name]
-            hits = ranked[:, :k]
+            hits = np.take_along_axis(relevant, top, axis=1)
             acc["ndcg"].append(M.ndcg_at_k(hits, n_relevant))
             acc["recall"].append(M.recall_at_k(hits, n_relevant))
             acc["hit"].append(M.hit_rate_at_k(hits))
-            acc["rr"].append(M.reciprocal_rank(ranked.argmax(axis=1) + 1))
-            acc["items"][order[:, :k].ravel()] = True
+            acc["rr"].append(M.reciprocal_rank(M.first_relevant_rank(scores, relevant)))
+            acc["items"][top.ravel()] = True
         progress.bar("evaluate: ranking", min(start + BATCH, len(hcps)), len(hcps))
     out = {}
     for name, acc in per_model.items():

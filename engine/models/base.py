@@ -66,29 +66,29 @@ class Recommender:
     def touch_channel_probabilities(self, touches) -> np.ndarray | None:
         """``[len(touches), n_channels]`` channel probabilities for the touches' (hcp, content) pairs.
 
-        ``touches`` is an interaction frame with ``hcp_idx`` and ``content_idx``. Falls back to
-        per-channel engagement probabilities normalised over channels; ``None`` when neither exists.
+        ``touches`` is an interaction frame with ``hcp_idx`` and ``content_idx``. A model with
+        engagement probabilities chooses the channel by them: they are normalised over channels,
+        touch by touch (linear in the touches). Otherwise each HCP's :meth:`channel_probabilities`
+        over the catalogue is gathered at its touches' contents; ``None`` when neither exists.
         """
         hcp = touches["hcp_idx"].to_numpy()
         content = touches["content_idx"].to_numpy()
+        per_channel = [optional(self.engagement_probability, hcp, content, np.full(len(hcp), channel))
+                       for channel in range(N_CHANNELS)]
+        if all(p is not None for p in per_channel):
+            out = np.column_stack(per_channel).astype(float)
+            return out / np.clip(out.sum(axis=1, keepdims=True), 1e-12, None)
         out = np.empty((len(hcp), N_CHANNELS))
-        try:
-            unique, inverse = np.unique(hcp, return_inverse=True)
-            for start in range(0, len(unique), BATCH):
-                rows = np.flatnonzero((inverse >= start) & (inverse < start + BATCH))
-                probs = self.channel_probabilities(unique[start:start + BATCH])
-                if probs is None:
-                    raise NotImplementedError
-                out[rows] = probs[inverse[rows] - start, content[rows]]
-            return out
-        except NotImplementedError:
-            pass
-        for channel in range(N_CHANNELS):
-            p = optional(self.engagement_probability, hcp, content, np.full(len(hcp), channel))
-            if p is None:
+        unique, inverse = np.unique(hcp, return_inverse=True)
+        by_hcp = np.argsort(inverse, kind="stable")
+        bounds = np.searchsorted(inverse[by_hcp], np.arange(0, len(unique) + BATCH, BATCH))
+        for number, start in enumerate(range(0, len(unique), BATCH)):
+            probs = optional(self.channel_probabilities, unique[start:start + BATCH])
+            if probs is None:
                 return None
-            out[:, channel] = p
-        return out / np.clip(out.sum(axis=1, keepdims=True), 1e-12, None)
+            rows = by_hcp[bounds[number]:bounds[number + 1]]
+            out[rows] = probs[inverse[rows] - start, content[rows]]
+        return out
 
     def touch_engagement_probability(self, touches) -> np.ndarray | None:
         """``[len(touches)]`` engagement probability of each touch (``hcp_idx``, ``content_idx``, ``channel_idx``)."""

@@ -179,12 +179,14 @@ class RandomRecommender(Recommender):
         self.engagement_rate_ = float(data.history["engaged"].mean())
         return self
 
-    def _uniform(self, hcp_idx, width: int) -> np.ndarray:
+    def _uniform(self, hcp_idx, width: int, columns=None) -> np.ndarray:
         """``[n, width]`` uniforms in (0, 1) that depend only on (seed, hcp, column): the same HCP gets
-        the same numbers whatever the batching (a vectorised splitmix64 hash, no generator per HCP)."""
+        the same numbers whatever the batching (a vectorised splitmix64 hash, no generator per HCP).
+        ``columns`` (``[n, m]``): only those columns of each row."""
         hcp = np.asarray(hcp_idx, dtype=np.uint64)[:, None]
+        columns = np.arange(width)[None, :] if columns is None else columns
         with np.errstate(over="ignore"):  # wrap-around multiplication is the point of the hash
-            x = (hcp * np.uint64(width) + np.arange(width, dtype=np.uint64)[None, :]
+            x = (hcp * np.uint64(width) + np.asarray(columns, dtype=np.uint64)
                  + np.uint64(self.seed) * np.uint64(0x9E3779B97F4A7C15))
             x = (x + np.uint64(0x9E3779B97F4A7C15))
             x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -200,6 +202,13 @@ class RandomRecommender(Recommender):
         draws = -np.log(self._uniform(hcp_idx, self.n_contents_ * N_CHANNELS))
         draws = draws.reshape(len(draws), self.n_contents_, N_CHANNELS)
         return draws / draws.sum(axis=2, keepdims=True)
+
+    def touch_channel_probabilities(self, touches) -> np.ndarray:
+        """The draws of :meth:`channel_probabilities` at the touches' contents only (linear in the touches)."""
+        content = touches["content_idx"].to_numpy()
+        columns = content[:, None] * N_CHANNELS + np.arange(N_CHANNELS)[None, :]
+        draws = -np.log(self._uniform(touches["hcp_idx"].to_numpy(), self.n_contents_ * N_CHANNELS, columns))
+        return draws / draws.sum(axis=1, keepdims=True)
 
     def engagement_probability(self, hcp_idx, content_idx, channel_idx) -> np.ndarray:
         return np.full(len(hcp_idx), self.engagement_rate_)

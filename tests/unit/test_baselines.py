@@ -75,3 +75,11 @@ def test_topics_and_oracle_need_their_inputs(data):
     with pytest.raises(ValueError, match="oracle"):
         OracleRecommender().fit(bare)
     assert set(fit_baselines(bare)) == {"popularity", "specialty_popularity", "random"}
+
+
+def test_random_touch_channels_are_its_channel_draws_at_the_touched_contents(data):
+    model = RandomRecommender(seed=4).fit(data)
+    touches = data.test.head(300)
+    full = model.channel_probabilities(touches["hcp_idx"].to_numpy())
+    expected = full[np.arange(len(touches)), touches["content_idx"].to_numpy()]
+    np.testing.assert_allclose(model.touch_channel_probabilities(touches), expected, rtol=1e-12)

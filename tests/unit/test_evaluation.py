@@ -10,9 +10,10 @@ from engine.bundles import write_bundle
 from engine.cli import CommandError
 from engine.commands import evaluate as evaluate_cmd
 from engine.config import CHANNELS
-from engine.evaluation import evaluate_models, metric_keys
+from engine.evaluation import evaluate_models, metric_keys, protocols
+from engine.evaluation import metrics as M
 from engine.models.base import Recommender
-from engine.models.baselines import OracleRecommender, RandomRecommender
+from engine.models.baselines import OracleRecommender, RandomRecommender, fit_baselines
 from engine.models.data import LOO_NEGATIVES, RecordedFrames, make_split, truth_fingerprint
 from engine.progress import QUIET
 
@@ -152,6 +153,51 @@ def test_evaluate_models_report_shape_on_the_tiny_world(frames, tiny_world):
     assert oracle["engagement_auc"] > 0.7 and random["engagement_auc"] == pytest.approx(0.5)
     assert oracle["channel_accuracy"] > random["channel_accuracy"]
     assert len(oracle["calibration"]) == 10 and random["gap_mae_days"] is None
+
+
+class _Coarse(Recommender):
+    """Another model's scores rounded to a few levels: rankings full of ties."""
+
+    def __init__(self, model, levels=3):
+        self.model, self.levels = model, levels
+
+    def score_batch(self, hcp_idx):
+        scores = self.model.score_batch(hcp_idx)
+        return np.floor(self.levels * scores / scores.max())
+
+
+def _reference_temporal_ranking(data, model, k=10) -> dict:
+    """The temporal ranking metrics by their definition: a full stable sort of each HCP's scores."""
+    test = data.test[data.test["engaged"]]
+    hcps = np.unique(test["hcp_idx"])
+    excluded = data.engaged_mask(hcps)
+    relevant = np.zeros_like(excluded)
+    relevant[np.searchsorted(hcps, test["hcp_idx"]), test["content_idx"]] = True
+    relevant &= ~excluded
+    keep = relevant.any(axis=1)
+    hcps, excluded, relevant = hcps[keep], excluded[keep], relevant[keep]
+    scores = np.array(model.score_batch(hcps), dtype=float)
+    scores[excluded] = -np.inf
+    order = np.argsort(-scores, axis=1, kind="stable")
+    ranked = np.take_along_axis(relevant, order, axis=1)
+    n_relevant = relevant.sum(axis=1)
+    return {"ndcg@10": np.mean(M.ndcg_at_k(ranked[:, :k], n_relevant)),
+            "recall@10": np.mean(M.recall_at_k(ranked[:, :k], n_relevant)),
+            "hit_rate@10": np.mean(ranked[:, :k].any(axis=1)),
+            "mrr": np.mean(1.0 / (ranked.argmax(axis=1) + 1)),
+            "coverage": len(np.unique(order[:, :k])) / data.n_contents}
+
+
+def test_temporal_ranking_matches_its_full_sort_definition_in_small_batches(frames, monkeypatch):
+    monkeypatch.setattr(protocols, "BATCH", 64)  # several batches on the tiny world
+    data = make_split(frames, holdout_days=60)
+    baselines = fit_baselines(data)
+    models = {**baselines, "coarse": _Coarse(baselines["popularity"])}
+    report = evaluate_models(data, models, max_ranking_hcps=None)
+    for name, model in models.items():
+        expected = _reference_temporal_ranking(data, model)
+        for key, value in expected.items():
+            assert report["models"][name][key] == pytest.approx(value, abs=1e-12), (name, key)
 
 
 class StoredPopularity(Recommender):

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engine.bundles import current_version, load_bundle, validate_bundle
@@ -46,6 +47,16 @@ def test_loaded_hybrid_is_a_recommender_at_the_cutoff(trained_settings):
     probs = hybrid.channel_probabilities(np.arange(3))
     np.testing.assert_allclose(probs.sum(axis=2), 1.0, rtol=1e-5)
     assert hybrid.next_channel_probabilities(np.arange(3)).shape == (3, 5)
+
+
+def test_hybrid_touch_channels_per_touch_equal_its_catalogue_channel_probabilities(trained_settings):
+    """The evaluation takes the channel of a touch from the engagement per channel (linear in the
+    touches); for the hybrid that is its channel_probabilities at the touched content."""
+    hybrid = load_bundle(trained_settings.artifacts_dir).components["hybrid"]
+    touches = pd.DataFrame({"hcp_idx": [0, 0, 3, 7, 7], "content_idx": [1, 4, 2, 0, 9]})
+    full = hybrid.channel_probabilities(touches["hcp_idx"].to_numpy())
+    expected = full[np.arange(len(touches)), touches["content_idx"].to_numpy()]
+    np.testing.assert_allclose(hybrid.touch_channel_probabilities(touches), expected, rtol=1e-5)
 
 
 @pytest.fixture(scope="module")
