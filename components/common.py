@@ -14,10 +14,29 @@ Conventions every page follows
 """
 from __future__ import annotations
 
+import logging
+
 from dash import dcc, html
 import dash_bootstrap_components as dbc
 
 from components.theme import PRIMARY
+
+log = logging.getLogger(__name__)
+
+#: Longest value offered in a filter dropdown. The browser indexes every substring of every option
+#: for type-to-search, so one 20,000-character value ran it out of memory; no real filter value
+#: (specialty, state, segment, version) comes close.
+MAX_OPTION_CHARS = 100
+
+
+def filter_choices(values, field: str) -> list[str]:
+    """``values`` as dropdown options, without any longer than :data:`MAX_OPTION_CHARS` (logged)."""
+    values = [str(v) for v in values]
+    kept = [v for v in values if len(v) <= MAX_OPTION_CHARS]
+    if len(kept) < len(values):
+        log.warning("%s: %d value(s) longer than %d characters left out of the filter options",
+                    field, len(values) - len(kept), MAX_OPTION_CHARS)
+    return kept
 
 
 def ready_marker(page: str) -> html.Span:

@@ -55,7 +55,10 @@ class Settings:
     redis_url : Redis for cache and the shared bundle pointer; ``None`` -> filesystem cache.
     artifacts_dir : where versioned model bundles live (``<dir>/<version>/``, ``<dir>/current``).
     cache_dir : filesystem cache directory, shared by all workers on one machine.
-    secret_key : Flask session key; must be set in production.
+    var_dir : this host's state shared by its workers (generated session key, sign-in limits and
+        sessions when no Redis is configured).
+    secret_key : Flask session key; ``None``: a random key generated once per host under ``var_dir``
+        (refused in production, see :mod:`webapp.secret_key`).
     port : HTTP port for gunicorn.
     seed_dir : the read-only reference data (``../shared/data/seed``), when present.
     users_file : JSON file of users ``{"name": {"role": ..., "password_hash": ...}}``.
@@ -66,7 +69,8 @@ class Settings:
     redis_url: str | None = None
     artifacts_dir: Path = PROJECT_ROOT / "artifacts"
     cache_dir: Path = PROJECT_ROOT / "var" / "cache"
-    secret_key: str = "dev-only-not-secret"
+    var_dir: Path = PROJECT_ROOT / "var"
+    secret_key: str | None = None
     port: int = 8050
     seed_dir: Path = PROJECT_ROOT.parent / "shared" / "data" / "seed"
     users_file: Path | None = None
@@ -83,7 +87,8 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             artifacts_dir=Path(env.get("ARTIFACTS_DIR") or base.artifacts_dir),
             cache_dir=Path(env.get("CACHE_DIR") or base.cache_dir),
-            secret_key=env.get("SECRET_KEY") or base.secret_key,
+            var_dir=Path(env.get("VAR_DIR") or base.var_dir),
+            secret_key=env.get("SECRET_KEY") or None,
             port=int(env.get("PORT") or base.port),
             seed_dir=Path(env.get("SEED_DIR") or base.seed_dir),
             users_file=Path(env["USERS_FILE"]) if env.get("USERS_FILE") else None,

@@ -13,9 +13,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
-from components.common import empty_state, error_alert, loading, page_header, ready_marker, section_card
+from components.common import empty_state, error_alert, filter_choices, loading, page_header, ready_marker, section_card
 from webapp.auth import current_user, require_role
 from webapp.extensions import nba
+from webapp.inputs import optional_text
 from webapp.layout import model_version_text
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,7 @@ def _panels():
     health, health_error = _safe(lambda: nba.service.health(), {})
     cache, cache_error = _safe(lambda: nba.service.cache_status(), {})
     audit, audit_error = _safe(lambda: nba.service.audit_log(limit=100), [])
-    options = [{"label": _text(v.get("version")), "value": str(v.get("version"))} for v in versions]
+    options = filter_choices([v.get("version") for v in versions], "bundle version")
     return {
         "versions": [error_alert(versions_error, "Versions unavailable")] if versions_error else versions_table(versions),
         "options": options,
@@ -180,7 +181,8 @@ def admin_action(_reload, _rollback, _refresh, version):
     if trigger in ("admin-confirm-reload", "admin-confirm-rollback"):
         try:
             if trigger == "admin-confirm-reload":
-                outcome = nba.service.reload(version or None, user=user.name, role=user.role)
+                outcome = nba.service.reload(optional_text(version, "admin-version-select.value", 100),
+                                             user=user.name, role=user.role)
             else:
                 outcome = nba.service.rollback(user=user.name, role=user.role)
             if outcome.get("ok", True):

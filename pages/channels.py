@@ -6,8 +6,9 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
 from components.charts import effectiveness_heatmap, touches_rate_figure, trend_figure
-from components.common import loading, page_header, ready_marker, section_card
+from components.common import filter_choices, loading, page_header, ready_marker, section_card
 from webapp.extensions import nba
+from webapp.inputs import optional_text, texts
 
 dash.register_page(__name__, path="/channels", name="Channels", title="Channel effectiveness · HCP NBA", order=3)
 
@@ -17,10 +18,10 @@ GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 def filter_bar(options: dict, start: str | None, end: str | None) -> dbc.Card:
     return dbc.Card(dbc.CardBody(dbc.Row([
         dbc.Col([dbc.Label("Specialty", html_for="channels-specialty"),
-                 dcc.Dropdown(id="channels-specialty", options=options.get("specialty") or [], multi=True,
+                 dcc.Dropdown(id="channels-specialty", options=filter_choices(options.get("specialty") or [], "specialty"), multi=True,
                               placeholder="All specialties")], lg=5),
         dbc.Col([dbc.Label("State", html_for="channels-state"),
-                 dcc.Dropdown(id="channels-state", options=options.get("state") or [], placeholder="All states")],
+                 dcc.Dropdown(id="channels-state", options=filter_choices(options.get("state") or [], "state"), placeholder="All states")],
                 lg=2),
         dbc.Col([dbc.Label("Period", html_for="channels-dates"), html.Div(dcc.DatePickerRange(
             id="channels-dates", start_date=start, end_date=end, min_date_allowed=start, max_date_allowed=end,
@@ -53,6 +54,8 @@ def layout(**_kwargs):
     Input("channels-dates", "start_date"), Input("channels-dates", "end_date"),
 )
 def update_charts(specialties, state, start, end):
-    rows = nba.service.channel_effectiveness(specialty=specialties or None, state=state or None, start=start, end=end)
+    rows = nba.service.channel_effectiveness(specialty=texts(specialties, "channels-specialty.value") or None,
+                                             state=optional_text(state, "channels-state.value"),
+                                             start=start, end=end)
     return (effectiveness_heatmap(rows, title=None), trend_figure(rows, title=None),
             touches_rate_figure(rows, title=None), ready_marker("channels"))

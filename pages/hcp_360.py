@@ -10,10 +10,16 @@ from components.common import empty_state, error_alert, loading, page_header, re
 from components.hcp import DISMISS_REASONS, full_name, profile_card, recommendations_table
 from webapp.auth import require_role
 from webapp.extensions import nba
+from webapp.inputs import InvalidInput, index, records, text, whole_numbers
 
 dash.register_page(__name__, path_template="/hcp/<hcp_id>", name="HCP 360", title="HCP 360 · HCP NBA", order=2)
 
 N_RECOMMENDATIONS = 10
+#: An NPI has 10 digits; the id store of this page holds one.
+MAX_HCP_ID_CHARS = 20
+#: The optional dismissal details (the text box stops typing there too).
+MAX_DETAILS_CHARS = 500
+REC_KEYS = ("content_id", "channel")
 FORECAST_STEPS = 5
 GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 
@@ -62,7 +68,7 @@ def dismiss_modal() -> dbc.Modal:
             dcc.Dropdown(id="hcp360-dismiss-reason", options=DISMISS_REASONS, placeholder="Choose a reason…",
                          clearable=False, className="mb-3"),
             dbc.Label("Details (optional)", html_for="hcp360-dismiss-text"),
-            dbc.Textarea(id="hcp360-dismiss-text", maxLength=500, placeholder="Anything the brand team should know"),
+            dbc.Textarea(id="hcp360-dismiss-text", maxLength=MAX_DETAILS_CHARS, placeholder="Anything the brand team should know"),
         ]),
         dbc.ModalFooter([
             dbc.Button("Cancel", id="hcp360-dismiss-cancel", color="link"),
@@ -77,6 +83,7 @@ def dismiss_modal() -> dbc.Modal:
     Input("hcp360-id", "data"),
 )
 def load_hcp(hcp_id):
+    hcp_id = text(hcp_id, "hcp360-id.data", MAX_HCP_ID_CHARS)
     service = nba.service
     history = service.hcp_history(hcp_id)
     try:
@@ -106,8 +113,10 @@ def open_dismiss(clicks, _cancel, recs):
         return False, None, no_update, no_update, no_update
     if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
         return no_update, no_update, no_update, no_update, no_update  # buttons just rendered, not clicked
-    rec = recs[trigger["index"]]
-    return True, trigger["index"], rec.get("title") or rec["content_id"], None, ""
+    recs = records(recs, "hcp360-recs.data", REC_KEYS)
+    position = index(trigger["index"], len(recs), "hcp360-dismiss.index")
+    rec = recs[position]
+    return True, position, rec.get("title") or rec["content_id"], None, ""
 
 
 @dash.callback(Output("hcp360-dismiss-confirm", "disabled"), Input("hcp360-dismiss-reason", "value"))
@@ -133,25 +142,33 @@ def send_feedback(_accepts, _confirm, hcp_id, recs, pending, reason, details, do
     trigger = ctx.triggered_id
     if not ctx.triggered[0]["value"]:
         return no_update, no_update, no_update, no_update, no_update
+    hcp_id = text(hcp_id, "hcp360-id.data", MAX_HCP_ID_CHARS)
+    recs = records(recs, "hcp360-recs.data", REC_KEYS)
+    done = whole_numbers(done, "hcp360-done.data")
     if trigger == "hcp360-dismiss-confirm":
         if pending is None or not reason:
             return no_update, no_update, no_update, no_update, no_update
-        index, action = pending, "dismiss"
-        full_reason = f"{reason}: {details.strip()}" if details and details.strip() else reason
+        if reason not in DISMISS_REASONS:
+            raise InvalidInput("hcp360-dismiss-reason.value", "not one of the offered reasons")
+        position, action = index(pending, len(recs), "hcp360-pending.data"), "dismiss"
+        details = text(details, "hcp360-dismiss-text.value", MAX_DETAILS_CHARS)
+        full_reason = f"{reason}: {details}" if details else reason
+    elif isinstance(trigger, dict):
+        position, action, full_reason = index(trigger["index"], len(recs), "hcp360-accept.index"), "accept", None
     else:
-        index, action, full_reason = trigger["index"], "accept", None
-    rec = recs[index]
+        return no_update, no_update, no_update, no_update, no_update
+    rec = recs[position]
     try:
         nba.service.record_feedback(hcp_id, rec["content_id"], rec["channel"], action, full_reason, user.name)
     except Exception as exc:  # noqa: BLE001 - the user must know it was not saved
         return f"Feedback not saved: {exc}", True, "danger", no_update, False
     return feedback_message(action, rec.get("title") or rec["content_id"]), True, "success", \
-        sorted(set(done or []) | {index}), False
+        sorted(set(done) | {position}), False
 
 
 def locked(done: list[int] | None, ids: list[dict]) -> list[bool]:
     """A recommendation gets one answer: its buttons are disabled once feedback was recorded."""
-    answered = set(done or [])
+    answered = set(whole_numbers(done, "hcp360-done.data"))
     return [i["index"] in answered for i in ids]
 
 

@@ -49,6 +49,16 @@ _LOGIN = """
 <p class="text-muted small mt-3 mb-0">Access is limited to authorised brand, medical and admin staff.</p>
 """
 
+_LOGOUT = """
+<h1 class="h4 mb-3">Sign out</h1>
+{% if error %}<div class="alert alert-danger py-2" role="alert" id="logout-error">{{ error }}</div>{% endif %}
+<form method="post" action="/logout" id="logout-form">
+  <input type="hidden" name="csrf_token" value="{{ csrf }}">
+  <button class="btn btn-primary w-100" id="logout-submit" type="submit">Sign out</button>
+</form>
+<p class="text-muted small mt-3 mb-0"><a href="/">Back to the dashboard</a></p>
+"""
+
 _MESSAGE = """
 <h1 class="h4 mb-2">{{ heading }}</h1>
 <p class="text-muted">{{ message }}</p>
@@ -65,6 +75,11 @@ def _page(title: str, body_template: str, **values) -> str:
 def render_login(csrf: str, error: str | None = None, username: str = "", next_url: str = "/") -> str:
     """The sign-in form (``error`` is shown as text above it)."""
     return _page("Sign in", _LOGIN, csrf=csrf, error=error, username=username, next_url=next_url)
+
+
+def render_logout(csrf: str, error: str | None = None) -> str:
+    """The sign-out confirmation (sign-out is a POST with the CSRF token, never a plain link)."""
+    return _page("Sign out", _LOGOUT, csrf=csrf, error=error)
 
 
 def render_message(heading: str, message: str, link: tuple[str, str] | None = None) -> str:

@@ -7,12 +7,13 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html
 
-from components.common import error_alert, loading, page_header, ready_marker, section_card
+from components.common import error_alert, filter_choices, loading, page_header, ready_marker, section_card
 from components.tables import data_grid, npi_link, simple_table
 from components.theme import channel_label
 from engine.config import CHANNELS
 from webapp.auth import require_role
 from webapp.extensions import nba
+from webapp.inputs import number, optional_text
 
 dash.register_page(__name__, path="/segments", name="Segments", title="Segments & targets · HCP NBA", order=5)
 
@@ -50,9 +51,18 @@ def segment_rows(segments: list[dict]) -> list[dict]:
 
 
 def target_filters(segment, specialty, state, channel, min_probability) -> dict:
-    """The builder's widget values as ``target_list`` keyword arguments (blank = any)."""
-    return {"segment": segment or None, "specialty": specialty or None, "state": state or None,
-            "channel": channel or None, "min_probability": float(min_probability or 0)}
+    """The builder's widget values as ``target_list`` keyword arguments (blank = any).
+
+    Raises
+    ------
+    webapp.inputs.InvalidInput
+        A value of the wrong type or length, or a probability outside [0, 1] (answered 400).
+    """
+    return {"segment": optional_text(segment, "segments-segment.value"),
+            "specialty": optional_text(specialty, "segments-specialty.value"),
+            "state": optional_text(state, "segments-state.value"),
+            "channel": optional_text(channel, "segments-channel.value"),
+            "min_probability": number(min_probability, "segments-minp.value", 0.0, 1.0, default=0.0)}
 
 
 def layout(**_kwargs):
@@ -60,12 +70,12 @@ def layout(**_kwargs):
     options, segments = service.filter_options(), service.segments()
     builder = dbc.Row([
         dbc.Col([dbc.Label("Segment", html_for="segments-segment"),
-                 dcc.Dropdown(id="segments-segment", options=options.get("segment") or [], placeholder="Any")], lg=2),
+                 dcc.Dropdown(id="segments-segment", options=filter_choices(options.get("segment") or [], "segment"), placeholder="Any")], lg=2),
         dbc.Col([dbc.Label("Specialty", html_for="segments-specialty"),
-                 dcc.Dropdown(id="segments-specialty", options=options.get("specialty") or [], placeholder="Any")],
+                 dcc.Dropdown(id="segments-specialty", options=filter_choices(options.get("specialty") or [], "specialty"), placeholder="Any")],
                 lg=3),
         dbc.Col([dbc.Label("State", html_for="segments-state"),
-                 dcc.Dropdown(id="segments-state", options=options.get("state") or [], placeholder="Any")], lg=2),
+                 dcc.Dropdown(id="segments-state", options=filter_choices(options.get("state") or [], "state"), placeholder="Any")], lg=2),
         dbc.Col([dbc.Label("Channel", html_for="segments-channel"),
                  dcc.Dropdown(id="segments-channel", placeholder="Any",
                               options=[{"label": channel_label(c), "value": c} for c in CHANNELS])], lg=2),

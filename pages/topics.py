@@ -8,6 +8,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from components.charts import intertopic_map, prevalence_figure, relevance_figure, wordcloud_data_uri
 from components.common import empty_state, error_alert, loading, page_header, ready_marker, section_card
 from webapp.extensions import nba
+from webapp.inputs import number
 
 dash.register_page(__name__, path="/topics", name="Topics", title="Topic explorer · HCP NBA", order=4)
 
@@ -110,5 +111,5 @@ def show_topic(topic_id):
 def show_terms(topic_id, lam):
     explorer = nba.service.topic_explorer()
     terms = explorer["relevance"].get(str(topic_id)) or []
-    lam = float(lam if lam is not None else 0.6)
+    lam = number(lam, "topics-lambda.value", 0.0, 1.0, default=0.6)
     return relevance_figure(terms, lam, title=f"Topic {topic_id} · λ = {lam:.1f}")

@@ -25,13 +25,29 @@ from engine.config import PROJECT_ROOT, Settings
 from webapp.auth import init_auth
 from webapp.extensions import nba
 from webapp.layout import register_shell_callbacks, shell_layout
+from webapp.secret_key import resolve_secret_key
 from webapp.security import init_security
 
 log = logging.getLogger(__name__)
 
 PAGES_DIR = PROJECT_ROOT / "pages"
 ASSETS_DIR = PROJECT_ROOT / "assets"
-DEV_SECRET = Settings().secret_key
+#: HSTS max-age when ``SESSION_COOKIE_SECURE`` is on and ``HSTS_SECONDS`` is not set (one year).
+DEFAULT_HSTS_SECONDS = 31_536_000
+
+
+def _flag(environ, name: str) -> bool:
+    return environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def hsts_seconds(environ) -> int:
+    """``Strict-Transport-Security`` max-age: ``HSTS_SECONDS``, else a year behind TLS (0: no header)."""
+    text = environ.get("HSTS_SECONDS", "").strip()
+    if not text:
+        return DEFAULT_HSTS_SECONDS if _flag(environ, "SESSION_COOKIE_SECURE") else 0
+    if not text.isdigit():
+        raise ValueError(f"HSTS_SECONDS: {text!r} is not a whole number of seconds (0 turns the header off)")
+    return int(text)
 
 
 def _is_production(environ) -> bool:
@@ -62,23 +78,24 @@ def create_app(settings: Settings | None = None, environ: dict | None = None, se
     ----------
     settings : runtime configuration (default: ``Settings.from_env()``).
     environ : environment for web-only options (default ``os.environ``): ``NBA_USERS``,
-        ``DEMO_PASSWORD``, ``NBA_ENV``/``FLASK_ENV``, ``SESSION_COOKIE_SECURE``, ``SESSION_HOURS``.
+        ``DEMO_PASSWORD``, ``NBA_ENV``/``FLASK_ENV``, ``SESSION_COOKIE_SECURE``, ``HSTS_SECONDS``,
+        ``SESSION_HOURS``, ``LOGIN_LIMIT_*``.
     service : an ``NBAService`` to use instead of creating one (tests).
 
     Raises
     ------
-    RuntimeError
-        In production (``NBA_ENV`` or ``FLASK_ENV`` = production) with the development secret key.
+    webapp.secret_key.SecretKeyError
+        In production (``NBA_ENV`` or ``FLASK_ENV`` = production) without an explicit ``SECRET_KEY``;
+        anywhere with a known public key (see :func:`webapp.secret_key.resolve_secret_key`).
     """
     environ = os.environ if environ is None else environ
     settings = settings or Settings.from_env(environ)
-    if _is_production(environ) and (not settings.secret_key or settings.secret_key == DEV_SECRET):
-        raise RuntimeError("SECRET_KEY must be set to a random value in production (it signs the session cookies)")
-    https = environ.get("SESSION_COOKIE_SECURE", "").lower() in ("1", "true", "yes")
+    secret_key = resolve_secret_key(settings.secret_key, settings.var_dir, _is_production(environ))
+    https = _flag(environ, "SESSION_COOKIE_SECURE")
 
     server = Flask(__name__)
     server.config.update(
-        SECRET_KEY=settings.secret_key,
+        SECRET_KEY=secret_key,
         SESSION_COOKIE_NAME="nba_session",
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
@@ -105,7 +122,7 @@ def create_app(settings: Settings | None = None, environ: dict | None = None, se
     _load_pages()
     app.layout = shell_layout
     register_shell_callbacks(app)
-    init_security(server, app.csp_hashes, https)
+    init_security(server, app, hsts_seconds(environ))
     # Dash does its set-up (JS libraries, callback map, the Pages router callback) in before_request
     # hooks guarded by a flag it sets *before* the work: a second thread's request arriving meanwhile
     # skips set-up and is answered from half-built state (a page that stays on "Loading..." or never

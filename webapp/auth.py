@@ -1,4 +1,4 @@
-"""Sign-in, users, roles and login rate limiting.
+"""Sign-in and sign-out, users, roles and server-side sessions.
 
 Users come from configuration, never from code: ``Settings.users_file`` (JSON
 ``{"alice": {"role": "admin", "password_hash": "pbkdf2:sha256:..."}}`` with
@@ -9,6 +9,10 @@ env ``DEMO_PASSWORD`` (default ``demo``) and a warning is logged.
 Roles: ``admin`` (everything), ``brand_manager`` and ``msl`` (every page except Admin).
 Checks happen on the server: :func:`require_role` in callbacks, plus the request guard in
 :mod:`webapp.security` that refuses admin callbacks before they run.
+
+A session is a signed cookie naming a session id the server keeps (:mod:`webapp.sessions`);
+sign-out (a POST with the CSRF token) ends it. Sign-in attempts are throttled
+(:mod:`webapp.ratelimit`).
 """
 from __future__ import annotations
 
@@ -16,17 +20,21 @@ import hmac
 import json
 import logging
 import secrets
-import threading
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, current_app, has_request_context, redirect, request, session
+from flask import Flask, abort, current_app, g, has_request_context, redirect, request, session
 from flask.sessions import SecureCookieSessionInterface
 from itsdangerous import BadSignature
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.config import Settings
+from webapp.host_state import host_db_path
+from webapp.ratelimit import MAX_USERNAME_CHARS, LoginLimits, init_login_limits, login_storage_uri
+from webapp.sessions import SessionRegistry
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +46,9 @@ DEFAULT_DEMO_PASSWORD = "demo"
 #: A signed-in session's cookie is re-signed (sliding expiry) at most this often, not per request.
 SESSION_REFRESH_S = 60
 
-#: Failed logins allowed per (user, IP) within ``LOGIN_WINDOW_S`` before answering 429.
-MAX_LOGIN_FAILURES = 5
-LOGIN_WINDOW_S = 300
+#: Longest password checked (hashing cost grows with length); a ``next`` target longer than this is ignored.
+MAX_PASSWORD_CHARS = 1024
+MAX_NEXT_CHARS = 2048
 
 
 @dataclass(frozen=True)
@@ -117,18 +125,31 @@ def authenticate(users: dict[str, dict], name: str, password: str) -> User | Non
 
 
 def current_user() -> User | None:
-    """The signed-in user of this request, or None (also outside a request)."""
+    """The signed-in user of this request, or None (also outside a request).
+
+    The cookie must name a session still open on the server (ended by sign-out), for a user the
+    configuration still has with the same role. Checked once per request.
+    """
     if not has_request_context():
         return None
-    data = session.get("user")
-    if not isinstance(data, dict):
+    if "nba_user" not in g:
+        g.nba_user = _session_user()
+    return g.nba_user
+
+
+def _session_user() -> User | None:
+    data, sid = session.get("user"), session.get("sid")
+    if not isinstance(data, dict) or not isinstance(sid, str):
         return None
     users = current_app.extensions.get("nba_users", {})
-    entry = users.get(data.get("name"))
+    name = data.get("name")
+    entry = users.get(name) if isinstance(name, str) else None
     # A user removed from or re-roled in the configuration loses the old session's rights.
     if entry is None or entry["role"] != data.get("role"):
         return None
-    return User(data["name"], data["role"])
+    if not current_app.extensions["nba_sessions"].is_live(sid, name):
+        return None
+    return User(name, data["role"])
 
 
 def require_role(*roles: str) -> User:
@@ -143,66 +164,6 @@ def require_role(*roles: str) -> User:
         log.warning("refused: user %s (role %s) needs one of %s for %s", user.name, user.role, roles, request.path)
         abort(403)
     return user
-
-
-class LoginRateLimiter:
-    """Counts failed logins per key in a sliding window; Redis when configured, else in-process.
-
-    Redis makes the limit hold across gunicorn workers; if Redis is down the in-process
-    counter still limits each worker (slower to trip, never broken).
-    """
-
-    def __init__(self, redis_url: str | None = None, max_failures: int = MAX_LOGIN_FAILURES, window_s: int = LOGIN_WINDOW_S):
-        self.max_failures = max_failures
-        self.window_s = window_s
-        self._redis = None
-        if redis_url:
-            import redis
-
-            self._redis = redis.Redis.from_url(redis_url, socket_timeout=0.5, socket_connect_timeout=0.5)
-        self._local: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _redis_key(self, key: str) -> str:
-        return f"nba:login-failures:{key}"
-
-    def _local_recent(self, key: str, now: float) -> list[float]:
-        recent = [t for t in self._local.get(key, []) if now - t < self.window_s]
-        self._local[key] = recent
-        return recent
-
-    def blocked(self, key: str) -> bool:
-        if self._redis is not None:
-            try:
-                count = self._redis.get(self._redis_key(key))
-                return count is not None and int(count) >= self.max_failures
-            except Exception as exc:  # noqa: BLE001 - any Redis failure -> local fallback
-                log.warning("login rate limiter: Redis unavailable (%s); using in-process counts", exc)
-        with self._lock:
-            return len(self._local_recent(key, time.monotonic())) >= self.max_failures
-
-    def record_failure(self, key: str) -> None:
-        if self._redis is not None:
-            try:
-                pipe = self._redis.pipeline()
-                pipe.incr(self._redis_key(key))
-                pipe.expire(self._redis_key(key), self.window_s, nx=True)
-                pipe.execute()
-                return
-            except Exception as exc:  # noqa: BLE001
-                log.warning("login rate limiter: Redis unavailable (%s); using in-process counts", exc)
-        with self._lock:
-            now = time.monotonic()
-            self._local_recent(key, now).append(now)
-
-    def reset(self, key: str) -> None:
-        if self._redis is not None:
-            try:
-                self._redis.delete(self._redis_key(key))
-            except Exception:  # noqa: BLE001
-                pass
-        with self._lock:
-            self._local.pop(key, None)
 
 
 class ThrottledRefreshSessionInterface(SecureCookieSessionInterface):
@@ -253,23 +214,28 @@ def _csrf_ok() -> bool:
     return bool(expected) and hmac.compare_digest(sent, expected)
 
 
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths; anything else (``//evil``, ``https://...``) goes home."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+def safe_next(target: str | None) -> str:
+    """``target`` when it is a path on this site, else ``/``.
+
+    Browsers read ``/\\evil``, ``/<TAB>/evil`` (they drop tabs and newlines) and ``//evil`` as another
+    host, so any backslash, control character or whitespace refuses the target, as does anything with
+    a scheme or a host after parsing.
+    """
+    if not target or len(target) > MAX_NEXT_CHARS or not target.startswith("/"):
+        return "/"
+    if "\\" in target or any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
         return "/"
     return target
 
 
-bp = Blueprint("auth", __name__)
-
-
-@bp.route("/login", methods=["GET", "POST"])
 def login():
     from pages.login import render_login
 
     users = current_app.extensions["nba_users"]
-    limiter: LoginRateLimiter = current_app.extensions["nba_login_limiter"]
-    next_url = _safe_next(request.values.get("next"))
+    next_url = safe_next(request.values.get("next"))
     if request.method == "GET":
         if current_user() is not None:
             return redirect(next_url)
@@ -279,31 +245,49 @@ def login():
     password = request.form.get("password", "")
     if not _csrf_ok():
         return render_login(csrf_token(), error="Your session expired; please sign in again.", username=name, next_url=next_url), 400
-    key = f"{name.lower()}|{request.remote_addr}"
-    if limiter.blocked(key):
-        log.warning("login rate limit hit for user %r from %s", name, request.remote_addr)
-        minutes = limiter.window_s // 60
-        return render_login(csrf_token(), error=f"Too many failed sign-in attempts. Try again in {minutes} minutes.", username=name, next_url=next_url), 429
+    if len(name) > MAX_USERNAME_CHARS or len(password) > MAX_PASSWORD_CHARS:
+        return render_login(csrf_token(), error="Unknown user name or wrong password.", next_url=next_url), 400
     user = authenticate(users, name, password)
     if user is None:
-        limiter.record_failure(key)
+        g.password_failed = True  # counted by the sign-in limits (webapp.ratelimit)
+        log.info("failed sign-in for user %r from %s", name, request.remote_addr)
         return render_login(csrf_token(), error="Unknown user name or wrong password.", username=name, next_url=next_url), 401
-    limiter.reset(key)
+    sessions: SessionRegistry = current_app.extensions["nba_sessions"]
     session.clear()  # new session on sign-in: no fixation of a pre-login session
     session["user"] = {"name": user.name, "role": user.role}
+    session["sid"] = sessions.open(user.name)
+    csrf_token()  # a fresh token for this session's forms (sign-out)
     session.permanent = True
     log.info("user %s (%s) signed in from %s", user.name, user.role, request.remote_addr)
     return redirect(next_url)
 
 
-@bp.route("/logout", methods=["GET", "POST"])
 def logout():
+    """POST with the CSRF token ends the session on the server; GET shows a sign-out button."""
+    from pages.login import render_logout
+
+    if request.method == "GET":
+        if current_user() is None:
+            return redirect("/login")
+        return render_logout(csrf_token())
+    if not _csrf_ok():
+        return render_logout(csrf_token(), error="Your sign-out form expired; please press Sign out again."), 400
+    sid = session.get("sid")
+    if isinstance(sid, str):
+        current_app.extensions["nba_sessions"].close(sid)
     session.clear()
     return redirect("/login")
 
 
 def init_auth(server: Flask, settings: Settings, environ: dict) -> None:
+    """Users, sessions checked on the server, sign-in limits, and the /login and /logout routes."""
     server.extensions["nba_users"] = load_users(settings, environ)
-    server.extensions["nba_login_limiter"] = LoginRateLimiter(settings.redis_url)
+    state_file = host_db_path(settings.var_dir)
+    lifetime_s = server.permanent_session_lifetime.total_seconds()
+    server.extensions["nba_sessions"] = SessionRegistry(state_file, lifetime_s, settings.redis_url)
     server.session_interface = ThrottledRefreshSessionInterface()
-    server.register_blueprint(bp)
+    limited_login, limiter = init_login_limits(server, login, login_storage_uri(settings.redis_url, state_file),
+                                               LoginLimits.from_env(environ))
+    server.extensions["nba_login_limiter"] = limiter
+    server.add_url_rule("/login", "login", limited_login, methods=["GET", "POST"])
+    server.add_url_rule("/logout", "logout", logout, methods=["GET", "POST"])

@@ -7,7 +7,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
-from webapp.auth import current_user
+from webapp.auth import csrf_token, current_user
 from webapp.extensions import nba
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,10 @@ def navbar(user) -> dbc.Navbar:
                 [html.Span(user.name, id="shell-user", className="fw-semibold"), dbc.Badge(user.role_label, id="shell-role", color="info", className="ms-2")],
                 className="navbar-text text-white me-3",
             ),
-            html.A("Sign out", href="/logout", id="shell-logout", className="btn btn-sm btn-outline-light"),
+            # a POST with the CSRF token: a link (GET) could sign people out from another site
+            html.Form([dcc.Input(type="hidden", name="csrf_token", value=csrf_token(), id="shell-logout-csrf"),
+                       html.Button("Sign out", type="submit", id="shell-logout", className="btn btn-sm btn-outline-light")],
+                      action="/logout", method="POST", className="d-inline m-0", id="shell-logout-form"),
         ]
     return dbc.Navbar(
         dbc.Container(
@@ -152,4 +155,4 @@ def register_shell_callbacks(app: dash.Dash) -> None:
 
     @app.callback(Output("shell-nav-collapse", "is_open"), Input("shell-nav-toggle", "n_clicks"), prevent_initial_call=True)
     def _toggle(n_clicks):
-        return bool(n_clicks % 2)
+        return bool((n_clicks or 0) % 2)

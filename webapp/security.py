@@ -1,19 +1,24 @@
-"""Request guard and security headers.
+"""Request guard, clean errors and security headers.
 
 Every request except static files and the sign-in routes needs a signed-in user: pages
 redirect to ``/login``, API calls (``/_dash-*``) get a 401 JSON. A callback whose outputs
 include a component id starting with ``admin-`` is refused with 403 unless the user is an
 admin — before the callback runs, whatever the browser shows (the admin callbacks check
-again with :func:`webapp.auth.require_role`).
+again with :func:`webapp.auth.require_role`). Callback inputs are validated
+(:mod:`webapp.inputs`): a bad one is a 400 naming it. An unknown file under
+``/_dash-component-suites/`` is a plain 404.
 """
 from __future__ import annotations
 
 import logging
-
-from flask import Flask, jsonify, redirect, request
 from urllib.parse import quote
 
+import dash
+from dash.exceptions import DependencyException
+from flask import Flask, jsonify, redirect, request
+
 from webapp.auth import current_user
+from webapp.inputs import InvalidInput, check_dispatch
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +65,7 @@ def _is_public(path: str) -> bool:
     return path.startswith(STATIC_PREFIXES) or path in PUBLIC_PATHS
 
 
-def guard():
+def guard(app: dash.Dash):
     path = request.path
     if _is_public(path):
         return None
@@ -81,6 +86,7 @@ def guard():
         if targets_admin(body) and user.role != "admin":
             log.warning("refused admin callback %r for user %s (%s)", body.get("output"), user.name, user.role)
             return jsonify(error="admin role required"), 403
+        check_dispatch(body, app.callback_map)
     if path.rstrip("/") in ADMIN_PATHS and user.role != "admin":
         return _forbidden_page(), 403
     return None
@@ -117,25 +123,36 @@ def content_security_policy(script_hashes: list[str]) -> str:
     )
 
 
-def init_security(server: Flask, script_hashes, https: bool) -> None:
-    """Guard every request and add the security headers.
+def init_security(server: Flask, app: dash.Dash, hsts_seconds: int) -> None:
+    """Guard every request, answer bad input and unknown assets cleanly, add the security headers.
 
-    ``script_hashes`` is a callable (``Dash.csp_hashes``): Dash adds inline scripts (e.g. the
-    Pages router's clientside callback) only while serving its first request, so the hashes
-    are read per response, not once at start-up.
+    The CSP script hashes are read per response (``Dash.csp_hashes``): Dash adds inline scripts
+    (e.g. the Pages router's clientside callback) only while serving its first request.
+    ``hsts_seconds`` > 0 adds ``Strict-Transport-Security`` (deployments behind TLS only).
     """
-    server.before_request(guard)
+    server.before_request(lambda: guard(app))
+
+    @server.errorhandler(InvalidInput)
+    def _invalid_input(exc: InvalidInput):
+        log.info("refused callback input on %s: %s", request.path, exc.description)
+        return jsonify(error=exc.description), 400
+
+    @server.errorhandler(DependencyException)
+    def _unknown_asset(exc: DependencyException):
+        # Dash raises this for any path under /_dash-component-suites/ it does not serve
+        log.info("404 for unknown Dash asset %s", request.path[:200])
+        return jsonify(error="not found"), 404
 
     @server.after_request
     def _headers(response):
-        response.headers.setdefault("Content-Security-Policy", content_security_policy(script_hashes()))
+        response.headers.setdefault("Content-Security-Policy", content_security_policy(app.csp_hashes()))
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
         response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
         response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-        if https:
-            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        if hsts_seconds > 0:
+            response.headers["Strict-Transport-Security"] = f"max-age={hsts_seconds}; includeSubDomains"
         if not request.path.startswith(STATIC_PREFIXES):
             # Signed-in content must not be cached by shared caches or the back button after logout.
             response.headers.setdefault("Cache-Control", "no-store")

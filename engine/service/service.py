@@ -616,20 +616,35 @@ class NBAService:
         """
         _require_admin(role, user, "reload")
         target = version or _bundles().current_version(self.settings.artifacts_dir)
-        return self._switch("reload", target, user)
+        return self._switch("reload", lambda _shared: (target, "no bundle to load"), user)
 
     def rollback(self, user: str | None = None, role: str | None = None) -> dict:
-        """Switch to the newest version older than the serving one; admin only (see :meth:`reload`)."""
+        """Switch to the newest version older than the one every worker serves (the shared pointer,
+        read now: this worker may not have followed a reload done elsewhere yet); admin only
+        (see :meth:`reload`)."""
         _require_admin(role, user, "rollback")
-        current = self.version
-        older = [v for v in sorted(_bundles().list_versions(self.settings.artifacts_dir))
-                 if current is None or v < current]
-        return self._switch("rollback", older[-1] if older else None, user,
-                            missing=f"no version older than {current}")
 
-    def _switch(self, action: str, target: str | None, user, missing: str = "no bundle to load") -> dict:
+        def older_than_shared(current):
+            older = [v for v in sorted(_bundles().list_versions(self.settings.artifacts_dir))
+                     if current is None or v < current]
+            return older[-1] if older else None, f"no version older than {current}"
+
+        return self._switch("rollback", older_than_shared, user)
+
+    def _shared_version(self) -> str | None:
+        """The version every worker is pointed at now (read, not this worker's last poll)."""
+        try:
+            return self.pointer.read() or self.version
+        except Exception as exc:  # noqa: BLE001 - pointer unreadable: this worker's version is the best guess
+            log.warning("version pointer unreadable (%s); deciding from this worker's version %s", exc, self.version)
+            return self.version
+
+    def _switch(self, action: str, choose, user) -> dict:
+        """Switch to the version ``choose(shared version)`` names (``(version or None, why none)``);
+        decided, and audited as ``from``, with the shared version."""
         with self._admin_lock:
-            old = self.version
+            old = self._shared_version()
+            target, missing = choose(old)
             if not target:
                 result = f"refused: {missing}"
                 self._audit(user, action, old, None, result)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.web import AdminRecorder, sign_in, write_users_file
+from tests.fixtures.web import AdminRecorder, sign_in, sign_out, write_users_file
 from webapp import create_app
 from webapp.security import targets_admin
 
@@ -57,7 +57,7 @@ def test_admin_callback_runs_for_admin(client, service):
 def test_admin_callback_refused_for_other_roles_and_nothing_changes(client, service, user):
     sign_in(client, "admin")
     payload = admin_action_payload(client)
-    client.get("/logout")
+    sign_out(client)
     sign_in(client, user)
     response = client.post("/_dash-update-component", json=payload)
     assert response.status_code == 403
@@ -72,7 +72,7 @@ def test_admin_page_refused_for_other_roles(client):
     assert "Admins only" in response.get_data(as_text=True)
     # The navbar of a non-admin has no Admin link; an admin's has.
     assert "nav-admin" not in client.get("/_dash-layout").get_data(as_text=True)
-    client.get("/logout")
+    sign_out(client)
     sign_in(client, "admin")
     assert client.get("/admin").status_code == 200
     assert "nav-admin" in client.get("/_dash-layout").get_data(as_text=True)
