@@ -13,7 +13,7 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
-from components.common import empty_state, error_alert, filter_choices, loading, page_header, ready_marker, section_card
+from components.common import MAX_OPTION_CHARS, empty_state, error_alert, filter_choices, loading, page_header, ready_marker, section_card
 from webapp.auth import current_user, require_role
 from webapp.extensions import nba
 from webapp.inputs import optional_text
@@ -177,12 +177,12 @@ def confirm_rollback(_n):
 def admin_action(_reload, _rollback, _refresh, version):
     user = require_role("admin")
     trigger = dash.ctx.triggered_id
+    version = optional_text(version, "admin-version-select.value", MAX_OPTION_CHARS)
     result = no_update
     if trigger in ("admin-confirm-reload", "admin-confirm-rollback"):
         try:
             if trigger == "admin-confirm-reload":
-                outcome = nba.service.reload(optional_text(version, "admin-version-select.value", 100),
-                                             user=user.name, role=user.role)
+                outcome = nba.service.reload(version, user=user.name, role=user.role)
             else:
                 outcome = nba.service.rollback(user=user.name, role=user.role)
             if outcome.get("ok", True):

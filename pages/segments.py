@@ -13,7 +13,7 @@ from components.theme import channel_label
 from engine.config import CHANNELS
 from webapp.auth import require_role
 from webapp.extensions import nba
-from webapp.inputs import number, optional_text
+from webapp.inputs import InvalidInput, number, optional_text
 
 dash.register_page(__name__, path="/segments", name="Segments", title="Segments & targets · HCP NBA", order=5)
 
@@ -58,10 +58,12 @@ def target_filters(segment, specialty, state, channel, min_probability) -> dict:
     webapp.inputs.InvalidInput
         A value of the wrong type or length, or a probability outside [0, 1] (answered 400).
     """
+    channel = optional_text(channel, "segments-channel.value")
+    if channel is not None and channel not in CHANNELS:
+        raise InvalidInput("segments-channel.value", f"not one of the channels {', '.join(CHANNELS)}")
     return {"segment": optional_text(segment, "segments-segment.value"),
             "specialty": optional_text(specialty, "segments-specialty.value"),
-            "state": optional_text(state, "segments-state.value"),
-            "channel": optional_text(channel, "segments-channel.value"),
+            "state": optional_text(state, "segments-state.value"), "channel": channel,
             "min_probability": number(min_probability, "segments-minp.value", 0.0, 1.0, default=0.0)}
 
 

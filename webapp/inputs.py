@@ -74,6 +74,11 @@ def _iso_date(field: str, value) -> None:
         raise InvalidInput(field, f"{value[:40]!r} is not a date such as 2024-05-31") from None
 
 
+def _pathname(field: str, value) -> None:
+    if not (isinstance(value, str) and value.startswith("/") and len(value) <= MAX_URL_CHARS):
+        raise InvalidInput(field, f"expected a path starting with / of at most {MAX_URL_CHARS} characters")
+
+
 def _url_part(field: str, value) -> None:
     if value is not None and not (isinstance(value, str) and len(value) <= MAX_URL_CHARS):
         raise InvalidInput(field, f"expected a URL part of at most {MAX_URL_CHARS} characters")
@@ -110,7 +115,7 @@ PROPERTY_RULES = {
     "n_clicks": _count, "submit_n_clicks": _count, "cancel_n_clicks": _count,
     "value": _value,
     "start_date": _iso_date, "end_date": _iso_date, "date": _iso_date,
-    "pathname": _url_part, "search": _url_part, "hash": _url_part, "href": _url_part,
+    "pathname": _pathname, "search": _url_part, "hash": _url_part, "href": _url_part,
     "data": _json,
     "getRowsRequest": _json_object, "cellClicked": _json_object, "clickData": _json_object,
     "id": _component_id,
@@ -143,6 +148,8 @@ def _check_item(item, spec: dict) -> None:
     if rule is None:
         raise InvalidInput(f"{spec['id']}.{spec['property']}", "this property is not accepted as a callback input")
     rule(f"{spec['id']}.{spec['property']}", item.get("value"))
+    if spec["property"] == "id" and item.get("value") != item["id"]:  # a component's id is its id
+        raise InvalidInput(f"{spec['id']}.id", "differs from the component's id")
 
 
 def _check_group(items, specs: list[dict], what: str) -> None:

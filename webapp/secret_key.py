@@ -64,7 +64,7 @@ def host_secret_key(path: Path) -> str:
         log.warning("SECRET_KEY is not set: generated a random session key in %s (owner-only). Every worker of "
                     "this host shares it; set SECRET_KEY to share sessions across hosts.", path)
     except FileExistsError:
-        log.info("SECRET_KEY is not set: using this host's generated session key in %s", path)
+        log.warning("SECRET_KEY is not set: using this host's generated session key in %s", path)
     info = path.stat()
     if info.st_uid != os.getuid() or info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise SecretKeyError(f"{path}: the generated session key must be owned by this user and readable by it "

@@ -14,7 +14,7 @@ import logging
 from urllib.parse import quote
 
 import dash
-from dash.exceptions import DependencyException
+from dash.exceptions import CallbackException, DependencyException
 from flask import Flask, jsonify, redirect, request
 
 from webapp.auth import current_user
@@ -136,6 +136,15 @@ def init_security(server: Flask, app: dash.Dash, hsts_seconds: int) -> None:
     def _invalid_input(exc: InvalidInput):
         log.info("refused callback input on %s: %s", request.path, exc.description)
         return jsonify(error=exc.description), 400
+
+    @server.errorhandler(CallbackException)
+    def _callback_mismatch(exc: CallbackException):
+        if type(exc) is not CallbackException:  # a subclass is a server bug (e.g. a callback's return value)
+            log.error("callback failed on %s", request.path, exc_info=exc)
+            return jsonify(error="internal error"), 500
+        # Dash raises the base class when a request's outputs or inputs do not fit the callback
+        log.info("refused callback request: %s", exc)
+        return jsonify(error=f"request does not match the callback's declaration ({exc})"), 400
 
     @server.errorhandler(DependencyException)
     def _unknown_asset(exc: DependencyException):
