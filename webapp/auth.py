@@ -33,7 +33,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine.config import Settings
 from webapp.host_state import host_db_path
-from webapp.ratelimit import MAX_USERNAME_CHARS, LoginLimits, init_login_limits, login_storage_uri
+from webapp.ratelimit import MAX_USERNAME_CHARS, init_login_limits, login_limits, login_storage_uri
 from webapp.sessions import SessionRegistry
 
 log = logging.getLogger(__name__)
@@ -286,8 +286,7 @@ def init_auth(server: Flask, settings: Settings, environ: dict) -> None:
     lifetime_s = server.permanent_session_lifetime.total_seconds()
     server.extensions["nba_sessions"] = SessionRegistry(state_file, lifetime_s, settings.redis_url)
     server.session_interface = ThrottledRefreshSessionInterface()
-    limited_login, limiter = init_login_limits(server, login, login_storage_uri(settings.redis_url, state_file),
-                                               LoginLimits.from_env(environ))
-    server.extensions["nba_login_limiter"] = limiter
+    limited_login = init_login_limits(server, login, login_storage_uri(settings.redis_url, state_file),
+                                      login_limits(environ))
     server.add_url_rule("/login", "login", limited_login, methods=["GET", "POST"])
     server.add_url_rule("/logout", "logout", logout, methods=["GET", "POST"])

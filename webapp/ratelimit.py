@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-
 import flask
 from flask import Flask, g, request
 from flask_limiter import Limiter, RequestLimit
@@ -90,30 +88,27 @@ class SQLiteLimitStorage(Storage):
         self.db.connection().execute("DELETE FROM rate_counters WHERE key = ?", (key,))
 
 
-@dataclass(frozen=True)
-class LoginLimits:
-    """The four limit strings (validated), from the environment or the defaults."""
+def login_limits(environ) -> dict[str, str]:
+    """``{scope: limit}`` from the ``LOGIN_LIMIT_*`` variables or the defaults.
 
-    user_ip: str
-    user: str
-    ip: str
-    global_: str
-
-    @classmethod
-    def from_env(cls, environ) -> "LoginLimits":
-        values = {}
-        for scope, (variable, default, _) in LOGIN_LIMITS.items():
-            text = environ.get(variable) or default
-            try:
-                parse_many(text)
-            except ValueError:
-                raise ValueError(f"{variable}: {text!r} is not a rate limit such as '5 per minute; 20 per hour'") from None
-            values["global_" if scope == "global" else scope] = text
-        return cls(**values)
+    Raises
+    ------
+    ValueError
+        A variable that is not a rate limit (names the variable).
+    """
+    limits = {}
+    for scope, (variable, default, _) in LOGIN_LIMITS.items():
+        text = environ.get(variable) or default
+        try:
+            parse_many(text)
+        except ValueError:
+            raise ValueError(f"{variable}: {text!r} is not a rate limit such as '5 per minute; 20 per hour'") from None
+        limits[scope] = text
+    return limits
 
 
 def login_username() -> str:
-    """The user name of this sign-in attempt as the limits key it (case-insensitive)."""
+    """The user name of this sign-in attempt, as the limits count it (case-insensitive, bounded)."""
     return request.form.get("username", "").strip().lower()[:MAX_USERNAME_CHARS]
 
 
@@ -129,7 +124,7 @@ def _password_failed(response: flask.Response) -> bool:
 def _refusal(why: str):
     def on_breach(limit: RequestLimit) -> flask.Response:
         from pages.login import render_login
-        from webapp.auth import csrf_token
+        from webapp.auth import csrf_token, safe_next
 
         # several limits may be breached at once: tell the longest wait
         wait = max(g.get("login_wait_s", 0), math.ceil(limit.reset_at - time.time()), 1)
@@ -137,15 +132,15 @@ def _refusal(why: str):
         message = (f"Too many failed sign-in attempts {why}. Nothing is locked: wait {wait} seconds, then sign in "
                    "again. If this keeps happening, tell an administrator.")
         response = flask.make_response(render_login(csrf_token(), error=message, username=login_username(),
-                                                     next_url=request.form.get("next") or "/"), 429)
+                                                     next_url=safe_next(request.form.get("next"))), 429)
         response.headers["Retry-After"] = str(wait)
         return response
 
     return on_breach
 
 
-def init_login_limits(server: Flask, view, storage_uri: str, limits: LoginLimits):
-    """Bind Flask-Limiter to ``server``; returns (``view`` under the four limits for POSTs, the limiter)."""
+def init_login_limits(server: Flask, view, storage_uri: str, limits: dict[str, str]):
+    """Bind Flask-Limiter to ``server``; returns ``view`` under the four limits (POSTs only)."""
     limiter = Limiter(
         key_func=_address, app=server, storage_uri=storage_uri, strategy="fixed-window",
         key_prefix="nba-login", headers_enabled=False, fail_on_first_breach=False,
@@ -153,11 +148,10 @@ def init_login_limits(server: Flask, view, storage_uri: str, limits: LoginLimits
     )
     keys = {"user_ip": lambda: f"{login_username()}|{_address()}", "user": lambda: f"user:{login_username()}",
             "ip": _address, "global": lambda: "everyone"}
-    texts = {"user_ip": limits.user_ip, "user": limits.user, "ip": limits.ip, "global": limits.global_}
     for scope, (_, _, why) in LOGIN_LIMITS.items():
-        view = limiter.limit(texts[scope], key_func=keys[scope], scope=f"login-{scope}", methods=["POST"],
+        view = limiter.limit(limits[scope], key_func=keys[scope], scope=f"login-{scope}", methods=["POST"],
                              deduct_when=_password_failed, on_breach=_refusal(why))(view)
-    return view, limiter
+    return view
 
 
 def login_storage_uri(redis_url: str | None, host_db_file) -> str:

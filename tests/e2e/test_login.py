@@ -16,7 +16,8 @@ def nav_ids(browser) -> set[str]:
 
 
 def test_wrong_password_is_refused_with_a_message(browser, live_server):
-    browser.get(live_server + "/logout")
+    browser.get(live_server + "/login")
+    browser.delete_all_cookies()  # nobody signed in
     browser.get(live_server + "/login")
     browser.find_element(By.ID, "login-username").send_keys("msl")
     browser.find_element(By.ID, "login-password").send_keys("not-the-password")
@@ -61,9 +62,14 @@ def test_non_admin_is_refused_server_side(browser, live_server):
     console_errors(browser)  # the refused /admin document load is logged by Chrome; expected here
 
 
-def test_logout_returns_to_login(browser, live_server):
+def test_logout_returns_to_login_and_ends_the_session(browser, live_server):
     login(browser, live_server, "brand_manager")
-    browser.find_element(By.ID, "shell-logout").click()
+    kept = browser.get_cookie("nba_session")
+    browser.find_element(By.ID, "shell-logout").click()  # a POST form with the CSRF token
     wait_for(browser, "#login-form")
+    browser.get(live_server + "/hcps")
+    assert browser.current_url.startswith(live_server + "/login?next=/hcps")
+    # the cookie of the ended session, put back, signs nobody in
+    browser.add_cookie({"name": kept["name"], "value": kept["value"], "path": "/"})
     browser.get(live_server + "/hcps")
     assert browser.current_url.startswith(live_server + "/login?next=/hcps")
