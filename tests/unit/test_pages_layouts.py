@@ -39,6 +39,7 @@ def request_as(web):
         ctx = app.server.test_request_context("/_dash-update-component", method="POST")
         ctx.push()
         session["user"] = {"name": name, "role": role}
+        session["sid"] = app.server.extensions["nba_sessions"].open(name)  # a session the server keeps
         return ctx
 
     contexts = []
