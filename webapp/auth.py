@@ -46,8 +46,9 @@ DEFAULT_DEMO_PASSWORD = "demo"
 #: A signed-in session's cookie is re-signed (sliding expiry) at most this often, not per request.
 SESSION_REFRESH_S = 60
 
-#: Longest password checked (hashing cost grows with length); a ``next`` target longer than this is ignored.
+#: Longest password checked (hashing cost grows with its length).
 MAX_PASSWORD_CHARS = 1024
+#: Longest ``next`` target kept after sign-in (a longer one goes home).
 MAX_NEXT_CHARS = 2048
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.fixtures.web import browser_session, console_errors, login, screenshot, wait_for, wait_ready
+from tests.fixtures.web import browser_session, browser_sign_out, console_errors, login, screenshot, wait_for, wait_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -16,9 +16,7 @@ def nav_ids(browser) -> set[str]:
 
 
 def test_wrong_password_is_refused_with_a_message(browser, live_server):
-    browser.get(live_server + "/login")
-    browser.delete_all_cookies()  # nobody signed in
-    browser.get(live_server + "/login")
+    browser_sign_out(browser, live_server)
     browser.find_element(By.ID, "login-username").send_keys("msl")
     browser.find_element(By.ID, "login-password").send_keys("not-the-password")
     browser.find_element(By.ID, "login-submit").click()

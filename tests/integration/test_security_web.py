@@ -410,8 +410,7 @@ def test_type_confused_callback_inputs_get_4xx_never_500(real_app, real_client, 
                 refused += 400 <= response.status_code < 500
                 if response.status_code >= 500:
                     errors.append((output[:60], position, repr(value)[:40], response.status_code))
-    print(f"type-confused callback calls: {tried} tried, {refused} answered 4xx, {len(errors)} answered 5xx")
-    assert errors == []
+    assert errors == [], f"{len(errors)} of {tried} type-confused calls answered 5xx"
     assert tried >= 59 and refused >= 59
     assert "Traceback" not in caplog.text
 
