@@ -6,11 +6,23 @@ data_fingerprint, parameters, protocol, metrics, training_curves, components, fi
 sha256). Writing is crash-safe: everything goes into a hidden temporary directory, is checksummed,
 validated, renamed into place, and only then does ``current`` move (atomic file replace). A crash
 at any point leaves the previous ``current`` untouched.
+
+A bundle carries data, never code:
+
+- a version is a name of :data:`VERSION_PATTERN` inside ``artifacts_dir`` (:func:`bundle_dir`),
+  never a path, and its manifest must name the same version;
+- component classes come from :data:`COMPONENT_CLASSES` in the code; the manifest only picks one;
+- files are JSON, numpy ``.npy``/``.npz`` (read with ``allow_pickle=False``) and Keras
+  ``.weights.h5`` (:data:`ALLOWED_SUFFIXES`); symbolic links are refused;
+- with a signing key (``BUNDLE_SIGNING_KEY``), ``manifest.sig`` holds the HMAC-SHA256 of the
+  manifest, and a bundle whose signature is missing or wrong is refused. The manifest lists
+  every file's sha256, so the signature covers the whole bundle.
 """
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import importlib
 import json
 import os
@@ -24,10 +36,27 @@ import numpy as np
 from engine.config import CHANNELS
 
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
 CURRENT = "current"
-VERSION_PATTERN = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}$")
-_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+#: ``\Z``, not ``$``: ``$`` also matches before a trailing newline
+VERSION_PATTERN = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}\Z")
+_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\Z")
 _RESERVED = ("version", "created", "components", "files")
+
+#: The classes a bundle may hold, by the name its manifest gives (``module:Class``). The manifest
+#: only picks from this list, it never decides what is imported. Entries are imported on first
+#: use (Keras loads with the first model, not with this module); see :func:`allow_component_class`.
+COMPONENT_CLASSES: dict[str, type | None] = dict.fromkeys((
+    "engine.models.scorer:HybridScorer",
+    "engine.models.sequence:JourneyForecaster",
+    "engine.models.sequence:SequenceModel",
+    "engine.models.collaborative:CollaborativeFilter",
+    "engine.models.hybrid:HybridModel",
+    "engine.topics.model:TopicModel",
+))
+
+#: The only file types a bundle may contain: data formats that cannot carry code.
+ALLOWED_SUFFIXES = (".json", ".npy", ".npz", ".weights.h5")
 
 
 class BundleError(RuntimeError):
@@ -49,8 +78,8 @@ def _sha256(path: Path) -> str:
 
 
 def _checksums(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): _sha256(p)
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != MANIFEST}
+    files = {p.relative_to(root).as_posix(): p for p in sorted(root.rglob("*")) if p.is_file()}
+    return {name: _sha256(p) for name, p in files.items() if name not in (MANIFEST, SIGNATURE)}
 
 
 def _json_default(value):
@@ -63,21 +92,67 @@ def _json_default(value):
     raise TypeError(f"manifest: value of type {type(value).__name__} is not JSON-serialisable")
 
 
-def _class_path(obj) -> str:
-    cls = type(obj)
+def _class_name(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def _import_class(path: str):
-    module, _, name = path.partition(":")
-    obj = importlib.import_module(module)
-    for part in name.split("."):
-        obj = getattr(obj, part)
-    return obj
+def allow_component_class(cls: type) -> type:
+    """Add ``cls`` to :data:`COMPONENT_CLASSES` (a class decorator, for components defined
+    outside ``engine``, e.g. test doubles). Code decides what a bundle may hold, never a manifest."""
+    COMPONENT_CLASSES[_class_name(cls)] = cls
+    return cls
+
+
+def component_class(name) -> type:
+    """The allowed class a manifest names (raises :class:`BundleError` for any other name)."""
+    if not isinstance(name, str) or name not in COMPONENT_CLASSES:
+        raise BundleError(f"class {str(name)[:200]!r} is not an allowed component class "
+                          f"(allowed: {', '.join(sorted(COMPONENT_CLASSES))})")
+    cls = COMPONENT_CLASSES[name]
+    if cls is None:  # one of the engine's own classes, imported by the name fixed above
+        module, _, qualname = name.partition(":")
+        cls = COMPONENT_CLASSES[name] = getattr(importlib.import_module(module), qualname)
+    return cls
+
+
+def signing_key(explicit: str | None = None) -> str | None:
+    """The bundle-signing key: ``explicit``, else ``BUNDLE_SIGNING_KEY`` (via :class:`Settings`);
+    ``None`` when signing is off."""
+    if explicit is None:
+        from engine.config import Settings
+
+        explicit = Settings.from_env().bundle_signing_key
+    return explicit or None
+
+
+def _signature(manifest_bytes: bytes, key: str) -> str:
+    return hmac.new(key.encode("utf-8"), manifest_bytes, hashlib.sha256).hexdigest()
+
+
+def bundle_dir(artifacts_dir, version) -> Path:
+    """The folder of bundle ``version``; the one check of every version a caller passes in.
+
+    Raises
+    ------
+    BundleError
+        ``version`` is not a name of :data:`VERSION_PATTERN` (an absolute path, ``../..``), no
+        such bundle exists, or its folder is a symbolic link or resolves outside ``artifacts_dir``.
+    """
+    root = Path(artifacts_dir)
+    if not isinstance(version, str) or not VERSION_PATTERN.match(version):
+        raise BundleError(f"bundle version {str(version)[:200]!r} refused: a version is a name "
+                          f"YYYYMMDD-HHMMSS-xxxxxx inside {root}, never a path")
+    path = root / version
+    if not path.is_dir():
+        known = ", ".join(list_versions(root)) or "none"
+        raise BundleError(f"bundle {version!r} not found in {root} (versions: {known})")
+    if path.is_symlink() or path.resolve().parent != root.resolve():
+        raise BundleError(f"bundle {version}: {path} is a symbolic link or resolves outside {root}")
+    return path
 
 
 def write_bundle(artifacts_dir, components: dict, manifest_extra: dict | None = None,
-                 make_current: bool = True, version: str | None = None) -> str:
+                 make_current: bool = True, version: str | None = None, key: str | None = None) -> str:
     """Write a bundle and (by default) point ``current`` at it; return its version.
 
     Parameters
@@ -88,23 +163,30 @@ def write_bundle(artifacts_dir, components: dict, manifest_extra: dict | None = 
     manifest_extra : ``data_fingerprint``, ``parameters``, ``protocol``, ``metrics``,
         ``training_curves`` and any other JSON-able keys.
     make_current : move ``current`` to the new bundle once it is complete and valid.
+    key : the signing key (default: :func:`signing_key`); when set, ``manifest.sig`` is written.
 
     Raises
     ------
     BundleError
-        When a component cannot be saved or the written bundle does not validate; the previous
-        ``current`` is left as it was and no partial bundle stays behind.
+        When a component's class is not in :data:`COMPONENT_CLASSES`, a component cannot be
+        saved or the written bundle does not validate; the previous ``current`` is left as it
+        was and no partial bundle stays behind.
     """
     artifacts_dir = Path(artifacts_dir)
     extra = dict(manifest_extra or {})
-    clash = [key for key in _RESERVED if key in extra]
+    clash = [name for name in _RESERVED if name in extra]
     if clash:
         raise BundleError(f"manifest_extra must not set {clash}: write_bundle fills them in")
     if not components:
         raise BundleError("write_bundle: no components to write")
-    for name in components:
+    for name, component in components.items():
         if not _NAME_PATTERN.match(name):
             raise BundleError(f"component name {name!r} must be a lower-case identifier")
+        try:
+            component_class(_class_name(type(component)))
+        except BundleError as exc:
+            raise BundleError(f"component {name!r}: {exc}") from None
+    key = signing_key(key)
     version = version or new_version()
     if not VERSION_PATTERN.match(version):
         raise BundleError(f"version {version!r} does not match YYYYMMDD-HHMMSS-xxxxxx")
@@ -126,10 +208,14 @@ def write_bundle(artifacts_dir, components: dict, manifest_extra: dict | None = 
                     "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
                     "data_fingerprint": None, "parameters": {}, "protocol": None, "metrics": {},
                     "training_curves": {}, **extra,
-                    "components": {name: {"class": _class_path(obj), "path": name} for name, obj in components.items()},
+                    "components": {name: {"class": _class_name(type(obj)), "path": name}
+                                   for name, obj in components.items()},
                     "files": _checksums(temp)}
-        (temp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=_json_default))
-        problems = validate_bundle(temp)
+        text = json.dumps(manifest, indent=2, default=_json_default).encode("utf-8")
+        (temp / MANIFEST).write_bytes(text)
+        if key:
+            (temp / SIGNATURE).write_text(_signature(text, key) + "\n")
+        problems = validate_bundle(temp, key=key or "")
         if problems:
             raise BundleError(f"bundle {version} is invalid: " + "; ".join(problems))
         os.replace(temp, final)
@@ -174,26 +260,24 @@ def current_version(artifacts_dir) -> str | None:
 
 def read_manifest(artifacts_dir, version: str) -> dict:
     """A bundle's manifest without loading its components (raises :class:`BundleError`)."""
-    path = Path(artifacts_dir) / version / MANIFEST
+    path = bundle_dir(artifacts_dir, version) / MANIFEST
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
         raise BundleError(f"bundle {version}: {path} does not exist") from None
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BundleError(f"bundle {version}: {path} is not valid JSON ({exc})") from None
 
 
-def set_current(artifacts_dir, version: str) -> None:
-    """Point ``current`` at ``version`` after validating it (raises :class:`BundleError` if invalid)."""
-    artifacts_dir = Path(artifacts_dir)
-    path = artifacts_dir / version
-    if not VERSION_PATTERN.match(version) or not path.is_dir():
-        known = ", ".join(list_versions(artifacts_dir)) or "none"
-        raise BundleError(f"bundle {version!r} not found in {artifacts_dir} (versions: {known})")
-    problems = validate_bundle(path)
+def set_current(artifacts_dir, version: str, key: str | None = None) -> None:
+    """Point ``current`` at ``version`` after validating it (raises :class:`BundleError` if invalid).
+
+    ``key``: the signing key (default: :func:`signing_key`).
+    """
+    problems = validate_bundle(bundle_dir(artifacts_dir, version), key=key)
     if problems:
         raise BundleError(f"bundle {version} is invalid: " + "; ".join(problems))
-    _write_pointer(artifacts_dir, version)
+    _write_pointer(Path(artifacts_dir), version)
 
 
 def _smoke_problems(scorer) -> list[str]:
@@ -219,46 +303,110 @@ def _smoke_problems(scorer) -> list[str]:
     return problems
 
 
-def _inspect(path: Path) -> tuple[list[str], dict, dict]:
-    """(problems, manifest, loaded components) of the bundle at ``path``."""
-    if not path.is_dir():
-        return [f"{path} is not a directory"], {}, {}
+def _signature_problems(path: Path, manifest_bytes: bytes, key: str | None) -> list[str]:
+    if not key:
+        return []
     try:
-        manifest = json.loads((path / MANIFEST).read_text())
+        given = (path / SIGNATURE).read_text().strip()
     except FileNotFoundError:
-        return [f"{MANIFEST} is missing"], {}, {}
-    except json.JSONDecodeError as exc:
-        return [f"{MANIFEST} is not valid JSON ({exc})"], {}, {}
-    problems = [f"{MANIFEST} lacks '{key}'" for key in ("version", "components", "files") if key not in manifest]
-    if problems:
-        return problems, manifest, {}
+        return [f"{SIGNATURE} is missing: bundles must be signed while BUNDLE_SIGNING_KEY is set"]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [f"{SIGNATURE} is unreadable ({exc})"]
+    if not hmac.compare_digest(given, _signature(manifest_bytes, key)):
+        return [f"{SIGNATURE} does not match {MANIFEST} (changed after signing, or signed with another key)"]
+    return []
+
+
+def _file_problems(path: Path, manifest: dict) -> list[str]:
+    """Links, file types and sha256 of every file against the manifest's list."""
+    links = sorted(p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_symlink())
+    if links:
+        return [f"{name} is a symbolic link (refused)" for name in links]
     expected = manifest["files"]
+    if not isinstance(expected, dict):
+        return [f"{MANIFEST}: 'files' is not an object"]
     actual = _checksums(path)
+    problems = [f"file {name} is not an allowed type (allowed: {', '.join(ALLOWED_SUFFIXES)})"
+                for name in sorted(set(expected) | set(actual)) if not str(name).endswith(ALLOWED_SUFFIXES)]
     problems += [f"file {name} is missing" for name in expected if name not in actual]
     problems += [f"file {name} was modified (sha256 mismatch)"
                  for name in expected if name in actual and actual[name] != expected[name]]
     problems += [f"file {name} is not listed in the manifest" for name in actual if name not in expected]
+    return problems
+
+
+def _component_specs(manifest: dict) -> tuple[list[str], dict[str, type]]:
+    """(problems, {name: allowed class}) of the manifest's components; nothing is loaded."""
+    specs = manifest["components"]
+    if not isinstance(specs, dict):
+        return [f"{MANIFEST}: 'components' is not an object"], {}
+    problems, classes = [], {}
+    for name, spec in specs.items():
+        if not _NAME_PATTERN.match(str(name)) or not isinstance(spec, dict) or spec.get("path", name) != name:
+            problems.append(f"component {str(name)[:100]!r}: a component is a lower-case name stored in "
+                            f"the folder of that name")
+            continue
+        try:
+            classes[name] = component_class(spec.get("class"))
+        except BundleError as exc:
+            problems.append(f"component {name!r}: {exc}")
+    return problems, classes
+
+
+def _inspect(path: Path, key: str | None, version: str | None = None) -> tuple[list[str], dict, dict]:
+    """(problems, manifest, loaded components) of the bundle at ``path``.
+
+    ``version``: the version the manifest must give. Components are loaded only once the
+    signature, the manifest and every file check out.
+    """
+    if not path.is_dir():
+        return [f"{path} is not a directory"], {}, {}
+    try:
+        raw = (path / MANIFEST).read_bytes()
+    except FileNotFoundError:
+        return [f"{MANIFEST} is missing"], {}, {}
+    problems = _signature_problems(path, raw, signing_key(key))
+    if problems:
+        return problems, {}, {}
+    try:
+        manifest = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return [f"{MANIFEST} is not valid JSON ({exc})"], {}, {}
+    if not isinstance(manifest, dict):
+        return [f"{MANIFEST} is not a JSON object"], {}, {}
+    problems = [f"{MANIFEST} lacks '{name}'" for name in ("version", "components", "files") if name not in manifest]
+    if problems:
+        return problems, manifest, {}
+    if version is not None and manifest["version"] != version:
+        return [f"manifest says version {str(manifest['version'])[:100]!r}, "
+                f"but the bundle's folder is {version!r}"], manifest, {}
+    problems = _file_problems(path, manifest)
+    spec_problems, classes = _component_specs(manifest)
+    problems += spec_problems
     if problems:
         return problems, manifest, {}
     components = {}
-    for name, spec in manifest["components"].items():
+    for name, cls in classes.items():
         try:
-            cls = _import_class(spec["class"])
-            components[name] = cls.load(path / spec.get("path", name))
+            components[name] = cls.load(path / name)
         except Exception as exc:
-            problems.append(f"component {name!r} ({spec.get('class')}) failed to load: {type(exc).__name__}: {exc}")
+            problems.append(f"component {name!r} ({_class_name(cls)}) failed to load: {type(exc).__name__}: {exc}")
     if "scorer" in components:
         problems += _smoke_problems(components["scorer"])
     return problems, manifest, components
 
 
-def validate_bundle(path) -> list[str]:
+def validate_bundle(path, key: str | None = None) -> list[str]:
     """Problems of the bundle directory ``path`` (empty list = valid).
 
-    Checks the manifest, every file's sha256 (missing, modified or unlisted files), that every
-    component loads, and a smoke prediction ``scorer.score(0)`` when the bundle has a scorer.
+    Checks the signature (when a signing key is set: ``key``, default :func:`signing_key`), the
+    manifest (and, when the folder's name is a version, that the manifest gives the same one),
+    links and file types, every file's sha256 (missing, modified or unlisted files), that every
+    component's class is allowed and loads, and a smoke prediction ``scorer.score(0)`` when the
+    bundle has a scorer.
     """
-    return _inspect(Path(path))[0]
+    path = Path(path)
+    return _inspect(path, key, path.name if VERSION_PATTERN.match(path.name) else None)[0]
 
 
 class Bundle:
@@ -320,26 +468,23 @@ class Bundle:
         return f"Bundle(version={self.version!r}, components={list(self.components)})"
 
 
-def load_bundle(artifacts_dir, version: str | None = None) -> Bundle:
+def load_bundle(artifacts_dir, version: str | None = None, key: str | None = None) -> Bundle:
     """Validate and load a bundle (``version=None``: the current one).
+
+    ``key``: the signing key (default: :func:`signing_key`).
 
     Raises
     ------
     BundleError
-        No current bundle, unknown version, or an invalid bundle (the message lists the problems).
+        No current bundle, a version that is not a bundle name of ``artifacts_dir``, or an
+        invalid bundle (the message lists the problems).
     """
-    artifacts_dir = Path(artifacts_dir)
     if version is None:
         version = current_version(artifacts_dir)
         if version is None:
             raise BundleError(f"no current bundle in {artifacts_dir}: run `python -m engine train` first")
-    path = artifacts_dir / version
-    if not path.is_dir():
-        known = ", ".join(list_versions(artifacts_dir)) or "none"
-        raise BundleError(f"bundle {version!r} not found in {artifacts_dir} (versions: {known})")
-    problems, manifest, components = _inspect(path)
-    if not problems and manifest.get("version") != version:
-        problems.append(f"manifest says version {manifest.get('version')!r}")
+    path = bundle_dir(artifacts_dir, version)
+    problems, manifest, components = _inspect(path, key, version)
     if problems:
         raise BundleError(f"bundle {version} is invalid: " + "; ".join(problems))
     return Bundle(path, manifest, components)

@@ -45,6 +45,19 @@ def _parse_caps(text: str | None) -> dict[str, int]:
     return caps
 
 
+def _parse_share(name: str, text: str | None, default: float) -> float:
+    """A share in [0, 1] (``0.5``), or ``default`` when unset."""
+    if not text:
+        return default
+    try:
+        share = float(text)
+    except ValueError:
+        share = float("nan")
+    if not 0 <= share <= 1:
+        raise ValueError(f"{name}: expected a share between 0 and 1 (got {text!r})")
+    return share
+
+
 @dataclass(frozen=True)
 class Settings:
     """Runtime configuration.
@@ -63,6 +76,10 @@ class Settings:
     seed_dir : the read-only reference data (``../shared/data/seed``), when present.
     users_file : JSON file of users ``{"name": {"role": ..., "password_hash": ...}}``.
     contact_caps, cap_days : contact-frequency caps per channel per period.
+    bundle_signing_key : HMAC key of bundle manifests; when set, bundles are signed at train
+        time and unsigned or wrongly signed bundles are refused (``None``: signing off).
+    ingest_max_shrink : the largest share of a table's rows a replacing ingest may drop
+        without ``--allow-shrink`` (an empty file is always refused against a non-empty table).
     """
 
     database_url: str = field(default_factory=_default_database_url)
@@ -77,6 +94,8 @@ class Settings:
     contact_caps: dict = field(default_factory=lambda: dict(DEFAULT_CAPS))
     cap_days: int = 30
     cache_timeout: int = 600
+    bundle_signing_key: str | None = field(default=None, repr=False)
+    ingest_max_shrink: float = 0.5
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "Settings":
@@ -95,6 +114,8 @@ class Settings:
             contact_caps=_parse_caps(env.get("CONTACT_CAPS")),
             cap_days=int(env.get("CAP_DAYS") or base.cap_days),
             cache_timeout=int(env.get("CACHE_TIMEOUT") or base.cache_timeout),
+            bundle_signing_key=env.get("BUNDLE_SIGNING_KEY") or None,
+            ingest_max_shrink=_parse_share("INGEST_MAX_SHRINK", env.get("INGEST_MAX_SHRINK"), base.ingest_max_shrink),
         )
 
     def with_(self, **changes) -> "Settings":

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 
-from engine.bundles import BundleError, current_version, list_versions, read_manifest, set_current, validate_bundle
+from engine.bundles import (BundleError, bundle_dir, current_version, list_versions, read_manifest, set_current,
+                            validate_bundle)
 from engine.cli import CommandError
 
 HELP = "list model bundles, validate one, or point 'current' at one"
@@ -41,17 +42,18 @@ def run(args, settings, progress) -> int:
             for r in rows) or f"no bundles in {root}"
         code = 0
     elif args.action == "validate":
-        path = root / args.version
-        if not path.is_dir():
-            raise CommandError(f"bundle {args.version!r} not found in {root}")
-        problems = validate_bundle(path)
+        try:
+            path = bundle_dir(root, args.version)
+        except BundleError as exc:
+            raise CommandError(str(exc)) from exc
+        problems = validate_bundle(path, key=settings.bundle_signing_key)
         result = {"version": args.version, "valid": not problems, "problems": problems}
         text = f"bundle {args.version}: " + ("valid" if not problems else "INVALID\n  " + "\n  ".join(problems))
         code = 0 if not problems else 1
     else:
         previous = current_version(root)
         try:
-            set_current(root, args.version)
+            set_current(root, args.version, key=settings.bundle_signing_key)
         except BundleError as exc:
             raise CommandError(str(exc)) from exc
         result = {"previous": previous, "current": args.version}

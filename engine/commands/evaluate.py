@@ -81,7 +81,7 @@ def recorded_data(bundle, split: dict, protocol: str, settings, progress):
 
 def run(args, settings, progress) -> int:
     try:
-        bundle = load_bundle(settings.artifacts_dir, args.version)
+        bundle = load_bundle(settings.artifacts_dir, args.version, key=settings.bundle_signing_key)
     except BundleError as exc:
         raise CommandError(str(exc)) from exc
     split = split_parameters(bundle.manifest)

@@ -19,6 +19,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("file", help="path of the file to load")
     parser.add_argument("--append", action="store_true",
                         help="append to the table instead of replacing its rows")
+    parser.add_argument("--allow-shrink", action="store_true",
+                        help="let a replacing load empty the table or drop more than INGEST_MAX_SHRINK of its rows")
     parser.add_argument("--json", action="store_true", help="print one JSON object (counts and report) on stdout")
     parser.add_argument("--show", type=int, default=10, metavar="N", help="problems to list (default 10)")
 
@@ -26,7 +28,8 @@ def add_arguments(parser) -> None:
 def run(args, settings, progress) -> int:
     store = Store(settings.database_url)
     try:
-        result = ingest_file(store, args.kind, args.file, replace=not args.append, progress=progress)
+        result = ingest_file(store, args.kind, args.file, replace=not args.append, progress=progress,
+                             allow_shrink=args.allow_shrink, max_shrink=settings.ingest_max_shrink)
     except ValidationError as exc:
         report = exc.report
         if args.json:

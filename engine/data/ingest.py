@@ -28,12 +28,13 @@ from xml.etree.ElementTree import ParseError
 import numpy as np
 import pandas as pd
 
-from engine.config import CHANNELS
+from engine.config import CHANNELS, Settings
 from engine.data import nucc, reference
 from engine.data.schemas import OUTCOMES, TABLES, normalize_channel
 from engine.data.store import Store, conform
-from engine.data.validation import (ValidationError, ValidationReport, check_allowed, check_bools,
-                                    check_dates, check_duplicates, check_numbers, check_required, fatal)
+from engine.data.validation import (ValidationError, ValidationReport, check_allowed, check_bools, check_dates,
+                                    check_duplicates, check_numbers, check_required, check_text, fatal,
+                                    horizon_days)
 from engine.progress import QUIET, Progress
 
 #: Share of HCPs (in percent) given ``consent_email = False`` by :func:`default_consents`.
@@ -88,17 +89,27 @@ def read_csv_records(path, report: ValidationReport) -> tuple[pd.DataFrame, pd.S
     Blank lines are skipped. A record with the wrong number of fields, a malformed quote or
     an unterminated quoted field at the end (a truncated file) is an error naming its line;
     such records are left out of the frame.
+
+    Raises
+    ------
+    ValidationError
+        An empty file, a malformed header, or a header naming a column twice (which column
+        would be meant?).
     """
     text = read_text(path)
     if not text.strip():
         raise fatal(report.file, "empty file (expected a header line)")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    header = [h.strip() for h in next(reader)]
+    try:
+        header = [h.strip() for h in next(reader)]
+    except csv.Error as exc:
+        raise fatal(report.file, f"malformed header line ({exc})", row=1) from None
     seen = set()
     for name in header:
         if name in seen:
             report.error(1, name, None, "duplicate column name in header")
         seen.add(name)
+    report.raise_if_errors()
     rows, lines = [], []
     previous_end = reader.line_num
     while True:
@@ -164,12 +175,19 @@ def _header(columns) -> str:
 
 
 def _missing_columns(report: ValidationReport) -> bool:
-    return any(p.rule.startswith("missing required column") or p.rule == "duplicate column name in header"
-               for p in report.errors)
+    return any(p.rule.startswith("missing required column") for p in report.errors)
 
 
 def _empty(table: str) -> pd.DataFrame:
     return conform(table, pd.DataFrame({c.name: [] for c in TABLES[table]}))
+
+
+def _finish(table: str, frame: pd.DataFrame, lines: pd.Series, report: ValidationReport) -> pd.DataFrame:
+    """Every reader's last step: text lengths and characters (:func:`check_text`), then the
+    conformed frame, or an empty one when the file has errors."""
+    check_text(table, frame, lines, report)
+    report.stats["rows_kept"] = len(frame)
+    return conform(table, frame) if report.ok else _empty(table)
 
 
 # -- HCPs ----------------------------------------------------------------------------------------
@@ -236,7 +254,7 @@ def normalize_zip(value) -> str | None:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return None
     digits = re.sub(r"[^0-9]", "", str(value))
-    if not digits or int(digits) == 0:
+    if not digits.strip("0"):
         return None
     return digits.zfill(9)[:5] if len(digits) > 5 else digits.zfill(5)
 
@@ -351,8 +369,7 @@ def read_hcps(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, Validatio
         "segment": _map_unique(specialty, reference.segment_for_specialty),
     }, index=frame.index)
     hcps = pd.concat([hcps, default_consents(npi)], axis=1)
-    report.stats["rows_kept"] = len(hcps)
-    return (conform("hcps", hcps) if report.ok else _empty("hcps")), report
+    return _finish("hcps", hcps, lines, report), report
 
 
 #: INTERFACES.md names; both formats are handled by :func:`read_hcps`.
@@ -400,7 +417,7 @@ def _finish_contents(frame: pd.DataFrame, lines: pd.Series, report: ValidationRe
     def dates(column):
         if column not in frame:
             return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[us]")
-        return check_dates(frame[column], lines, report, column)
+        return check_dates(frame[column], lines, report, column, horizon_days=horizon_days("contents", column))
 
     published = dates("publication_date")
     start = dates("approval_start")
@@ -416,8 +433,7 @@ def _finish_contents(frame: pd.DataFrame, lines: pd.Series, report: ValidationRe
         "therapeutic_area": frame.get("therapeutic_area"), "publication_date": published,
         "approval_start": start, "approval_end": end,
     }, index=frame.index)[~duplicate_pmid & ~duplicate_id]
-    report.stats["rows_kept"] = len(contents)
-    return conform("contents", contents) if report.ok else _empty("contents")
+    return _finish("contents", contents, lines, report)
 
 
 def read_pubmed_csv(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, ValidationReport]:
@@ -450,7 +466,7 @@ def _month(text) -> int:
     if not text:
         return 1
     text = str(text).strip().lower()
-    if text.isdigit():
+    if re.fullmatch("[0-9]{1,2}", text):
         return min(max(int(text), 1), 12)
     return _MONTHS.get(text[:3], _SEASONS.get(text, 1))
 
@@ -459,11 +475,10 @@ def _xml_date(node) -> str | None:
     """ISO date of a PubDate/ArticleDate/PubMedPubDate node (missing month/day -> 1)."""
     if node is None:
         return None
-    year = node.findtext("Year")
-    if year and year.strip().isdigit():
-        day = node.findtext("Day")
-        day = int(day) if day and day.strip().isdigit() else 1
-        return f"{int(year):04d}-{_month(node.findtext('Month')):02d}-{day:02d}"
+    year, day = (node.findtext("Year") or "").strip(), (node.findtext("Day") or "").strip()
+    if re.fullmatch("[0-9]+", year):  # as text: a bad year or day becomes a "bad date" error naming it
+        day = day if re.fullmatch("[0-9]+", day) else "1"
+        return f"{year.zfill(4)}-{_month(node.findtext('Month')):02d}-{day.zfill(2)}"
     medline = node.findtext("MedlineDate")  # e.g. "2020 Jan-Feb", "2019 Dec-2020 Jan", "2021 Spring"
     if medline:
         match = re.search(r"(\d{4})\s*([A-Za-z]+)?", medline)
@@ -631,8 +646,7 @@ def read_interactions_csv(path, campaigns: pd.DataFrame | None = None,
                           if "dwell_seconds" in frame else None),
         "converted": check_bools(frame["converted"], lines, report, "converted") if "converted" in frame else None,
     }, index=frame.index)
-    report.stats["rows_kept"] = len(interactions)
-    return (conform("interactions", interactions) if report.ok else _empty("interactions")), report
+    return _finish("interactions", interactions, lines, report), report
 
 
 # -- patients ------------------------------------------------------------------------------------
@@ -670,8 +684,7 @@ def read_patients(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, Valid
         "state": state.map(reference.state_code).where(lambda s: s.notna(), state),
         "assigned_specialty": frame.get("assigned_specialty"),
     }, index=frame.index)
-    report.stats["rows_kept"] = len(patients)
-    return (conform("patients", patients) if report.ok else _empty("patients")), report
+    return _finish("patients", patients, lines, report), report
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -724,7 +737,19 @@ def _check_against_store(store: Store, kind: str, frame: pd.DataFrame, report: V
             report.error(None, column, value, f"{column} not in the stored {table} ({count} row(s))")
 
 
-def ingest_file(store: Store, kind: str, path, replace: bool = True, progress: Progress = QUIET) -> dict:
+def _check_shrink(store: Store, kind: str, rows: int, report: ValidationReport, max_shrink: float) -> None:
+    """A replacing load must not empty a table, nor drop more than ``max_shrink`` of its rows."""
+    stored = store.count(kind)
+    if stored == 0 or (rows > 0 and rows >= stored * (1 - max_shrink)):
+        return
+    loss = f"would delete all {stored:,} stored rows" if rows == 0 else (
+        f"would drop {1 - rows / stored:.0%} of them, more than the allowed {max_shrink:.0%} (INGEST_MAX_SHRINK)")
+    report.error(None, None, None, f"replacing table {kind} ({stored:,} rows) with {rows:,} rows {loss}; "
+                                   f"load with --allow-shrink if that is intended")
+
+
+def ingest_file(store: Store, kind: str, path, replace: bool = True, progress: Progress = QUIET,
+                allow_shrink: bool = False, max_shrink: float = Settings.ingest_max_shrink) -> dict:
     """Read, validate and load one file; nothing is written unless the whole file is valid.
 
     Parameters
@@ -734,6 +759,10 @@ def ingest_file(store: Store, kind: str, path, replace: bool = True, progress: P
     path : the file (contents: PubMed CSV or efetch XML, told apart by content).
     replace : True replaces the table's rows in one transaction; False appends (keys already
         stored are errors; generated interaction ids continue after the stored ones).
+    allow_shrink : let a replacing load empty the table or drop more than ``max_shrink`` of its
+        rows (refused otherwise: an empty or cut-off export must not wipe a table).
+    max_shrink : the largest share of the stored rows a replacing load may drop
+        (``Settings.ingest_max_shrink``).
 
     Returns
     -------
@@ -743,7 +772,8 @@ def ingest_file(store: Store, kind: str, path, replace: bool = True, progress: P
     Raises
     ------
     ValidationError
-        When the file has any error; the store is untouched.
+        When the file has any error, or a replacing load would shrink the table too much; the
+        store is untouched.
     """
     started = time.perf_counter()
     frame, report = read_file(kind, path, store=store, progress=progress)
@@ -751,6 +781,8 @@ def ingest_file(store: Store, kind: str, path, replace: bool = True, progress: P
     if not replace and report.stats.get("generated_ids"):
         frame["interaction_id"] = frame["interaction_id"] + (store.next_id("interactions", "interaction_id") - 1)
     _check_against_store(store, kind, frame, report, append=not replace)
+    if replace and not allow_shrink:
+        _check_shrink(store, kind, len(frame), report, max_shrink)
     report.raise_if_errors()
     progress("ingest", f"loading {len(frame)} {kind} rows ({'replace' if replace else 'append'})")
     if replace:

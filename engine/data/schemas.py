@@ -3,6 +3,10 @@
 Each table is a tuple of :class:`Column`. Frames handed to the store must carry exactly
 these columns (extra columns are an error, missing nullable ones are filled with nulls).
 Logical types: ``str``, ``int``, ``float``, ``bool``, ``date``, ``timestamp``.
+
+Text columns of the ingested tables carry their maximum length (``max_length``, documented in
+the README); ingest refuses longer values and control characters
+(:func:`engine.data.validation.check_text`).
 """
 from __future__ import annotations
 
@@ -14,13 +18,26 @@ from engine.config import CHANNELS
 OUTCOMES: tuple[str, ...] = ("delivered", "opened", "clicked", "attended")
 
 
+#: Maximum lengths (characters) of ingested text: identifiers, names and codes, long text.
+ID_LENGTH, NAME_LENGTH, CODE_LENGTH = 64, 100, 20
+TITLE_LENGTH, ABSTRACT_LENGTH = 1_000, 20_000
+
+
 @dataclass(frozen=True)
 class Column:
+    """One column. ``max_length``: the longest text ingest accepts (``None``: not ingested);
+    ``multiline``: text that may hold line breaks and tabs (every other text is one line);
+    ``planned``: a date that may lie ahead (an approval window), up to
+    :data:`engine.data.validation.PLAN_HORIZON_DAYS` instead of tomorrow."""
+
     name: str
     type: str
     nullable: bool = True
     primary_key: bool = False
     doc: str = ""
+    max_length: int | None = None
+    multiline: bool = False
+    planned: bool = False
 
 
 def _consents():
@@ -29,56 +46,56 @@ def _consents():
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "hcps": (
-        Column("hcp_id", "str", nullable=False, primary_key=True, doc="10-digit NPI"),
-        Column("first_name", "str"),
-        Column("last_name", "str", nullable=False),
-        Column("credential", "str"),
-        Column("taxonomy_code", "str", doc="NUCC taxonomy code"),
-        Column("specialty", "str", nullable=False),
-        Column("city", "str"),
-        Column("state", "str"),
-        Column("zip", "str"),
-        Column("territory", "str"),
-        Column("segment", "str", doc="brand segment, e.g. 'High value'"),
+        Column("hcp_id", "str", nullable=False, primary_key=True, doc="10-digit NPI", max_length=ID_LENGTH),
+        Column("first_name", "str", max_length=NAME_LENGTH),
+        Column("last_name", "str", nullable=False, max_length=NAME_LENGTH),
+        Column("credential", "str", max_length=NAME_LENGTH),
+        Column("taxonomy_code", "str", doc="NUCC taxonomy code", max_length=CODE_LENGTH),
+        Column("specialty", "str", nullable=False, max_length=NAME_LENGTH),
+        Column("city", "str", max_length=NAME_LENGTH),
+        Column("state", "str", max_length=NAME_LENGTH),
+        Column("zip", "str", max_length=CODE_LENGTH),
+        Column("territory", "str", max_length=NAME_LENGTH),
+        Column("segment", "str", doc="brand segment, e.g. 'High value'", max_length=NAME_LENGTH),
         *_consents(),
     ),
     "contents": (
-        Column("content_id", "str", nullable=False, primary_key=True),
-        Column("pmid", "str"),
-        Column("title", "str", nullable=False),
-        Column("abstract", "str"),
-        Column("therapeutic_area", "str"),
+        Column("content_id", "str", nullable=False, primary_key=True, max_length=ID_LENGTH),
+        Column("pmid", "str", max_length=CODE_LENGTH),
+        Column("title", "str", nullable=False, max_length=TITLE_LENGTH, multiline=True),
+        Column("abstract", "str", max_length=ABSTRACT_LENGTH, multiline=True),
+        Column("therapeutic_area", "str", max_length=NAME_LENGTH),
         Column("publication_date", "date"),
-        Column("approval_start", "date"),
-        Column("approval_end", "date"),
+        Column("approval_start", "date", planned=True),
+        Column("approval_end", "date", planned=True),
     ),
     "campaigns": (
         Column("campaign_id", "str", nullable=False, primary_key=True),
         Column("channel", "str", nullable=False),
         Column("content_id", "str", nullable=False),
-        Column("start_date", "date"),
-        Column("end_date", "date"),
+        Column("start_date", "date", planned=True),
+        Column("end_date", "date", planned=True),
         Column("target_specialty", "str"),
     ),
     "interactions": (
         Column("interaction_id", "int", nullable=False, primary_key=True),
-        Column("hcp_id", "str", nullable=False),
-        Column("content_id", "str", nullable=False),
-        Column("campaign_id", "str"),
-        Column("channel", "str", nullable=False),
+        Column("hcp_id", "str", nullable=False, max_length=ID_LENGTH),
+        Column("content_id", "str", nullable=False, max_length=ID_LENGTH),
+        Column("campaign_id", "str", max_length=ID_LENGTH),
+        Column("channel", "str", nullable=False, max_length=CODE_LENGTH),
         Column("timestamp", "timestamp", nullable=False),
-        Column("outcome", "str", nullable=False, doc="one of OUTCOMES"),
+        Column("outcome", "str", nullable=False, doc="one of OUTCOMES", max_length=CODE_LENGTH),
         Column("engaged", "bool", nullable=False, doc="outcome beyond 'delivered'"),
         Column("dwell_seconds", "float"),
         Column("converted", "bool"),
     ),
     "patients": (
-        Column("patient_id", "str", nullable=False, primary_key=True),
-        Column("hcp_id", "str", nullable=False),
+        Column("patient_id", "str", nullable=False, primary_key=True, max_length=ID_LENGTH),
+        Column("hcp_id", "str", nullable=False, max_length=ID_LENGTH),
         Column("birthdate", "date"),
-        Column("gender", "str"),
-        Column("state", "str"),
-        Column("assigned_specialty", "str"),
+        Column("gender", "str", max_length=CODE_LENGTH),
+        Column("state", "str", max_length=NAME_LENGTH),
+        Column("assigned_specialty", "str", max_length=NAME_LENGTH),
     ),
     "feedback": (
         Column("feedback_id", "int", nullable=False, primary_key=True),

@@ -8,10 +8,15 @@ line numbers with the header on line 1, so ``row 7`` is what a text editor shows
 of the article in the file.
 
 The ``check_*`` helpers parse one column of strings into typed values and record a problem for
-every value that does not parse, so a file with three bad rows reports all three.
+every value that does not parse, so a file with three bad rows reports all three. They also hold
+the plausibility rules every input obeys: dates between :data:`EARLIEST_DATE` and tomorrow
+(plans such as approval windows: :data:`PLAN_HORIZON_DAYS` ahead), finite numbers, integers
+that fit exactly, text no longer than its column's ``max_length`` and free of control characters.
 """
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
@@ -26,6 +31,19 @@ WARNING = "warning"
 
 _TRUE = {"true", "t", "yes", "y", "1", "1.0"}
 _FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+#: No input date lies before this one.
+EARLIEST_DATE = pd.Timestamp("1900-01-01")
+#: Events (interactions, births, publications) lie at most this many days after today (clock
+#: skew between systems); planned dates (approval windows) at most :data:`PLAN_HORIZON_DAYS`.
+EVENT_HORIZON_DAYS = 1
+PLAN_HORIZON_DAYS = 3_660
+#: The largest integer a float64 holds exactly: bigger ids would change silently when loaded.
+MAX_INTEGER = 2 ** 53
+#: Never accepted in text: C0 controls other than tab, line feed and carriage return, DEL, C1.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: Not accepted in one-line text (everything but ``multiline`` columns).
+_LINE_BREAK = re.compile("[\t\n\r\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -191,11 +209,25 @@ def check_required(values: pd.Series, lines: pd.Series, report: ValidationReport
     return ~blank
 
 
+def horizon_days(table: str, column: str) -> int:
+    """How many days past today a date of ``table.column`` may lie (planned dates: further)."""
+    planned = any(c.planned for c in TABLES[table] if c.name == column)
+    return PLAN_HORIZON_DAYS if planned else EVENT_HORIZON_DAYS
+
+
+def latest_date(horizon_days: int = EVENT_HORIZON_DAYS) -> pd.Timestamp:
+    """The latest plausible date: the end of today (UTC) plus ``horizon_days``."""
+    today = pd.Timestamp(dt.datetime.now(dt.timezone.utc).date())
+    return today + pd.Timedelta(days=horizon_days + 1) - pd.Timedelta(microseconds=1)
+
+
 def check_dates(values: pd.Series, lines: pd.Series, report: ValidationReport, column: str,
-                kind: str = "date") -> pd.Series:
+                kind: str = "date", horizon_days: int = EVENT_HORIZON_DAYS) -> pd.Series:
     """Parse dates/timestamps (ISO 8601 first, then other common layouts); blanks stay NaT.
 
-    Time-zone aware values are converted to UTC and made naive (the store holds UTC).
+    Time-zone aware values are converted to UTC and made naive (the store holds UTC). A date
+    before :data:`EARLIEST_DATE` or after :func:`latest_date` (``horizon_days`` ahead) is an
+    error: one interaction dated 2099 would otherwise become the data's "now".
     """
     text = values.astype(object).where(~_blank(values), None)
     present = text.notna()
@@ -213,6 +245,12 @@ def check_dates(values: pd.Series, lines: pd.Series, report: ValidationReport, c
     bad = present & parsed.isna()
     for line, value in zip(lines[bad], text[bad]):
         report.error(line, column, value, f"bad {kind} (expected e.g. 2024-03-31{' 14:05:00' if kind == 'timestamp' else ''})")
+    latest = latest_date(horizon_days)
+    implausible = parsed.notna() & ((parsed < EARLIEST_DATE) | (parsed > latest))
+    for line, value in zip(lines[implausible], text[implausible]):
+        report.error(line, column, value, f"{kind} out of range (expected {EARLIEST_DATE.date()} "
+                                          f"to {latest.date()})")
+    parsed = parsed.where(~implausible)
     if kind == "date":
         parsed = parsed.dt.normalize()
     return parsed
@@ -257,20 +295,55 @@ def check_bools(values: pd.Series, lines: pd.Series, report: ValidationReport, c
 
 def check_numbers(values: pd.Series, lines: pd.Series, report: ValidationReport, column: str,
                   integer: bool = False, minimum: float | None = None) -> pd.Series:
-    """Parse numbers; blanks stay NaN. ``minimum`` flags smaller values as errors."""
+    """Parse numbers; blanks stay NaN. ``minimum`` flags smaller values as errors.
+
+    Numbers must be finite ('inf' is an error, as is 'nan': a missing value is a blank);
+    integers must lie within +-:data:`MAX_INTEGER`.
+    """
     text = values.astype(object).where(~_blank(values), None)
-    parsed = pd.to_numeric(text, errors="coerce")
+    parsed = pd.to_numeric(text, errors="coerce").astype("float64")  # huge integers arrive as uint64/object
     bad = text.notna() & parsed.isna()
-    if integer:
-        bad |= parsed.notna() & (parsed % 1 != 0)
     for line, value in zip(lines[bad], text[bad]):
         report.error(line, column, value, "bad integer" if integer else "bad number")
+    infinite = parsed.notna() & ~np.isfinite(parsed)
+    for line, value in zip(lines[infinite], text[infinite]):
+        report.error(line, column, value, "not a finite number")
+    bad |= infinite
+    if integer:
+        fraction = ~bad & parsed.notna() & (parsed % 1 != 0)
+        for line, value in zip(lines[fraction], text[fraction]):
+            report.error(line, column, value, "bad integer")
+        huge = ~bad & parsed.notna() & (parsed.abs() > MAX_INTEGER)
+        for line, value in zip(lines[huge], text[huge]):
+            report.error(line, column, value, f"integer out of range (at most {MAX_INTEGER:,} in size)")
+        bad |= fraction | huge
     if minimum is not None:
         low = parsed.notna() & (parsed < minimum) & ~bad
         for line, value in zip(lines[low], text[low]):
             report.error(line, column, value, f"must be >= {minimum:g}")
     parsed = parsed.where(~bad)
     return parsed.astype("Int64") if integer else parsed.astype("float64")
+
+
+def check_text(table: str, frame: pd.DataFrame, lines: pd.Series, report: ValidationReport) -> None:
+    """Record an error for every text value of ``frame`` (columns of ``TABLES[table]``) that is
+    longer than its column's ``max_length``, holds a control character (NUL ...), or holds a line
+    break or tab outside a ``multiline`` column."""
+    for col in TABLES[table]:
+        if col.type != "str" or col.max_length is None or col.name not in frame:
+            continue
+        values = frame[col.name]
+        text = values[values.notna()].astype(str)
+        long = text.str.len() > col.max_length
+        for line, value in zip(lines.loc[text.index[long]], text[long]):
+            report.error(line, col.name, value, f"longer than {col.max_length:,} characters ({len(value):,})")
+        control = ~long & text.str.contains(_CONTROL)
+        for line, value in zip(lines.loc[text.index[control]], text[control]):
+            report.error(line, col.name, value, "control character (e.g. NUL) in text")
+        if not col.multiline:
+            broken = ~long & ~control & text.str.contains(_LINE_BREAK)
+            for line, value in zip(lines.loc[text.index[broken]], text[broken]):
+                report.error(line, col.name, value, "line break or tab in one-line text")
 
 
 def check_allowed(values: pd.Series, lines: pd.Series, report: ValidationReport, column: str,
@@ -300,8 +373,9 @@ def validate_frame(table: str, frame: pd.DataFrame, report: ValidationReport,
                    lines: pd.Series | None = None) -> pd.DataFrame:
     """Check a frame of strings against ``TABLES[table]`` and return it typed.
 
-    Checks required columns and values, types (int, float, bool, date, timestamp), allowed
-    channels and outcomes, and duplicate primary keys; records a problem for each offence.
+    Checks required columns and values, types (int, float, bool, date, timestamp) and their
+    plausible ranges, allowed channels and outcomes, text lengths and characters
+    (:func:`check_text`), and duplicate primary keys; records a problem for each offence.
     Unknown columns are errors (the schema is closed).
     """
     schema = TABLES[table]
@@ -324,7 +398,7 @@ def validate_frame(table: str, frame: pd.DataFrame, report: ValidationReport,
         elif col.name == "outcome":
             values = check_allowed(values, lines, report, col.name, OUTCOMES, lambda v: str(v).strip().lower())
         if col.type in ("date", "timestamp"):
-            values = check_dates(values, lines, report, col.name, col.type)
+            values = check_dates(values, lines, report, col.name, col.type, horizon_days(table, col.name))
         elif col.type == "bool":
             values = check_bools(values, lines, report, col.name)
         elif col.type in ("int", "float"):
@@ -332,4 +406,5 @@ def validate_frame(table: str, frame: pd.DataFrame, report: ValidationReport,
         out[col.name] = values
         if col.primary_key:
             check_duplicates(values.where(~_blank(values.astype(object)), None), lines, report, col.name)
+    check_text(table, frame, lines, report)
     return out

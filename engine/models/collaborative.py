@@ -160,7 +160,7 @@ class CollaborativeFilter(Recommender):
         params = json.loads((path / "params.json").read_text())
         curve = params.pop("loss_curve")
         model = cls(**params)  # bundles written before half_life_days load with all-time counts
-        with np.load(path / "factors.npz") as arrays:
+        with np.load(path / "factors.npz", allow_pickle=False) as arrays:
             model.user_factors_ = arrays["user_factors"]
             model.item_factors_ = arrays["item_factors"]
         model.loss_curve_ = curve

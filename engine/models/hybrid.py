@@ -544,7 +544,7 @@ class HybridModel(Recommender):
         model.config_ = meta["config"]
         model.history_ = meta["history"]
         model.scorer_ = HybridScorer.load(path / "scorer")
-        with np.load(path / "standardise.npz") as a:
+        with np.load(path / "standardise.npz", allow_pickle=False) as a:
             model.mean_ = {k[5:]: a[k] for k in a.files if k.startswith("mean/")}
             model.std_ = {k[4:]: a[k] for k in a.files if k.startswith("std/")}
         sibling = path.parent / "sequence"

@@ -203,7 +203,7 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
                                              "topic affinity and the approval calendar (weights fit on validation)",
                        "scorer.score / scorer.engagement": "P(engaged | sent now on the (best consented) channel)"},
     }
-    version = write_bundle(settings.artifacts_dir, components, manifest)
+    version = write_bundle(settings.artifacts_dir, components, manifest, key=settings.bundle_signing_key)
     stage_done("bundle")
     progress("train", f"bundle {version} written to {settings.artifacts_dir}")
     return version

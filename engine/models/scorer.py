@@ -297,7 +297,7 @@ class HybridScorer:
         path = Path(path)
         meta = json.loads((path / "scorer.json").read_text())
         layers: dict[str, list] = {}
-        with np.load(path / "scorer.npz") as a:
+        with np.load(path / "scorer.npz", allow_pickle=False) as a:
             for key in sorted(k for k in a.files if k.startswith("layer/")):
                 _, name, j = key.split("/")
                 layers.setdefault(name, []).append((int(j), a[key]))

@@ -329,7 +329,7 @@ class SequenceModel(Recommender):
         model.n_contents_ = meta["n_contents"]
         model.cutoff_ = pd.Timestamp(meta["cutoff"])
         model.history_ = meta["history"]
-        with np.load(path / "state.npz") as a:
+        with np.load(path / "state.npz", allow_pickle=False) as a:
             arrays = {k: a[k] for k in a.files}
         model.model_, model.encoder_ = model._build(model.n_contents_, arrays.pop("topics"))
         model.model_.load_weights(path / "model.weights.h5")
@@ -430,7 +430,7 @@ class JourneyForecaster:
     def load(cls, path) -> "JourneyForecaster":
         path = Path(path)
         meta = json.loads((path / "forecaster.json").read_text())
-        with np.load(path / "forecaster.npz") as a:
+        with np.load(path / "forecaster.npz", allow_pickle=False) as a:
             arrays = {k: a[k] for k in a.files}
         weights = {k[2:]: arrays.pop(k) for k in list(arrays) if k.startswith("w_")}
         return cls(weights, arrays["state_h"], arrays["state_c"], arrays["last_channel"], arrays["last_log_gap"],

@@ -38,7 +38,11 @@ log = logging.getLogger("engine.service")
 FEEDBACK_ACTIONS = ("accept", "dismiss")
 #: HCPs per ``score_batch`` call in batch scoring (bounds memory: chunk x contents x channels floats)
 BATCH_CHUNK = 2048
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: a spreadsheet reads a cell as a formula when it starts with = + - @, with tab, CR or LF, or with
+#: ; | (a separator of another locale splits ";=cmd|'...'" into a formula cell; | is DDE's pipe) ...
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", ";", "|")
+#: ... or when = + - @ follow separators and blanks it splits off or drops
+_FORMULA_LEAD = " ,;|\t\r\n"
 #: columns of a target-list row (and of its CSV export)
 TARGET_COLUMNS = ["hcp_id", "name", "specialty", "state", "city", "segment", "territory", "content_id", "title",
                   "channel", "engagement_probability", "score"]
@@ -51,8 +55,9 @@ class NoBundleError(RuntimeError):
 
 
 def csv_safe(value):
-    """Neutralise spreadsheet formula injection: text starting with = + - @ tab CR gets a leading quote."""
-    if isinstance(value, str) and value.startswith(_FORMULA_PREFIXES):
+    """Neutralise spreadsheet formula injection (:data:`_FORMULA_STARTS`): such text gets a leading quote."""
+    if isinstance(value, str) and (value.startswith(_FORMULA_STARTS)
+                                   or value.lstrip(_FORMULA_LEAD).startswith(_FORMULA_STARTS[:4])):
         return "'" + value
     return value
 
@@ -266,7 +271,7 @@ class NBAService:
         return service
 
     def _load(self, version: str, snapshot: DataSnapshot) -> Serving:
-        bundle = _bundles().load_bundle(self.settings.artifacts_dir, version)
+        bundle = _bundles().load_bundle(self.settings.artifacts_dir, version, key=self.settings.bundle_signing_key)
         return Serving.build(bundle, snapshot, self.settings)
 
     # -- version following ---------------------------------------------------------------

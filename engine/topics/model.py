@@ -321,7 +321,7 @@ class TopicModel:
         model.dictionary_ = Dictionary()
         model.dictionary_.token2id = {t: i for i, t in enumerate(model.vocabulary_)}
         model.dictionary_.id2token = dict(enumerate(model.vocabulary_))
-        model.lambda_ = np.load(directory / _TOPIC_TERM_FILE)
+        model.lambda_ = np.load(directory / _TOPIC_TERM_FILE, allow_pickle=False)
         model.alpha_ = np.asarray(meta["alpha"], dtype=float)
         model.num_topics_ = meta["num_topics"]
         model.coherence_cv_, model.coherence_umass_ = meta["coherence_cv"], meta["coherence_umass"]
@@ -330,7 +330,7 @@ class TopicModel:
         model.topic_term_ = model.lambda_ / model.lambda_.sum(axis=1, keepdims=True)
         model.labels_, model.prevalence_ = meta["labels"], np.asarray(meta["prevalence"])
         model.explorer_ = meta["explorer"]
-        model.doc_topics_ = np.load(directory / _DOC_TOPICS_FILE)
+        model.doc_topics_ = np.load(directory / _DOC_TOPICS_FILE, allow_pickle=False)
         return model
 
     def get_params(self) -> dict:

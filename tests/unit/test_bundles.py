@@ -7,13 +7,14 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.bundles import (BundleError, current_version, list_versions, load_bundle, set_current,
-                            validate_bundle, write_bundle)
+from engine.bundles import (BundleError, allow_component_class, current_version, list_versions, load_bundle,
+                            set_current, validate_bundle, write_bundle)
 from engine.commands import bundles as bundles_cmd
 from engine.config import CHANNELS
 from engine.progress import QUIET
 
 
+@allow_component_class
 class ArrayComponent:
     """A component holding one array, saved as .npy."""
 
@@ -25,9 +26,10 @@ class ArrayComponent:
 
     @classmethod
     def load(cls, path):
-        return cls(np.load(Path(path) / "values.npy"))
+        return cls(np.load(Path(path) / "values.npy", allow_pickle=False))
 
 
+@allow_component_class
 class ToyScorer(ArrayComponent):
     """A scorer over ``len(values)`` contents: score = values, engagement = sigmoid(values) on every channel."""
 
@@ -38,12 +40,14 @@ class ToyScorer(ArrayComponent):
         return SimpleNamespace(score=self.values.astype(float), engagement=np.repeat(p[:, None], len(CHANNELS), 1))
 
 
+@allow_component_class
 class CrashingComponent(ArrayComponent):
     def save(self, path):
         (Path(path) / "partial.bin").write_bytes(b"half")
         raise OSError("disk full")
 
 
+@allow_component_class
 class UnloadableComponent(ArrayComponent):
     @classmethod
     def load(cls, path):

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine.bundles import write_bundle
+from engine.bundles import allow_component_class, write_bundle
 from engine.cli import CommandError
 from engine.commands import evaluate as evaluate_cmd
 from engine.config import CHANNELS
@@ -200,6 +200,7 @@ def test_temporal_ranking_matches_its_full_sort_definition_in_small_batches(fram
             assert report["models"][name][key] == pytest.approx(value, abs=1e-12), (name, key)
 
 
+@allow_component_class
 class StoredPopularity(Recommender):
     """A tiny Recommender that can live in a bundle (for the `evaluate` command tests)."""
 
@@ -219,7 +220,7 @@ class StoredPopularity(Recommender):
     @classmethod
     def load(cls, path):
         model = cls()
-        model.popularity_ = np.load(path / "popularity.npy")
+        model.popularity_ = np.load(path / "popularity.npy", allow_pickle=False)
         return model
 
 

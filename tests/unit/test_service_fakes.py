@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.bundles import load_bundle, validate_bundle, write_bundle
+from engine.bundles import allow_component_class, load_bundle, validate_bundle, write_bundle
 from engine.config import CHANNELS
 from engine.data.store import Store
 
@@ -27,6 +27,7 @@ class TableScores:
     factors: dict
 
 
+@allow_component_class
 class TableScorer:
     """Scores looked up in a fixed ``[n_hcps, n_contents, n_channels]`` engagement table.
 
@@ -65,10 +66,11 @@ class TableScorer:
 
     @classmethod
     def load(cls, path) -> "TableScorer":
-        with np.load(Path(path) / "table.npz") as a:
+        with np.load(Path(path) / "table.npz", allow_pickle=False) as a:
             return cls(a["engagement"], a["content_ids"], a["hcp_ids"], a["consent"])
 
 
+@allow_component_class
 class StepForecaster:
     """Forecast: the HCP's most engaging channel every 14 days."""
 
