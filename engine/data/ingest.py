@@ -182,10 +182,8 @@ def _empty(table: str) -> pd.DataFrame:
     return conform(table, pd.DataFrame({c.name: [] for c in TABLES[table]}))
 
 
-def _finish(table: str, frame: pd.DataFrame, lines: pd.Series, report: ValidationReport) -> pd.DataFrame:
-    """Every reader's last step: text lengths and characters (:func:`check_text`), then the
-    conformed frame, or an empty one when the file has errors."""
-    check_text(table, frame, lines, report)
+def _finish(table: str, frame: pd.DataFrame, report: ValidationReport) -> pd.DataFrame:
+    """Every reader's last step: the conformed frame, or an empty one when the file has errors."""
     report.stats["rows_kept"] = len(frame)
     return conform(table, frame) if report.ok else _empty(table)
 
@@ -326,6 +324,7 @@ def read_hcps(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, Validatio
         report.stats["deactivated_skipped"] = int(deactivated.sum())
         keep &= entity == "1"
     frame, lines = frame[keep], lines[keep]
+    check_text("hcps", frame, lines, report)
 
     npi = frame["hcp_id"]
     present = check_required(npi, lines, report, "hcp_id")
@@ -369,7 +368,7 @@ def read_hcps(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, Validatio
         "segment": _map_unique(specialty, reference.segment_for_specialty),
     }, index=frame.index)
     hcps = pd.concat([hcps, default_consents(npi)], axis=1)
-    return _finish("hcps", hcps, lines, report), report
+    return _finish("hcps", hcps, report), report
 
 
 #: INTERFACES.md names; both formats are handled by :func:`read_hcps`.
@@ -393,6 +392,7 @@ _CONTENT_COLUMNS = {
 def _finish_contents(frame: pd.DataFrame, lines: pd.Series, report: ValidationReport,
                      row_label: str = "row") -> pd.DataFrame:
     """Shared rules of both PubMed readers (frame of strings in, conformed contents out)."""
+    check_text("contents", frame, lines, report)
     pmid = frame["pmid"] if "pmid" in frame else pd.Series(None, index=frame.index, dtype=object)
     bad_pmid = pmid.notna() & ~pmid.astype(str).str.fullmatch(r"[0-9]{1,9}")
     for line, value in zip(lines[bad_pmid], pmid[bad_pmid]):
@@ -433,7 +433,7 @@ def _finish_contents(frame: pd.DataFrame, lines: pd.Series, report: ValidationRe
         "therapeutic_area": frame.get("therapeutic_area"), "publication_date": published,
         "approval_start": start, "approval_end": end,
     }, index=frame.index)[~duplicate_pmid & ~duplicate_id]
-    return _finish("contents", contents, lines, report)
+    return _finish("contents", contents, report)
 
 
 def read_pubmed_csv(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, ValidationReport]:
@@ -475,9 +475,8 @@ def _xml_date(node) -> str | None:
     """ISO date of a PubDate/ArticleDate/PubMedPubDate node (missing month/day -> 1)."""
     if node is None:
         return None
-    year, day = (node.findtext("Year") or "").strip(), (node.findtext("Day") or "").strip()
-    if re.fullmatch("[0-9]+", year):  # as text: a bad year or day becomes a "bad date" error naming it
-        day = day if re.fullmatch("[0-9]+", day) else "1"
+    year, day = (node.findtext("Year") or "").strip(), (node.findtext("Day") or "1").strip()
+    if year:  # kept as text: a bad year or day becomes a "bad date" error that shows it
         return f"{year.zfill(4)}-{_month(node.findtext('Month')):02d}-{day.zfill(2)}"
     medline = node.findtext("MedlineDate")  # e.g. "2020 Jan-Feb", "2019 Dec-2020 Jan", "2021 Spring"
     if medline:
@@ -601,6 +600,7 @@ def read_interactions_csv(path, campaigns: pd.DataFrame | None = None,
     if _missing_columns(report):
         return _empty("interactions"), report
     progress("ingest", f"{report.file}: {len(frame)} records read")
+    check_text("interactions", frame, lines, report)
     none = pd.Series(None, index=frame.index, dtype=object)
 
     check_required(frame["hcp_id"], lines, report, "hcp_id")
@@ -646,7 +646,7 @@ def read_interactions_csv(path, campaigns: pd.DataFrame | None = None,
                           if "dwell_seconds" in frame else None),
         "converted": check_bools(frame["converted"], lines, report, "converted") if "converted" in frame else None,
     }, index=frame.index)
-    return _finish("interactions", interactions, lines, report), report
+    return _finish("interactions", interactions, report), report
 
 
 # -- patients ------------------------------------------------------------------------------------
@@ -669,6 +669,7 @@ def read_patients(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, Valid
     if _missing_columns(report):
         return _empty("patients"), report
     progress("ingest", f"{report.file}: {len(frame)} records read")
+    check_text("patients", frame, lines, report)
     check_required(frame["patient_id"], lines, report, "patient_id")
     check_duplicates(frame["patient_id"], lines, report, "patient_id")
     check_required(frame["hcp_id"], lines, report, "hcp_id")
@@ -684,7 +685,7 @@ def read_patients(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, Valid
         "state": state.map(reference.state_code).where(lambda s: s.notna(), state),
         "assigned_specialty": frame.get("assigned_specialty"),
     }, index=frame.index)
-    return _finish("patients", patients, lines, report), report
+    return _finish("patients", patients, report), report
 
 
 # -- loading -------------------------------------------------------------------------------------
