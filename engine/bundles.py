@@ -234,18 +234,20 @@ def _write_pointer(artifacts_dir: Path, version: str) -> None:
 
 
 def list_versions(artifacts_dir) -> list[str]:
-    """Versions present (directories with a manifest), oldest first."""
+    """Versions present (directories, not links, with a manifest), oldest first."""
     root = Path(artifacts_dir)
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if p.is_dir() and VERSION_PATTERN.match(p.name) and (p / MANIFEST).is_file()]
+    found = [p for p in root.iterdir()
+             if p.is_dir() and not p.is_symlink() and VERSION_PATTERN.match(p.name) and (p / MANIFEST).is_file()]
 
     def created(path: Path) -> str:
         # The name sorts to the second; the manifest's microseconds order bundles written within one.
         try:
-            return str(json.loads((path / MANIFEST).read_text()).get("created", ""))
-        except (OSError, json.JSONDecodeError):
+            manifest = json.loads((path / MANIFEST).read_text())
+        except (OSError, ValueError):
             return ""
+        return str(manifest.get("created", "")) if isinstance(manifest, dict) else ""
 
     return [p.name for p in sorted(found, key=lambda p: (p.name[:15], created(p), p.name))]
 
@@ -262,11 +264,14 @@ def read_manifest(artifacts_dir, version: str) -> dict:
     """A bundle's manifest without loading its components (raises :class:`BundleError`)."""
     path = bundle_dir(artifacts_dir, version) / MANIFEST
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except FileNotFoundError:
         raise BundleError(f"bundle {version}: {path} does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
         raise BundleError(f"bundle {version}: {path} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(f"bundle {version}: {path} is not a JSON object")
+    return manifest
 
 
 def set_current(artifacts_dir, version: str, key: str | None = None) -> None:
@@ -370,7 +375,7 @@ def _inspect(path: Path, key: str | None, version: str | None = None) -> tuple[l
         return problems, {}, {}
     try:
         manifest = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:
         return [f"{MANIFEST} is not valid JSON ({exc})"], {}, {}
     if not isinstance(manifest, dict):
         return [f"{MANIFEST} is not a JSON object"], {}, {}

@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.bundles import (MANIFEST, SIGNATURE, BundleError, bundle_dir, current_version, load_bundle, set_current,
-                            validate_bundle, write_bundle)
+from engine.bundles import (MANIFEST, SIGNATURE, BundleError, bundle_dir, current_version, list_versions, load_bundle,
+                            set_current, validate_bundle, write_bundle)
 from engine.cli import CommandError, main
 from engine.commands import bundles as bundles_cmd
 from engine.data.ingest import ingest_file
@@ -104,6 +104,7 @@ def test_a_symlinked_version_folder_is_refused(tmp_path):
     (artifacts / evil.name).symlink_to(evil)  # the attacker cannot name a path, so they plant a link
     with pytest.raises(BundleError, match="symbolic link or resolves outside"):
         load_bundle(artifacts, evil.name)
+    assert evil.name not in list_versions(artifacts)  # so a rollback never picks it
     assert not (tmp_path / "marker").exists()
 
 
@@ -203,6 +204,24 @@ def test_component_paths_and_links_inside_a_bundle_are_refused(tmp_path):
     (tmp_path / "secret.npy").write_bytes(b"not yours")
     (bundle / "table" / "link.npy").symlink_to(tmp_path / "secret.npy")
     assert "table/link.npy is a symbolic link (refused)" in validate_bundle(bundle)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[]", "manifest.json is not a JSON object"),
+    ('{"version": "V", "components": [], "files": {}}', "'components' is not an object"),
+    ('{"version": "V", "components": {}, "files": ["x"]}', "'files' is not an object"),
+    ('{"version": "V", "components": {"table": "os:system"}, "files": {}}', "lower-case name stored in the folder"),
+    ("\udcff", "not valid JSON"),
+])
+def test_malformed_manifests_are_problems_not_crashes(tmp_path, text, problem):
+    version = toy_bundle(tmp_path)
+    manifest = json.loads((tmp_path / version / MANIFEST).read_text())
+    text = text.replace('"V"', json.dumps(version)).replace('"files": {}', f'"files": {json.dumps(manifest["files"])}')
+    (tmp_path / version / MANIFEST).write_bytes(text.encode("utf-8", "surrogateescape"))
+    assert any(problem in p for p in validate_bundle(tmp_path / version)), validate_bundle(tmp_path / version)
+    assert list_versions(tmp_path) == [version]
+    with pytest.raises(BundleError):
+        load_bundle(tmp_path, version)
 
 
 def test_no_pickle_on_the_load_path():
