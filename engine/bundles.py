@@ -12,8 +12,8 @@ A bundle carries data, never code:
 - a version is a name of :data:`VERSION_PATTERN` inside ``artifacts_dir`` (:func:`bundle_dir`),
   never a path, and its manifest must name the same version;
 - component classes come from :data:`COMPONENT_CLASSES` in the code; the manifest only picks one;
-- files are JSON, numpy ``.npy``/``.npz`` (read with ``allow_pickle=False``) and Keras
-  ``.weights.h5`` (:data:`ALLOWED_SUFFIXES`); symbolic links are refused;
+- files are JSON, numpy ``.npy``/``.npz`` (read with ``allow_pickle=False``), Keras
+  ``.weights.h5`` and Parquet (:data:`ALLOWED_SUFFIXES`); symbolic links are refused;
 - with a signing key (``BUNDLE_SIGNING_KEY``), ``manifest.sig`` holds the HMAC-SHA256 of the
   manifest, and a bundle whose signature is missing or wrong is refused. The manifest lists
   every file's sha256, so the signature covers the whole bundle.
@@ -53,10 +53,11 @@ COMPONENT_CLASSES: dict[str, type | None] = dict.fromkeys((
     "engine.models.collaborative:CollaborativeFilter",
     "engine.models.hybrid:HybridModel",
     "engine.topics.model:TopicModel",
+    "engine.models.data:RecordedFrames",
 ))
 
 #: The only file types a bundle may contain: data formats that cannot carry code.
-ALLOWED_SUFFIXES = (".json", ".npy", ".npz", ".weights.h5")
+ALLOWED_SUFFIXES = (".json", ".npy", ".npz", ".weights.h5", ".parquet")
 
 
 class BundleError(RuntimeError):
