@@ -297,8 +297,9 @@ def read_hcps(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, Validatio
     - The NPI must be 10 digits with a valid check digit (:func:`npi_is_valid`); duplicates are
       errors.
     - ``specialty`` comes from the NUCC taxonomy code (:func:`engine.data.nucc.specialty_for_taxonomy`,
-      NPPES: the primary taxonomy); the file's own coarse ``speciality`` column is used only
-      when the code is unknown to the mapping.
+      NPPES: the primary taxonomy); the file's own coarse ``speciality`` (or ``specialty``)
+      column is used only when the code is unknown to the mapping: one of
+      :data:`engine.data.nucc.SPECIALTIES`, or any value as written when the row has no code at all.
     - ``zip`` is a 5-digit string; ``state`` a two-letter code; ``territory`` from the state;
       ``segment`` from the specialty (:func:`engine.data.reference.segment_for_specialty`).
     - Consents: :func:`default_consents` (all channels, a documented share opted out of email).
@@ -343,7 +344,8 @@ def read_hcps(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, Validatio
     known = _map_unique(codes, nucc.is_known_taxonomy).fillna(False).astype(bool)
     specialty = _map_unique(codes, nucc.specialty_for_taxonomy).fillna(nucc.OTHER)
     if "speciality" in frame:
-        fallback = frame["speciality"].where(frame["speciality"].isin(nucc.SPECIALTIES))
+        # a row without any code speaks the file's own vocabulary (a CRM list, an occupation): kept as written
+        fallback = frame["speciality"].where(frame["speciality"].isin(nucc.SPECIALTIES) | codes.isna())
         use_fallback = ~known & fallback.notna()
         specialty = specialty.where(~use_fallback, fallback)
     report.stats["taxonomy_unmapped"] = int((~known).sum())

@@ -56,6 +56,16 @@ def test_reduced_hcp_master_form(tmp_path):
     assert hcps["consent_webinar"].all()
 
 
+def test_a_row_without_taxonomy_code_keeps_its_own_specialty_word(tmp_path):
+    rows = [f"{NPI_A},1,SMITH,ANNA,,BOSTON,MA,02138,,Librarian",      # no code: the file's word
+            f"{NPI_B},1,JONES,BOB,,AUSTIN,TX,78701,999999999X,Librarian",  # unknown code: not a specialty
+            f"{NPI_C},1,LEE,CARA,,DENVER,CO,80202,,"]                     # neither
+    hcps, report = read_hcps(write(tmp_path, "hcp_master.csv", reduced_hcps(rows)))
+    assert report.ok, report.summary()
+    assert list(hcps["specialty"]) == ["Librarian", "Other", "Other"]
+    assert list(hcps["segment"]) == ["Maintain", "Maintain", "Maintain"]
+
+
 def test_nppes_original_columns_primary_taxonomy_and_organisations(tmp_path):
     header = ["NPI", "Entity Type Code", "Provider Organization Name (Legal Business Name)",
               "Provider Last Name (Legal Name)", "Provider First Name", "Provider Credential Text",
