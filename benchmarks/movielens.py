@@ -9,9 +9,9 @@ The input is the recbole copy of ml-100k (``fetch-movielens-100k DIR`` writes ``
   specialty (no taxonomy code: the reader keeps the file's own word), and city and state from the
   ZIP code where it is a known US one (the ``zipcodes`` package's offline table; others are left
   empty: Canadian postal codes, military APO codes, typos).
-- Movies become contents: the title (with its year) as the title, "genres. Released in YEAR." as
-  the abstract, the first genre as the topic, 1 January of the release year as the publication
-  date. A movie stays available once released: its approval window runs from the publication
+- Movies become contents: the title with its year as the title, the genres as the abstract (a
+  sentence around them would put its words into every topic), the first genre as the topic,
+  1 January of the release year as the publication date. A movie stays available once released: its approval window runs from the publication
   date to ``approved_until`` (the PubMed reader would otherwise close it two years later, before
   most 1997-1998 ratings of older films).
 - Ratings become email touches: engaged when the rating is 4 or 5 (outcome ``opened``, else
@@ -101,11 +101,10 @@ def content_frame(items: pd.DataFrame, approved_until: pd.Timestamp) -> pd.DataF
     genres = items["class"].str.split()
     titles = [t if y is None or t.rstrip().endswith(f"({y})") else f"{t} ({y})"
               for t, y in zip(items["movie_title"].str.strip(), years)]
-    abstracts = [", ".join(g) + (f". Released in {y}." if y else ".") for g, y in zip(genres, years)]
     return pd.DataFrame({
         "content_id": content_id(items["item_id"]),
         "Title": titles,
-        "Abstract": abstracts,
+        "Abstract": genres.str.join(", "),
         "Topic": [g[0] if g else "" for g in genres],
         "PubDate": [f"{y}-01-01" if y else "" for y in years],
         "approval_end": approved_until.strftime("%Y-%m-%d"),

@@ -25,20 +25,28 @@ def _fmt_pct(value) -> str:
 
 
 def model_quality(metrics: dict) -> dict:
-    """Hybrid NDCG@10 as a share of the oracle's, and the hybrid's value ratio@10 (None when absent)."""
+    """Hybrid NDCG@10 as a share of the oracle's and the hybrid's value ratio@10 (synthetic world), and
+    the hybrid's NDCG@10 beside the best other model's (any data: real logs have no oracle); None when absent."""
     models = (metrics.get("metrics") or {}).get("models") or {}
     hybrid, oracle = models.get("hybrid") or {}, models.get("oracle") or {}
     ratio = hybrid["ndcg@10"] / oracle["ndcg@10"] if hybrid.get("ndcg@10") is not None and oracle.get("ndcg@10") \
         else None
-    return {"ndcg_vs_oracle": ratio, "value_ratio": hybrid.get("value_ratio@10")}
+    others = {name: row["ndcg@10"] for name, row in models.items()
+              if not name.startswith("hybrid") and name != "oracle" and (row or {}).get("ndcg@10") is not None}
+    best = max(others, key=others.get) if others else None
+    return {"ndcg_vs_oracle": ratio, "value_ratio": hybrid.get("value_ratio@10"), "ndcg": hybrid.get("ndcg@10"),
+            "best_other": (best, others[best]) if best else None}
 
 
 def kpi_cards(kpis: dict, quality: dict) -> list:
-    """The KPI row: volumes, engagement and the model being served with its quality vs the oracle."""
-    ratio, value_ratio = quality.get("ndcg_vs_oracle"), quality.get("value_ratio")
+    """The KPI row: volumes, engagement and the model being served with its quality vs the oracle
+    (or, without one, vs the best other model)."""
+    ratio, value_ratio, ndcg, best = (quality.get(k) for k in ("ndcg_vs_oracle", "value_ratio", "ndcg", "best_other"))
     detail = " · ".join(p for p in (
         f"NDCG@10 at {ratio:.0%} of oracle" if ratio is not None else "",
-        f"value ratio {value_ratio:.2f}" if value_ratio is not None else "") if p) or "no evaluation yet"
+        f"value ratio {value_ratio:.2f}" if value_ratio is not None else "",
+        f"NDCG@10 {ndcg:.3f} ({best[0].replace('_', ' ')} {best[1]:.3f})" if ratio is None and ndcg is not None
+        and best else "") if p) or "no evaluation yet"
     return [
         kpi_card("HCPs", _fmt_int(kpis.get("hcps")), f"{_fmt_int(kpis.get('reached_hcps'))} reached"),
         kpi_card("Contents", _fmt_int(kpis.get("contents")), "in the catalogue"),

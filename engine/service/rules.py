@@ -1,6 +1,8 @@
 """Business rules applied to every recommendation, vectorised over HCPs, contents and channels.
 
 - consent / opt-out per channel: an opted-out channel is never recommended;
+- channels in use: a channel without a single touch in the data is never recommended (the brand
+  does not use it, and no model has seen it engage anyone: a log of emails only gets emails);
 - contact-frequency caps: a channel with ``>= cap`` touches in the last ``cap_days`` before
   "now" (the data's last timestamp) is skipped;
 - approval window: only content approved at "now";
@@ -59,6 +61,7 @@ class RuleBook:
     ------------------------------
     hcp_rows_ : int [n_bundle_hcps], the snapshot row of each bundle HCP (-1 when unknown to the store).
     consent_, cap_touches_, capped_ : [n_bundle_hcps, n_channels].
+    in_use_ : bool [n_channels] the channel has touches in the data (all True when there are none).
     approved_ : bool [n_bundle_contents] content inside its approval window at ``now_``.
     consumed_indptr_, consumed_indices_ : CSR of contents (bundle index) each bundle HCP already engaged.
     """
@@ -78,6 +81,8 @@ class RuleBook:
 
         self.consent_ = np.zeros((n_h, n_k), dtype=bool)  # unknown HCPs: no consent on record, no contact
         self.consent_[known] = snapshot.consent()[self.hcp_rows_[known]]
+        touched = snapshot.touches.sum(axis=0) > 0
+        self.in_use_ = touched if touched.any() else np.ones(n_k, dtype=bool)
         self.cap_touches_ = np.zeros((n_h, n_k), dtype=np.int64)
         self.cap_touches_[known] = snapshot.cap_touches[self.hcp_rows_[known]]
         cap_limits = np.array([self.caps.get(c, np.iinfo(np.int64).max) for c in CHANNELS], dtype=np.int64)
@@ -105,8 +110,8 @@ class RuleBook:
 
     # -- per-HCP pieces ----------------------------------------------------------------
     def allowed_channels(self, hcp_idx: np.ndarray, channels=None) -> np.ndarray:
-        """Bool [n, n_channels]: consented, not capped, and among ``channels`` when given."""
-        allowed = self.consent_[hcp_idx] & ~self.capped_[hcp_idx]
+        """Bool [n, n_channels]: consented, in use, not capped, and among ``channels`` when given."""
+        allowed = self.consent_[hcp_idx] & self.in_use_[None, :] & ~self.capped_[hcp_idx]
         if channels is not None:
             allowed = allowed & np.isin(np.array(CHANNELS), list(channels))[None, :]
         return allowed
@@ -171,6 +176,8 @@ class RuleBook:
         name = CHANNELS[channel]
         if not self.consent_[hcp, channel]:
             return f"{channel_label(name)} excluded: HCP opted out"
+        if not self.in_use_[channel]:
+            return f"{channel_label(name)} excluded: no touch on this channel in the data"
         if self.capped_[hcp, channel]:
             return (f"{channel_label(name)} capped: {int(self.cap_touches_[hcp, channel])} touches "
                     f"in the last {self.cap_days} days")
@@ -182,7 +189,7 @@ class RuleBook:
         return {
             "now": self.now_.isoformat(),
             "channels": [
-                {"channel": c, "consent": bool(self.consent_[hcp, k]),
+                {"channel": c, "consent": bool(self.consent_[hcp, k]), "in_use": bool(self.in_use_[k]),
                  "touches_in_window": int(self.cap_touches_[hcp, k]),
                  "cap": None if c not in self.caps else int(self.caps[c]),
                  "capped": bool(self.capped_[hcp, k]), "note": self.channel_block_note(hcp, k)}

@@ -116,8 +116,21 @@ def test_segment_rows_and_target_filters(pages):
 def test_overview_quality_is_hybrid_ndcg_share_of_oracle(pages):
     manifest = {"metrics": {"models": {"hybrid": {"ndcg@10": 0.45, "value_ratio@10": 0.9},
                                        "oracle": {"ndcg@10": 0.5}}}}
-    assert pages.overview.model_quality(manifest) == {"ndcg_vs_oracle": pytest.approx(0.9), "value_ratio": 0.9}
-    assert pages.overview.model_quality({}) == {"ndcg_vs_oracle": None, "value_ratio": None}
+    quality = pages.overview.model_quality(manifest)
+    assert quality["ndcg_vs_oracle"] == pytest.approx(0.9) and quality["value_ratio"] == 0.9
+    assert pages.overview.model_quality({}) == {"ndcg_vs_oracle": None, "value_ratio": None, "ndcg": None,
+                                                "best_other": None}
+
+
+def test_overview_quality_without_an_oracle_compares_with_the_best_other_model(pages):
+    """A real log has no oracle: the model card still says how the hybrid ranks."""
+    manifest = {"metrics": {"models": {"hybrid": {"ndcg@10": 0.12}, "hybrid_without_sequence": {"ndcg@10": 0.5},
+                                       "popularity": {"ndcg@10": 0.29}, "specialty_popularity": {"ndcg@10": 0.27},
+                                       "random": {"ndcg@10": None}}}}
+    quality = pages.overview.model_quality(manifest)
+    assert quality["ndcg_vs_oracle"] is None and quality["best_other"] == ("popularity", 0.29)
+    model_card = pages.overview.kpi_cards({}, quality)[-1]
+    assert "NDCG@10 0.120 (popularity 0.290)" in str(model_card)
 
 
 def test_metrics_table_has_scalar_metrics_only(pages):

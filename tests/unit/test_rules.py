@@ -14,7 +14,7 @@ NOW = pd.Timestamp("2024-06-30 12:00")
 EMAIL, WEBINAR, REP = 0, 1, 2
 
 
-def snapshot(consent_webinar=(True, False, True), cap_touches=None) -> DataSnapshot:
+def snapshot(consent_webinar=(True, False, True), cap_touches=None, channels_in_use=CHANNELS) -> DataSnapshot:
     n_h = 3
     hcps = pd.DataFrame({"hcp_id": ["H1", "H2", "H3"], "first_name": ["A", "B", "C"], "last_name": ["X", "Y", "Z"],
                          "specialty": ["Cardiology", "Cardiology", "Oncology"], "segment": "Growth",
@@ -28,7 +28,7 @@ def snapshot(consent_webinar=(True, False, True), cap_touches=None) -> DataSnaps
     cap = np.zeros((n_h, len(CHANNELS)), dtype=np.int64) if cap_touches is None else np.asarray(cap_touches)
     return DataSnapshot(
         fingerprint="test", now=NOW, cap_days=30, hcps=hcps, contents=contents,
-        touches=cap.copy(), engaged=np.zeros_like(cap), cap_touches=cap, recent_engaged=np.zeros_like(cap),
+        touches=cap + np.isin(CHANNELS, channels_in_use)[None, :], engaged=np.zeros_like(cap), cap_touches=cap, recent_engaged=np.zeros_like(cap),
         first_touch=np.full(n_h, np.datetime64("NaT"), "datetime64[us]"),
         last_touch=np.full(n_h, np.datetime64("NaT"), "datetime64[us]"),
         consumed_hcp=np.array([0, 2]), consumed_content=np.array([2, 0]),  # H1 engaged C3, H3 engaged C1
@@ -91,6 +91,18 @@ def test_channel_filter_and_no_allowed_channel():
     ruled = rules.apply(np.arange(3), score, engagement, channels=["rep_visit"])
     assert (ruled.top(4)[0] == -1).all()  # nobody to contact -> nothing recommended
     assert set(ruled.channel[1, ruled.top(4)[1][ruled.top(4)[1] >= 0]]) == {REP}
+
+
+def test_a_channel_without_any_touch_in_the_data_is_never_recommended():
+    rules = RuleBook({}, 30).fit(snapshot(channels_in_use=["email"]), ["H1", "H2", "H3"], ["C1", "C2", "C3", "C4"])
+    score, engagement = uniform_scores(WEBINAR)  # the model prefers a channel the brand never used
+    ruled = rules.apply(np.arange(3), score, engagement)
+    top = ruled.top(4)
+    chosen = np.take_along_axis(ruled.channel, np.maximum(top, 0), axis=1)[top >= 0]
+    assert (chosen == EMAIL).all() and (top[:, 0] >= 0).all()
+    assert ruled.channel_probabilities[0, 0].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert rules.channel_block_note(0, WEBINAR) == "Webinar excluded: no touch on this channel in the data"
+    assert rules.summary(0)["channels"][WEBINAR]["in_use"] is False
 
 
 def test_hcps_and_contents_unknown_to_the_store_are_never_recommended():
