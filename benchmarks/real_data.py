@@ -104,8 +104,9 @@ def train_and_evaluate(engine: Engine, run: str, *train_args: str) -> dict:
 PAGE_PROBLEMS_SCRIPT = """
 const alerts = Array.from(document.querySelectorAll('.error-alert')).map(e => e.innerText.trim());
 const empty = Array.from(document.querySelectorAll('.empty-state')).map(e => e.innerText.trim().replace(/\\s+/g, ' '));
-return {alerts: alerts, empty: empty, loading: document.querySelectorAll('[data-dash-is-loading="true"]').length,
-        text: document.body.innerText.length};
+const undrawn = Array.from(document.querySelectorAll('.dash-graph')).filter(g => !g.querySelector('.main-svg'));
+return {alerts: alerts, empty: empty, undrawn: undrawn.length,
+        loading: document.querySelectorAll('[data-dash-is-loading="true"]').length};
 """
 
 
@@ -113,8 +114,8 @@ def check_pages(settings: Settings, workdir: Path, topic_words: list[str], scree
     """Serve the dashboard and open every page as an admin.
 
     Returns ``{path: {"ok", "problems", "empty"}}``: problems are console errors, error alerts, a
-    missing ready marker, callbacks still loading after 60 s, or (topic explorer) no movie genre
-    among the topics; ``empty`` lists the sections showing an empty state (reported, not failed:
+    missing ready marker, callbacks still loading or charts not drawn after 60 s, or (topic
+    explorer) no movie genre among the topics; ``empty`` lists the sections showing an empty state (reported, not failed:
     a fresh store has no admin actions yet).
     """
     from selenium.webdriver.common.by import By
@@ -144,13 +145,14 @@ def check_pages(settings: Settings, workdir: Path, topic_words: list[str], scree
                 problems.append("no ready marker within 90 s")
             deadline = time.monotonic() + 60
             state = driver.execute_script(PAGE_PROBLEMS_SCRIPT)
-            while state["loading"] and time.monotonic() < deadline:  # callbacks still filling the page
+            while (state["loading"] or state["undrawn"]) and time.monotonic() < deadline:  # callbacks, charts
                 time.sleep(0.2)
                 state = driver.execute_script(PAGE_PROBLEMS_SCRIPT)
             problems += [f"console: {e['message'][:200]}" for e in console_errors(driver)]
             problems += [f"error alert: {a[:200]}" for a in state["alerts"]]
-            if state["loading"]:
-                problems.append(f"{state['loading']} component(s) still loading after 60 s")
+            if state["loading"] or state["undrawn"]:
+                problems.append(f"{state['loading']} component(s) still loading, {state['undrawn']} chart(s) "
+                                "not drawn after 60 s")
             if path == "/topics":
                 text = driver.find_element(By.TAG_NAME, "body").text.lower()
                 if not any(word in text for word in topic_words):
