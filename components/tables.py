@@ -43,15 +43,30 @@ def data_grid(id: str, rows: list[dict], columns: list[dict], height: int = 420,
 #: Columns of the HCP lookup grid (``field`` = key in ``search_hcps`` rows).
 HCP_GRID_COLUMNS = [
     {"field": "npi_link", "headerName": "NPI", "cellRenderer": "markdown", "minWidth": 120},
-    {"field": "name", "headerName": "Name", "minWidth": 180},
-    {"field": "specialty", "headerName": "Specialty", "minWidth": 180},
-    {"field": "city", "headerName": "City"},
-    {"field": "state", "headerName": "State", "maxWidth": 100},
-    {"field": "segment", "headerName": "Segment"},
-    {"field": "touches", "headerName": "Touches", "type": "numericColumn", "maxWidth": 130},
-    {"field": "engagement_rate", "headerName": "Engagement", "type": "numericColumn", "maxWidth": 150,
+    {"field": "name", "headerName": "Name", "minWidth": 170},
+    {"field": "specialty", "headerName": "Specialty", "minWidth": 170},
+    {"field": "city", "headerName": "City", "minWidth": 120},
+    {"field": "state", "headerName": "State", "maxWidth": 90},
+    {"field": "territory", "headerName": "Territory", "minWidth": 110},
+    {"field": "segment", "headerName": "Segment", "minWidth": 100},
+    {"field": "touches", "headerName": "Touches", "type": "numericColumn", "maxWidth": 120},
+    {"field": "engagement_rate", "headerName": "Engagement", "type": "numericColumn", "maxWidth": 140,
      "valueFormatter": {"function": "params.value == null ? '' : d3.format('.0%')(params.value)"}},
 ]
+#: The same grid on a phone: one column whose cell is a small card (assets/dashAgGridComponentFunctions.js:
+#: name, specialty, city and state, NPI and segment), so nothing hides sideways at 390 px.
+HCP_CARD_COLUMNS = [
+    {"field": "name", "headerName": "HCP", "cellRenderer": "HcpCard", "flex": 1,
+     "sortable": True, "resizable": False},
+]
+
+
+def hcp_grid_options(page_size: int = 50, row_height: int | None = None) -> dict:
+    """AG Grid options of the HCP grid (infinite row model, one row selected by a tap)."""
+    options = {"cacheBlockSize": page_size, "maxBlocksInCache": 20, "infiniteInitialRowCount": page_size,
+               "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
+               "localeText": {"noRowsToShow": "No HCP matches this search"}, "suppressCellFocus": True}
+    return {**options, "rowHeight": row_height} if row_height else options
 
 
 def hcp_grid(id: str, page_size: int = 50, height: int = 560) -> dag.AgGrid:
@@ -60,10 +75,7 @@ def hcp_grid(id: str, page_size: int = 50, height: int = 560) -> dag.AgGrid:
         id=id, rowModelType="infinite", columnDefs=HCP_GRID_COLUMNS, className="ag-theme-alpine",
         defaultColDef={"sortable": True, "resizable": True, "filter": False},
         columnSize="responsiveSizeToFit", style={"height": f"{height}px", "width": "100%"},
-        dashGridOptions={"cacheBlockSize": page_size, "maxBlocksInCache": 20, "infiniteInitialRowCount": page_size,
-                         "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
-                         "localeText": {"noRowsToShow": "No HCP matches this search"}, "suppressCellFocus": True},
-        getRowId="params.data.hcp_id",
+        dashGridOptions=hcp_grid_options(page_size), getRowId="params.data.hcp_id",
     )
 
 

@@ -39,7 +39,7 @@ def layout(hcp_id: str | None = None, **_kwargs):
         return not_found_layout(hcp_id)
     return html.Div([
         page_header(full_name(profile), f"NPI {profile['hcp_id']} · {profile.get('specialty') or ''}",
-                    actions=dbc.Button("← Back to search", href="/hcps", color="link", size="sm")),
+                    actions=dbc.Button("← Back to search", href="/hcps", color="link", size="sm", id="hcp360-back")),
         dcc.Store(id="hcp360-id", data=profile["hcp_id"]),
         dcc.Store(id="hcp360-recs"),
         dcc.Store(id="hcp360-pending"),
@@ -171,6 +171,12 @@ def locked(done: list[int] | None, ids: list[dict]) -> list[bool]:
     answered = set(whole_numbers(done, "hcp360-done.data"))
     return [i["index"] in answered for i in ids]
 
+
+# "Back to search" returns to the search this tab last made (pages/hcp_lookup.py keeps it).
+dash.clientside_callback(
+    "function(_id) { return '/hcps' + (window.sessionStorage.getItem('nba-last-search') || ''); }",
+    Output("hcp360-back", "href"), Input("hcp360-id", "data"),
+)
 
 for _button in ("hcp360-accept", "hcp360-dismiss"):
     dash.callback(

@@ -6,7 +6,9 @@ Users come from configuration, never from code: ``Settings.users_file`` (JSON
 is set (the demo), users ``admin``, ``brand`` and ``msl`` are created with the password from
 env ``DEMO_PASSWORD`` (default ``demo``) and a warning is logged.
 
-Roles: ``admin`` (everything), ``brand_manager`` and ``msl`` (every page except Admin).
+Roles: ``admin`` (everything), ``brand_manager`` and ``msl`` (every page except Admin). A user may
+carry a sales ``territory`` (``{"role": "msl", "territory": "West", ...}``): the worklist of an
+MSL is that territory's; brand managers and admins pick one.
 Checks happen on the server: :func:`require_role` in callbacks, plus the request guard in
 :mod:`webapp.security` that refuses admin callbacks before they run.
 
@@ -41,6 +43,10 @@ log = logging.getLogger(__name__)
 ROLES: tuple[str, ...] = ("admin", "brand_manager", "msl")
 ROLE_LABELS = {"admin": "Admin", "brand_manager": "Brand manager", "msl": "MSL / field"}
 DEMO_USERS = {"admin": "admin", "brand": "brand_manager", "msl": "msl"}
+#: The demo MSL's territory (a territory of the demo world).
+DEMO_TERRITORIES = {"msl": "West"}
+#: Longest territory name in the users configuration.
+MAX_TERRITORY_CHARS = 100
 DEFAULT_DEMO_PASSWORD = "demo"
 
 #: A signed-in session's cookie is re-signed (sliding expiry) at most this often, not per request.
@@ -56,6 +62,7 @@ MAX_NEXT_CHARS = 2048
 class User:
     name: str
     role: str
+    territory: str | None = None
 
     @property
     def role_label(self) -> str:
@@ -81,7 +88,12 @@ def _validate_users(raw, source: str) -> dict[str, dict]:
                 f"{source}: user {name!r}: password_hash must be a werkzeug.security hash "
                 "(e.g. from generate_password_hash), not a plain password"
             )
-        users[str(name)] = {"role": role, "password_hash": password_hash}
+        territory = entry.get("territory")
+        if territory is not None and not (isinstance(territory, str) and 0 < len(territory.strip()) <= MAX_TERRITORY_CHARS):
+            raise UsersConfigError(f"{source}: user {name!r}: territory must be a name of 1 to "
+                                   f"{MAX_TERRITORY_CHARS} characters (got {territory!r})")
+        users[str(name)] = {"role": role, "password_hash": password_hash,
+                            "territory": territory.strip() if territory else None}
     return users
 
 
@@ -108,7 +120,8 @@ def load_users(settings: Settings, environ: dict) -> dict[str, dict]:
         "Configure real users before exposing this service.",
         ", ".join(DEMO_USERS), " (default 'demo')" if "DEMO_PASSWORD" not in environ else "",
     )
-    return {name: {"role": role, "password_hash": generate_password_hash(password)} for name, role in DEMO_USERS.items()}
+    return {name: {"role": role, "password_hash": generate_password_hash(password), "territory": DEMO_TERRITORIES.get(name)}
+            for name, role in DEMO_USERS.items()}
 
 
 # A hash to compare against for unknown users, so both paths take the same time.
@@ -122,7 +135,7 @@ def authenticate(users: dict[str, dict], name: str, password: str) -> User | Non
         return None
     if not check_password_hash(entry["password_hash"], password):
         return None
-    return User(name, entry["role"])
+    return User(name, entry["role"], entry.get("territory"))
 
 
 def current_user() -> User | None:
@@ -150,7 +163,7 @@ def _session_user() -> User | None:
         return None
     if not current_app.extensions["nba_sessions"].is_live(sid, name):
         return None
-    return User(name, data["role"])
+    return User(name, data["role"], entry.get("territory"))
 
 
 def require_role(*roles: str) -> User:

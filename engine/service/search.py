@@ -1,8 +1,13 @@
 """HCP search over the in-memory HCP table: ranked, filtered, sorted and paged server-side.
 
-Ranking (best first): exact NPI, NPI prefix, last-name prefix, name contains every word, city,
-specialty or state. Sorting and filtering follow dash-ag-grid's infinite row model:
-``sort=[{"colId": "last_name", "sort": "asc"}]`` and an ag-grid ``filterModel`` dict.
+A query is any mix of words a person types: a name, a city, a state (code or name), a specialty,
+an NPI prefix, with or without "Dr." ("Levy San Francisco", "Dr. Levy", "1114", "cardio CA").
+Every word must match one of those fields (see :func:`query_tokens` and
+:meth:`HcpSearch.match_rank`). Ranking (best first): exact NPI, NPI prefix, a word that starts
+the last name, a word that starts another part of the name, city, then state or specialty.
+Sorting and filtering follow dash-ag-grid's infinite row model:
+``sort=[{"colId": "last_name", "sort": "asc"}]`` and an ag-grid ``filterModel`` dict; ``territory``,
+``segment``, ``specialty`` and ``state`` are plain filters too.
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
+from engine.data.reference import STATE_CODES
 from engine.service.snapshot import DataSnapshot
 
 #: columns a search row carries (and may be sorted or filtered on)
@@ -21,8 +27,34 @@ COLUMNS = ("hcp_id", "name", "first_name", "last_name", "credential", "specialty
            "segment", "territory", "touches", "engaged", "engagement_rate", "last_touch")
 NUMERIC = ("touches", "engaged", "engagement_rate")
 NULLABLE = ("credential", "city", "state", "zip", "segment", "territory", "last_touch", "first_name")
-NO_MATCH = 9
+#: Rank of an HCP the query does not match (any match ranks lower: better).
+NO_MATCH = 2**31
+#: Field tiers of a match (0 exact NPI .. 5 state or specialty), see :meth:`HcpSearch.match_rank`.
+FIELD_TIERS = 6
 MAX_PAGE_SIZE = 1000
+#: Words people put before a name that are no part of it.
+HONORIFICS = frozenset({"dr", "doctor", "prof", "professor", "mr", "mrs", "ms", "miss"})
+#: Columns with a plain equality filter (``search(territory="West")``).
+PLAIN_FILTERS = ("specialty", "state", "territory", "segment")
+#: Shortest word matched against state names and specialties ("car" finds Cardiology, not "ca").
+MIN_PREFIX_CHARS = 3
+_STATE_NAMES = {code: name for name, code in STATE_CODES.items()}
+#: What separates the words of a field: a word match starts after one of these and a whole word
+#: ends before one of these.
+_WORD_START = r"[\n \-/(]"
+_WORD_END = r"(?=[\n \-/().,'])"
+
+
+def query_tokens(query) -> list[str]:
+    """The words of a search query, lower-cased, without punctuation and honorifics.
+
+    Examples
+    --------
+    >>> query_tokens("Dr. Levy, San Francisco")
+    ['levy', 'san', 'francisco']
+    """
+    text = re.sub(r"[^\w'\-]+", " ", str(query or "").lower())
+    return [t for t in (w.strip("'-") for w in text.split()) if t and t not in HONORIFICS]
 
 
 def _text(series: pd.Series) -> np.ndarray:
@@ -46,9 +78,10 @@ class _TextIndex:
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # offset of each value's leading "\n"
         self.lookup = {u: i for i, u in enumerate(self.values)}
 
-    def _rows(self, pattern: str) -> np.ndarray:
+    def _rows(self, pattern: str, regex: bool = False) -> np.ndarray:
         hits = np.zeros(len(self.values), dtype=bool)
-        positions = np.fromiter((m.start() for m in re.finditer(re.escape(pattern), self.joined)), dtype=np.int64)
+        pattern = pattern if regex else re.escape(pattern)
+        positions = np.fromiter((m.start() for m in re.finditer(pattern, self.joined)), dtype=np.int64)
         if len(positions):
             hits[np.searchsorted(self.starts, positions, side="right") - 1] = True
         return hits[self.codes]
@@ -58,6 +91,14 @@ class _TextIndex:
 
     def startswith(self, prefix: str) -> np.ndarray:
         return self._rows("\n" + prefix)
+
+    def word_startswith(self, prefix: str) -> np.ndarray:
+        """Rows with a word (after a space, hyphen, slash or bracket) starting with ``prefix``."""
+        return self._rows(_WORD_START + re.escape(prefix), regex=True)
+
+    def has_word(self, word: str) -> np.ndarray:
+        """Rows with ``word`` as a whole word."""
+        return self._rows(_WORD_START + re.escape(word) + _WORD_END, regex=True)
 
     def equals(self, value: str) -> np.ndarray:
         return self.codes == self.lookup.get(value, -2)
@@ -81,6 +122,8 @@ class HcpSearch:
         })
         self._text = {c: _TextIndex(self.frame[c].to_numpy(dtype=object))
                       for c in ("hcp_id", "name", "last_name", "city", "specialty", "state")}
+        self._text["state_name"] = _TextIndex(np.array([_STATE_NAMES.get(s.upper(), "") for s in self.frame["state"]],
+                                                       dtype=object))
         # plain Python values per column: building a page of row dicts costs microseconds, not a
         # DataFrame take + to_dict (milliseconds on pyarrow-backed strings)
         self._values = {c: self._python_values(c) for c in COLUMNS}
@@ -112,40 +155,56 @@ class HcpSearch:
 
     # -- ranking -------------------------------------------------------------------------
     def match_rank(self, query: str) -> np.ndarray:
-        """Int [n_hcps]: 0 exact NPI, 1 NPI prefix, 2 last-name prefix, 3 name has every word, 4 city,
-        5 specialty or state, ``NO_MATCH`` otherwise (all 0 for an empty query)."""
-        q = " ".join(str(query or "").lower().split())
+        """Int [n_hcps]: how well each HCP matches ``query``, lower is better (all 0 for an empty query).
+
+        Every word of the query (:func:`query_tokens`) must match a field: an NPI prefix (digits),
+        the start of a word of the name, city, state name or specialty, or a state code (in a query
+        of several words a state code such as "CA" means the state only). HCPs matching more words
+        as whole words rank first ("St. Louis" finds the city before a Stephanie in Louisiana);
+        then by the best field a word matched: the exact NPI, an NPI prefix, the last name,
+        another part of the name, the city, the state or specialty. ``NO_MATCH`` when a word
+        matches nothing.
+        """
+        tokens = query_tokens(query)
         n = len(self.frame)
-        if not q:
+        if not tokens:
             return np.zeros(n, dtype=np.int64)
         text = self._text
-        rank = np.full(n, NO_MATCH, dtype=np.int64)
-        tokens = q.split()
-        has_all = np.ones(n, dtype=bool)
+        none = np.zeros(n, dtype=bool)
+        best_tier = np.full(n, FIELD_TIERS, dtype=np.int64)
+        partial_words = np.zeros(n, dtype=np.int64)
+        matched_all = np.ones(n, dtype=bool)
         for token in tokens:
-            has_all &= text["name"].contains(token)
-        last_prefix = text["last_name"].startswith(q)
-        if len(tokens) > 1:
-            last_any = np.zeros(n, dtype=bool)
-            for token in tokens:
-                last_any |= text["last_name"].startswith(token)
-            last_prefix = last_prefix | (has_all & last_any)
-        tiers = [
-            text["hcp_id"].equals(q),
-            text["hcp_id"].startswith(q) if q.isdigit() else np.zeros(n, dtype=bool),
-            last_prefix,
-            has_all,
-            text["city"].contains(q),
-            text["specialty"].contains(q) | text["state"].equals(q),
-        ]
-        for tier, mask in reversed(list(enumerate(tiers))):  # best tier written last wins
-            rank[mask] = tier
-        return rank
+            long_enough = len(token) >= MIN_PREFIX_CHARS
+            state = text["state"].equals(token)
+            state_only = len(tokens) > 1 and state.any()
+            if state_only:
+                hits = [none, none, none, none, none, state]
+            else:
+                hits = [
+                    text["hcp_id"].equals(token) if len(tokens) == 1 else none,
+                    text["hcp_id"].startswith(token) if token.isdigit() else none,
+                    text["last_name"].word_startswith(token),
+                    text["name"].word_startswith(token),
+                    text["city"].word_startswith(token),
+                    state | (text["state_name"].word_startswith(token) if long_enough else none)
+                    | (text["specialty"].word_startswith(token) if long_enough else none),
+                ]
+            whole = state | text["hcp_id"].equals(token) if state_only else (
+                state | text["hcp_id"].equals(token) | text["name"].has_word(token) | text["city"].has_word(token)
+                | text["state_name"].has_word(token) | text["specialty"].has_word(token))
+            any_hit = none.copy()
+            for tier in reversed(range(FIELD_TIERS)):
+                best_tier[hits[tier]] = np.minimum(best_tier[hits[tier]], tier)
+                any_hit |= hits[tier]
+            matched_all &= any_hit
+            partial_words += any_hit & ~whole
+        return np.where(matched_all, partial_words * FIELD_TIERS + best_tier, NO_MATCH)
 
     # -- filters ---------------------------------------------------------------------------
-    def _filter_mask(self, filters: dict | None, specialty, state) -> np.ndarray:
+    def _filter_mask(self, filters: dict | None, plain: dict) -> np.ndarray:
         mask = np.ones(len(self.frame), dtype=bool)
-        for column, wanted in (("specialty", specialty), ("state", state)):
+        for column, wanted in plain.items():
             if wanted:
                 values = [wanted] if isinstance(wanted, str) else list(wanted)
                 mask &= self.frame[column].isin(values).to_numpy()
@@ -190,14 +249,14 @@ class HcpSearch:
         return np.asarray(ops[kind_of](), dtype=bool)
 
     # -- search -------------------------------------------------------------------------------
-    def _order(self, query: str, specialty, state, sort, filters) -> np.ndarray:
-        key = json.dumps([query, specialty, state, sort, filters], sort_keys=True, default=str)
+    def _order(self, query: str, plain: dict, sort, filters) -> np.ndarray:
+        key = json.dumps([query, plain, sort, filters], sort_keys=True, default=str)
         with self._lock:
             if key in self._memo:  # the grid asks for page after page of the same query
                 self._memo.move_to_end(key)
                 return self._memo[key]
         rank = self.match_rank(query)
-        mask = (rank < NO_MATCH) & self._filter_mask(filters, specialty, state)
+        mask = (rank < NO_MATCH) & self._filter_mask(filters, plain)
         keys = [self._codes["hcp_id"], self._codes["first_name"], self._codes["last_name"], rank]
         for item in reversed(list(sort or [])):  # lexsort: last key is the primary one
             column, direction = item.get("colId"), item.get("sort", "asc")
@@ -216,13 +275,18 @@ class HcpSearch:
         return order
 
     def search(self, query: str = "", specialty=None, state=None, sort=None, page: int = 0, page_size: int = 50,
-               filters: dict | None = None) -> dict:
-        """One page of matches: ``{"rows": [dict], "total": int, "page": int, "page_size": int}``."""
+               filters: dict | None = None, territory=None, segment=None) -> dict:
+        """One page of matches: ``{"rows": [dict], "total": int, "page": int, "page_size": int}``.
+
+        ``specialty``, ``state``, ``territory`` and ``segment`` keep only HCPs with that value (a str or
+        a list of them); ``filters`` is an ag-grid filter model.
+        """
         if not isinstance(page, (int, np.integer)) or page < 0:
             raise ValueError(f"page must be a non-negative integer (got {page!r})")
         if not isinstance(page_size, (int, np.integer)) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be in 1..{MAX_PAGE_SIZE} (got {page_size!r})")
-        order = self._order(str(query or ""), specialty, state, sort, filters)
+        plain = {"specialty": specialty, "state": state, "territory": territory, "segment": segment}
+        order = self._order(str(query or ""), plain, sort, filters)
         chunk = order[page * page_size:(page + 1) * page_size]
         values = self._values
         rows = [{c: values[c][i] for c in COLUMNS} for i in chunk.tolist()]

@@ -348,10 +348,10 @@ class NBAService:
 
     # -- HCPs ------------------------------------------------------------------------------
     def search_hcps(self, query: str = "", specialty=None, state=None, sort=None, page: int = 0,
-                    page_size: int = 50, filters: dict | None = None) -> dict:
+                    page_size: int = 50, filters: dict | None = None, territory=None, segment=None) -> dict:
         """Ranked, filtered, sorted, paged HCP search (see :class:`HcpSearch`)."""
         return self._search.search(query=query, specialty=specialty, state=state, sort=sort, page=page,
-                                   page_size=page_size, filters=filters)
+                                   page_size=page_size, filters=filters, territory=territory, segment=segment)
 
     def hcp_profile(self, hcp_id: str) -> dict | None:
         data = self._data

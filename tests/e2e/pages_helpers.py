@@ -31,3 +31,51 @@ def figure(driver, graph_id: str) -> dict:
         "const gd = document.querySelector(arguments[0] + ' .js-plotly-plot');"
         "return gd && gd.data ? {data: gd.data.map(t => ({x: t.x, y: t.y, name: t.name, type: t.type})),"
         " title: (gd.layout.title && gd.layout.title.text) || ''} : {};", f"#{graph_id}") or {}
+
+
+#: Phone (the MSL's) and desktop viewports of the layout checks.
+PHONE = (390, 844)
+DESKTOP = (1440, 900)
+
+_LAYOUT_SCRIPT = """
+const viewport = window.innerWidth;
+const clipped = [];
+for (const el of document.querySelectorAll('body *')) {
+    if (!el.offsetParent && el.tagName !== 'BODY') { continue; }  // not displayed
+    const style = getComputedStyle(el);
+    if (style.overflowX === 'visible' || el.clientWidth === 0) { continue; }
+    if (el.closest('.js-plotly-plot, .modal:not(.show), .dash-dropdown, .Select-menu-outer')) { continue; }
+    const hidden = el.scrollWidth - el.clientWidth;
+    if (hidden > 1) {
+        clipped.push({element: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+                      (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\\s+/).slice(0, 3).join('.') : ''),
+                      hidden: hidden, width: el.clientWidth, text: (el.innerText || '').slice(0, 60)});
+    }
+}
+const wide = [];
+for (const el of document.querySelectorAll('body *')) {
+    const box = el.getBoundingClientRect();
+    if (box.width > 0 && box.right > viewport + 1 && !el.closest('.js-plotly-plot') && wide.length < 10) {
+        wide.push({element: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+                   (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\s+/).slice(0, 3).join('.') : ''),
+                   right: Math.round(box.right)});
+    }
+}
+return {viewport: viewport, scrollWidth: document.documentElement.scrollWidth, clipped: clipped, wide: wide};
+"""
+
+
+def layout_report(driver) -> dict:
+    """``{viewport, scrollWidth, clipped, wide}``: the page's width against the window's; every box
+    (table wrapper, grid viewport, card, cell) whose content is wider than the box (hidden sideways
+    or behind a horizontal scroll bar), plotly's drawing and closed menus left out; and the first
+    elements reaching past the window's right edge (what makes the page scroll sideways)."""
+    return driver.execute_script(_LAYOUT_SCRIPT)
+
+
+def set_viewport(driver, width: int, height: int) -> None:
+    """Resize the window so that the page's viewport (``innerWidth``) is ``width`` pixels wide."""
+    driver.set_window_size(width, height)
+    inner = driver.execute_script("return window.innerWidth;")
+    if inner != width:  # window chrome (scroll bar, borders) takes the difference
+        driver.set_window_size(width + (width - inner), height)
