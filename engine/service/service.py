@@ -27,11 +27,12 @@ from engine.data.store import Store, StoreError
 from engine.progress import QUIET
 from engine.service.analytics import Analytics
 from engine.service.cache import ServiceCache
-from engine.service.reasons import ReasonWriter
+from engine.service.reasons import ReasonEvidence, ReasonWriter
 from engine.service.registry import VersionPointer
 from engine.service.rules import RuleBook
 from engine.service.search import HcpSearch
 from engine.service.snapshot import SNAPSHOT_FORMAT, DataSnapshot, data_fingerprint
+from engine.topics.labels import topic_phrases
 
 log = logging.getLogger("engine.service")
 
@@ -113,31 +114,13 @@ class Serving:
         areas[known] = snapshot.contents["therapeutic_area"].fillna("").astype(str).to_numpy()[
             content_rows[known].astype(int)]
 
-        doc_topics, labels = _content_topics(bundle, len(content_ids))
-        peers_by_specialty = {name: _to_bundle_order(counts, content_rows, known)
-                              for name, counts in snapshot.peers_engaged().items()}
-        specialties = snapshot.hcps["specialty"].astype(str).to_numpy()
-        hcp_rows = rules.hcp_rows_
-        zeros = np.zeros(len(content_ids), dtype=np.int64)
-
-        def peer_counts(hcp_idx: int) -> np.ndarray:
-            row = hcp_rows[hcp_idx]
-            return zeros if row < 0 else peers_by_specialty.get(specialties[row], zeros)
-
-        def recent_engaged(hcp_idx: int) -> np.ndarray:
-            row = hcp_rows[hcp_idx]
-            return np.zeros(len(CHANNELS), dtype=np.int64) if row < 0 else snapshot.recent_engaged[row]
-
-        reasons = ReasonWriter(labels, areas, peer_counts, recent_engaged)
+        doc_topics, topic_of, phrases = _content_topics(bundle, len(content_ids))
+        # a content without a topic phrase is named by its therapeutic area ("cardiovascular risk")
+        phrases = np.where(phrases != "", phrases, np.char.lower(areas.astype(str))).astype(object)
+        reasons = ReasonWriter(ReasonEvidence.build(snapshot, content_ids, rules.hcp_rows_, phrases, topic_of))
         return cls(version=str(bundle.version), bundle=bundle, snapshot=snapshot, rules=rules, reasons=reasons,
                    hcp_index=pd.Series(np.arange(len(hcp_ids)), index=hcp_ids), content_ids=content_ids,
                    titles=titles, doc_topics=doc_topics, loaded_at=time.time())
-
-
-def _to_bundle_order(counts: np.ndarray, content_rows: np.ndarray, known: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(content_rows), dtype=np.int64)
-    out[known] = counts[content_rows[known].astype(int)]
-    return out
 
 
 def _optional(bundle, name: str):
@@ -146,16 +129,24 @@ def _optional(bundle, name: str):
 
 
 def _content_topics(bundle, n_contents: int):
-    """(doc_topics [n_contents, K] or None, dominant topic label per content)."""
+    """(doc_topics [n_contents, K] or None, dominant topic per content (-1 unknown), that topic's phrase
+    as people say it per content ('' unknown))."""
     topics = _optional(bundle, "topics")
     doc_topics = getattr(topics, "doc_topics_", None) if topics is not None else None
     if doc_topics is None or np.asarray(doc_topics).shape[0] != n_contents:
-        return None, np.full(n_contents, "", dtype=object)
+        return None, np.full(n_contents, -1, dtype=np.int64), np.full(n_contents, "", dtype=object)
     doc_topics = np.asarray(doc_topics, dtype=np.float64)
-    frame = topics.topics_frame()
-    label_of = dict(zip(frame["topic_id"].astype(int), frame["label"].astype(str)))
-    labels = np.array([label_of.get(int(k), "") for k in doc_topics.argmax(axis=1)], dtype=object)
-    return doc_topics, labels
+    dominant = doc_topics.argmax(axis=1)
+    phrase_of = _topic_phrases(bundle)
+    return doc_topics, dominant, np.array([phrase_of.get(int(k), "") for k in dominant], dtype=object)
+
+
+def _topic_phrases(bundle) -> dict[int, str]:
+    """Topic id -> the topic as people say it (from the bundle's explorer data)."""
+    explorer = _optional(bundle, "explorer")
+    if explorer is None and _optional(bundle, "topics") is not None:
+        explorer = bundle.explorer
+    return topic_phrases(explorer or {})
 
 
 @dataclass(frozen=True)

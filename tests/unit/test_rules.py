@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 
 from engine.config import CHANNELS
-from engine.service.reasons import ReasonWriter, times
 from engine.service.rules import RuleBook
 from engine.service.snapshot import DataSnapshot
 
@@ -110,15 +109,3 @@ def test_hcps_and_contents_unknown_to_the_store_are_never_recommended():
     score, engagement = uniform_scores(EMAIL, n_h=2, n_c=2)
     ruled = rules.apply(np.arange(2), score, engagement)
     assert ruled.top(2).tolist() == [[0, -1], [-1, -1]]
-
-
-def test_reasons_read_like_sentences():
-    writer = ReasonWriter(["Diabetes · SGLT2 inhibitors", ""], ["Diabetes", "Oncology"],
-                          peer_counts=lambda h: np.array([12, 0]), recent_engaged=lambda h: np.array([0, 2, 0, 0, 0]))
-    factors = {"topic match": np.array([1.0, -1.0]), "peers": np.array([0.5, -2.0]),
-               "recent sequence": np.array([0.2, 0.1]), "channel affinity": np.array([-0.1, -0.3])}
-    first, second = writer.reasons(0, np.array([0, 1]), np.array([WEBINAR, EMAIL]), factors)
-    assert first == ["Topic match: Diabetes · SGLT2 inhibitors", "Peers like this HCP engaged (12 similar HCPs)",
-                     "Recent sequence: engaged twice on webinar"]
-    assert second == ["Recent sequence: engaged twice on webinar; email is the likely next step"]
-    assert times(1) == "once" and times(5) == "5 times"
