@@ -24,6 +24,7 @@ from flask import Flask
 from engine.config import PROJECT_ROOT, Settings
 from webapp.auth import init_auth
 from webapp.extensions import nba
+from webapp.jobs import background_manager, init_jobs
 from webapp.layout import register_shell_callbacks, shell_layout
 from webapp.secret_key import resolve_secret_key
 from webapp.security import init_security
@@ -118,7 +119,9 @@ def create_app(settings: Settings | None = None, environ: dict | None = None, se
         update_title=None,
         serve_locally=True,
         compress=False,
+        background_callback_manager=background_manager(settings),
     )
+    init_jobs(server)
     _load_pages()
     app.layout = shell_layout
     register_shell_callbacks(app)

@@ -592,6 +592,17 @@ class NBAService:
             "from_version": from_version, "to_version": to_version, "result": result[:500], "detail": detail,
         })
 
+    def record_admin_action(self, user: str | None, role: str | None, action: str, to_version: str | None,
+                            result: str, detail: str | None = None) -> None:
+        """Audit an admin action done outside this service (a retrain from the Admin page); admin only.
+
+        Raises
+        ------
+        PermissionError : ``role`` is not ``"admin"`` (nothing is written).
+        """
+        _require_admin(role, user, action)
+        self._audit(user, action, self._shared_version(), to_version, result, detail)
+
     def audit_log(self, limit: int = 100) -> list[dict]:
         frame = self.store.query('SELECT audit_id, "at", user_name, action, from_version, to_version, result, detail '
                                  'FROM audit_log ORDER BY "at" DESC, audit_id DESC LIMIT ?', [int(limit)])

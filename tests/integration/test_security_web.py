@@ -384,9 +384,9 @@ def test_a_20000_character_filter_value_is_refused_with_a_clear_message(real_app
     assert response.status_code == 400
     assert response.get_json() == {"error": f"channels-state.value: text longer than {MAX_TEXT_CHARS:,} characters (20,000)"}
     grid = next(o for o in real_app.callback_map if "hcps-grid.getRowsResponse" in o)
-    response = call(real_app, real_client, grid, [{"startRow": 0, "endRow": 50}], ["smith" * 100])
+    response = call(real_app, real_client, grid, [{"startRow": 0, "endRow": 50}], ["smith" * 100, None, None])
     assert response.status_code == 400 and "hcps-search.value: text longer than 200 characters" in response.get_json()["error"]
-    ok = call(real_app, real_client, grid, [{"startRow": 0, "endRow": 50}], ["smith"])
+    ok = call(real_app, real_client, grid, [{"startRow": 0, "endRow": 50}], ["smith", None, None])
     assert ok.status_code == 200
 
 
