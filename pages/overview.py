@@ -1,5 +1,12 @@
-"""Overview: headline KPIs, engagement trend and channel mix, top content this quarter."""
+"""Overview: how the brand's HCP engagement is going, in business terms.
+
+The last 30 days of data against the 30 days before (touches, engagements, engagement rate, HCPs
+engaged), the engagement trend and channel mix, and the top content this quarter. Model quality
+lives on the Models page.
+"""
 from __future__ import annotations
+
+from datetime import date, timedelta
 
 import dash
 import dash_bootstrap_components as dbc
@@ -7,6 +14,7 @@ from dash import Input, Output, dcc, html
 
 from components.charts import channel_mix_figure, trend_figure
 from components.common import empty_state, kpi_card, loading, page_header, ready_marker, section_card
+from components.formats import count, day, percent, signed_percent_points
 from components.tables import simple_table
 from webapp.extensions import nba
 
@@ -14,59 +22,54 @@ dash.register_page(__name__, path="/", name="Overview", title="Overview · HCP N
 
 GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 TOP_CONTENT_DAYS = 91
+#: The period the KPI tiles compare with the one before it.
+PERIOD_DAYS = 30
 
 
-def _fmt_int(value) -> str:
-    return f"{int(value):,}" if value is not None else "—"
+def delta(change, previous_text: str, points: bool = False) -> html.Span:
+    """"▲ 4% vs the 30 days before" in green (▼ red; — when there is nothing to compare with)."""
+    if change is None:
+        return html.Span(f"no data for {previous_text}", className="text-muted")
+    text = signed_percent_points(change) if points else f"{change:+.0%}"
+    up = change >= 0
+    return html.Span([html.Span("▲ " if up else "▼ ", **{"aria-hidden": "true"}), f"{text} vs {previous_text}"],
+                     className="kpi-delta " + ("text-success" if up else "text-danger"))
 
 
-def _fmt_pct(value) -> str:
-    return f"{float(value):.1%}" if value is not None else "—"
-
-
-def model_quality(metrics: dict) -> dict:
-    """Hybrid NDCG@10 as a share of the oracle's and the hybrid's value ratio@10 (synthetic world), and
-    the hybrid's NDCG@10 beside the best other model's (any data: real logs have no oracle); None when absent."""
-    models = (metrics.get("metrics") or {}).get("models") or {}
-    hybrid, oracle = models.get("hybrid") or {}, models.get("oracle") or {}
-    ratio = hybrid["ndcg@10"] / oracle["ndcg@10"] if hybrid.get("ndcg@10") is not None and oracle.get("ndcg@10") \
-        else None
-    others = {name: row["ndcg@10"] for name, row in models.items()
-              if not name.startswith("hybrid") and name != "oracle" and (row or {}).get("ndcg@10") is not None}
-    best = max(others, key=others.get) if others else None
-    return {"ndcg_vs_oracle": ratio, "value_ratio": hybrid.get("value_ratio@10"), "ndcg": hybrid.get("ndcg@10"),
-            "best_other": (best, others[best]) if best else None}
-
-
-def kpi_cards(kpis: dict, quality: dict) -> list:
-    """The KPI row: volumes, engagement and the model being served with its quality vs the oracle
-    (or, without one, vs the best other model)."""
-    ratio, value_ratio, ndcg, best = (quality.get(k) for k in ("ndcg_vs_oracle", "value_ratio", "ndcg", "best_other"))
-    detail = " · ".join(p for p in (
-        f"NDCG@10 at {ratio:.0%} of oracle" if ratio is not None else "",
-        f"value ratio {value_ratio:.2f}" if value_ratio is not None else "",
-        f"NDCG@10 {ndcg:.3f} ({best[0].replace('_', ' ')} {best[1]:.3f})" if ratio is None and ndcg is not None
-        and best else "") if p) or "no evaluation yet"
+def kpi_cards(kpis: dict, period: dict) -> list:
+    """The KPI row: this period's touches, engagements, engagement rate and HCPs engaged, each with its change."""
+    current, change = period["current"], period["change"]
+    before = f"the {period['days']} days before"
+    days = f"last {period['days']} days"
     return [
-        kpi_card("HCPs", _fmt_int(kpis.get("hcps")), f"{_fmt_int(kpis.get('reached_hcps'))} reached"),
-        kpi_card("Contents", _fmt_int(kpis.get("contents")), "in the catalogue"),
-        kpi_card("Touches", _fmt_int(kpis.get("interactions")), "all channels"),
-        kpi_card("Engagement rate", _fmt_pct(kpis.get("engagement_rate")), "opened, clicked or attended"),
-        kpi_card("Model", html.Span(kpis.get("version") or "none", style={"fontSize": "1.05rem"}), detail,
-                 id="overview-model-version"),
+        kpi_card(f"Touches, {days}", count(current["touches"]), delta(change["touches"], before),
+                 id="overview-touches"),
+        kpi_card(f"Engagements, {days}", count(current["engaged"]), delta(change["engaged"], before),
+                 id="overview-engagements"),
+        kpi_card(f"Engagement rate, {days}", percent(current["engagement_rate"], 1),
+                 delta(change["engagement_rate"], before, points=True), id="overview-rate"),
+        kpi_card(f"HCPs engaged, {days}", count(current["hcps_engaged"]),
+                 html.Span([delta(change["hcps_engaged"], before), html.Br(),
+                            f"of {count(kpis.get('hcps'))} HCPs"]), id="overview-hcps"),
     ]
 
 
+def last_day(end_exclusive: str) -> str:
+    """The last day of a period given its exclusive end (ISO dates)."""
+    return (date.fromisoformat(end_exclusive) - timedelta(days=1)).isoformat()
+
+
 def top_content_rows(rows: list[dict]) -> list[dict]:
-    return [{"Content": r.get("title") or r["content_id"], "Touches": _fmt_int(r.get("touches")),
-             "Engagement rate": _fmt_pct(r.get("rate"))} for r in rows]
+    return [{"Content": r.get("title") or r["content_id"], "Touches": count(r.get("touches")),
+             "Engagement rate": percent(r.get("rate"), 1)} for r in rows]
 
 
 def layout(**_kwargs):
     return html.Div([
-        page_header("Overview", "How the brand's HCP engagement is going, and the model serving it"),
+        page_header("Overview", "How the brand's HCP engagement is going"),
         dcc.Store(id="overview-trigger", data=0),
         loading(html.Div(id="overview-kpis", className="kpi-row mb-3")),
+        html.P(id="overview-period", className="text-muted small"),
         dbc.Row([
             dbc.Col(section_card("Engagement rate by channel, per month",
                                  loading(dcc.Graph(id="overview-trend", config=GRAPH_CONFIG))), lg=8),
@@ -80,19 +83,19 @@ def layout(**_kwargs):
 
 
 @dash.callback(
-    Output("overview-kpis", "children"), Output("overview-trend", "figure"), Output("overview-mix", "figure"),
-    Output("overview-ready-slot", "children"),
+    Output("overview-kpis", "children"), Output("overview-period", "children"), Output("overview-trend", "figure"),
+    Output("overview-mix", "figure"), Output("overview-ready-slot", "children"),
     Input("overview-trigger", "data"),
 )
 def load_overview(_trigger):
     service = nba.service
-    kpis, trend = service.overview_kpis(), service.engagement_trend()
-    try:
-        quality = model_quality(service.model_metrics())
-    except Exception:  # noqa: BLE001 - no bundle yet: the KPIs still show, the model card says so
-        quality = {}
-    cards = dbc.Row([dbc.Col(c, className="mb-2") for c in kpi_cards(kpis, quality)], className="g-3")
-    return cards, trend_figure(trend, title=None), channel_mix_figure(trend, title=None), ready_marker("overview")
+    kpis, trend, period = service.overview_kpis(), service.engagement_trend(), service.period_comparison(PERIOD_DAYS)
+    cards = dbc.Row([dbc.Col(c, xs=6, lg=3, className="mb-2") for c in kpi_cards(kpis, period)], className="g-3")
+    current, previous = period["current"], period["previous"]
+    note = (f"Last {period['days']} days: {day(current['start'])} to {day(last_day(current['end']))}, "
+            f"compared with {day(previous['start'])} to {day(last_day(previous['end']))}.")
+    return cards, note, trend_figure(trend, title=None), channel_mix_figure(trend, title=None), \
+        ready_marker("overview")
 
 
 @dash.callback(Output("overview-top-content", "children"), Input("overview-trigger", "data"))

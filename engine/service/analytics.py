@@ -23,6 +23,54 @@ class Analytics:
 
     def __init__(self, snapshot: DataSnapshot):
         self.snapshot = snapshot
+        self._periods: dict = {}
+
+    def period_comparison(self, days: int = 30) -> dict:
+        """The last ``days`` days of data against the ``days`` before them (period over period).
+
+        Returns
+        -------
+        dict: days, ``current`` and ``previous`` ({start, end, touches, engaged, engagement_rate,
+        hcps_reached, hcps_engaged}; start inclusive, end exclusive, ISO dates) and ``change``
+        (relative change of touches, engaged, hcps_reached and hcps_engaged, None when the previous
+        period had none; engagement_rate as a difference in rate).
+        """
+        if not isinstance(days, (int, np.integer)) or days < 1:
+            raise ValueError(f"days must be a positive integer (got {days!r})")
+        if days not in self._periods:
+            self._periods[int(days)] = self._period_comparison(int(days))  # one key set: safe for readers
+        return self._periods[int(days)]
+
+    def _period_comparison(self, days: int) -> dict:
+        data = self.snapshot
+        history = data.history
+        end = pd.Timestamp(data.now).normalize() + pd.Timedelta(days=1)  # the data's last day, included
+        bounds = [end - pd.Timedelta(days=days * k) for k in (2, 1, 0)]
+        periods = []
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            if history is None or not len(history.timestamp):
+                mask, rows = np.zeros(0, dtype=bool), np.zeros(0, dtype=np.int64)
+            else:
+                stamps = history.timestamp
+                mask = (stamps >= np.datetime64(start.to_datetime64(), "us")) & \
+                       (stamps < np.datetime64(stop.to_datetime64(), "us"))
+                rows = np.repeat(np.arange(len(history.offsets) - 1), np.diff(history.offsets))
+            touches, engaged = int(mask.sum()), int((mask & history.engaged).sum()) if len(mask) else 0
+            periods.append({
+                "start": start.date().isoformat(), "end": stop.date().isoformat(), "touches": touches,
+                "engaged": engaged, "engagement_rate": _rate(engaged, touches),
+                "hcps_reached": int(len(np.unique(rows[mask]))) if len(mask) else 0,
+                "hcps_engaged": int(len(np.unique(rows[mask & history.engaged]))) if len(mask) else 0,
+            })
+        previous, current = periods
+
+        def relative(key):
+            return (current[key] - previous[key]) / previous[key] if previous[key] else None
+
+        change = {k: relative(k) for k in ("touches", "engaged", "hcps_reached", "hcps_engaged")}
+        change["engagement_rate"] = current["engagement_rate"] - previous["engagement_rate"] \
+            if previous["touches"] and current["touches"] else None
+        return {"days": days, "current": current, "previous": previous, "change": change}
 
     def overview_kpis(self) -> dict:
         data = self.snapshot

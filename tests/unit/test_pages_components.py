@@ -113,24 +113,15 @@ def test_segment_rows_and_target_filters(pages):
         "segment": None, "specialty": None, "state": "CA", "channel": "email", "min_probability": 0.0}
 
 
-def test_overview_quality_is_hybrid_ndcg_share_of_oracle(pages):
-    manifest = {"metrics": {"models": {"hybrid": {"ndcg@10": 0.45, "value_ratio@10": 0.9},
-                                       "oracle": {"ndcg@10": 0.5}}}}
-    quality = pages.overview.model_quality(manifest)
-    assert quality["ndcg_vs_oracle"] == pytest.approx(0.9) and quality["value_ratio"] == 0.9
-    assert pages.overview.model_quality({}) == {"ndcg_vs_oracle": None, "value_ratio": None, "ndcg": None,
-                                                "best_other": None}
-
-
-def test_overview_quality_without_an_oracle_compares_with_the_best_other_model(pages):
-    """A real log has no oracle: the model card still says how the hybrid ranks."""
-    manifest = {"metrics": {"models": {"hybrid": {"ndcg@10": 0.12}, "hybrid_without_sequence": {"ndcg@10": 0.5},
-                                       "popularity": {"ndcg@10": 0.29}, "specialty_popularity": {"ndcg@10": 0.27},
-                                       "random": {"ndcg@10": None}}}}
-    quality = pages.overview.model_quality(manifest)
-    assert quality["ndcg_vs_oracle"] is None and quality["best_other"] == ("popularity", 0.29)
-    model_card = pages.overview.kpi_cards({}, quality)[-1]
-    assert "NDCG@10 0.120 (popularity 0.290)" in str(model_card)
+def test_overview_speaks_business_with_period_over_period_deltas(pages):
+    period = {"days": 30, "current": {"touches": 1200, "engaged": 360, "engagement_rate": 0.3, "hcps_engaged": 210},
+              "change": {"touches": 0.04, "engaged": -0.1, "engagement_rate": 0.012, "hcps_engaged": None}}
+    cards = pages.overview.kpi_cards({"hcps": 40000}, period)
+    text = " | ".join(" ".join(texts(c)) for c in cards)
+    assert "1,200" in text and "▲ " in text and "+4% vs the 30 days before" in text
+    assert "▼ " in text and "-10% vs the 30 days before" in text
+    assert "+1.2 pts vs the 30 days before" in text and "no data for the 30 days before" in text
+    assert "of 40,000 HCPs" in text and "NDCG" not in text and "oracle" not in text
 
 
 def test_metrics_table_has_scalar_metrics_only(pages):

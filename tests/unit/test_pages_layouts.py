@@ -69,9 +69,11 @@ def test_overview_renders_kpis_trend_and_top_content(web, request_as):
     from pages import overview
 
     assert overview.layout() is not None
-    cards, trend, mix, marker = overview.load_overview(0)
+    cards, note, trend, mix, marker = overview.load_overview(0)
     assert ready(marker, "overview")
-    assert f"{service.overview_kpis()['hcps']:,}" in texts(cards)
+    period = service.period_comparison(overview.PERIOD_DAYS)
+    assert f"{period['current']['touches']:,}" in texts(cards) and f"of {service.overview_kpis()['hcps']:,} HCPs" in texts(cards)
+    assert note.startswith("Last 30 days: ")
     assert isinstance(trend, go.Figure) and trend.data and mix.data
 
 
@@ -165,7 +167,7 @@ def test_segments_preview_and_export(web, request_as):
     high, _, _ = segments.preview(None, None, None, None, 0.5)
     assert all(r["engagement_probability"] >= 0.5 for r in high)
     download = segments.export_csv(1, None, None, None, None, 0)
-    assert download["filename"].endswith(".csv") and download["content"].startswith("hcp_id,")
+    assert download["filename"].endswith(".csv") and download["content"].startswith("NPI,Name,")
 
 
 def test_model_performance_shows_comparison_table_and_curves(web, request_as):

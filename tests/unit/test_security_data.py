@@ -406,8 +406,8 @@ def test_target_list_csv_neutralises_cells_after_separators(world_settings, tmp_
         store.execute("UPDATE hcps SET first_name = ?, city = ? WHERE hcp_id = ?", [first, city, hcp_id])
     table_bundle(settings, version=V1)
     text = NBAService.from_settings(settings).target_list_csv(n=1000)
-    rows = {r["hcp_id"]: r for r in csv.DictReader(io.StringIO(text))}
-    assert rows[hcp_ids[0]]["city"] == "'|=2+5" and rows[hcp_ids[1]]["city"] == "'\t=1"
+    rows = {r["NPI"]: r for r in csv.DictReader(io.StringIO(text))}
+    assert rows[hcp_ids[0]]["City"] == "'|=2+5" and rows[hcp_ids[1]]["City"] == "'\t=1"
     for hcp_id in hcp_ids:
-        assert rows[hcp_id]["name"].startswith("'"), rows[hcp_id]["name"]
-    assert rows[hcp_ids[2]]["city"] == "Boston"
+        assert rows[hcp_id]["Name"].startswith("'"), rows[hcp_id]["Name"]
+    assert rows[hcp_ids[2]]["City"] == "Boston"
