@@ -16,8 +16,10 @@ from datetime import date, datetime
 
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.subplots import make_subplots
 from wordcloud import WordCloud
 
+from components.labels import model_label
 from components.theme import PLOTLY_TEMPLATE, channel_color, channel_label
 from engine.config import CHANNELS
 from engine.data.schemas import OUTCOMES
@@ -159,10 +161,20 @@ def touches_rate_figure(rows: list[dict], title: str = "Touches and engagement r
                              yaxis="y2", mode="lines+markers", line=dict(color="#343a40", dash="dot"),
                              marker=dict(size=9), hovertemplate="%{x}: %{y:.1%}<extra></extra>"))
     top_rate = max(v["rate"] for v in agg.values()) or 1.0
+    step = nice_step(top_rate * 1.15 / 5)
     fig.update_layout(yaxis=dict(title="touches", tickformat=","),
                       yaxis2=dict(title="engagement rate", overlaying="y", side="right", tickformat=".0%",
-                                  range=[0, math.ceil(top_rate * 12) / 10], showgrid=False))
+                                  range=[0, step * math.ceil(top_rate * 1.15 / step)], tick0=0, dtick=step,
+                                  showgrid=False))
     return _layout(fig, title, margin=dict(_MARGIN, r=64))
+
+
+def nice_step(raw: float) -> float:
+    """The round tick step nearest above ``raw``: 1, 2, 2.5 or 5 times a power of ten (0.1, 0.05, ...)."""
+    if raw <= 0:
+        return 1.0
+    power = 10 ** math.floor(math.log10(raw))
+    return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw - 1e-12)
 
 
 def _plain_layout(title: str | None = None, height: int = 340, **kwargs) -> dict:
@@ -350,8 +362,8 @@ def model_comparison_figure(models: dict[str, dict], metrics: dict[str, str] = C
         if color == NEUTRAL:  # baselines: shades of grey so they stay distinguishable
             color = ["#adb5bd", "#ced4da", "#868e96", "#6c757d", "#dee2e6", "#495057"][i % 6]
         fig.add_trace(go.Bar(
-            x=[metrics[m] for m in present], y=[values.get(m) for m in present], name=name.replace("_", " "),
-            marker_color=color, hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>"))
+            x=[metrics[m] for m in present], y=[values.get(m) for m in present], name=model_label(name),
+            marker_color=color, hovertemplate="%{x}: %{y:.3f}<extra>" + model_label(name) + "</extra>"))
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_yaxes(rangemode="tozero")
     return _layout(fig, title, height=380)
@@ -382,24 +394,29 @@ def calibration_figure(bins: list[dict], title: str = "Calibration (reliability)
 
 
 def training_curves_figure(curves: dict[str, dict[str, list[float]]], title: str = "Training curves") -> go.Figure:
-    """Total loss per epoch per model (training solid, validation dotted).
+    """Total loss per epoch, one panel per model with its own loss axis (training solid, validation dotted).
 
-    ``curves``: ``{model: {"loss": [...], "val_loss": [...], <component losses>...}}``; component losses
-    are left out so every model reads on one scale.
+    ``curves``: ``{model: {"loss": [...], "val_loss": [...], <component losses>...}}``. Losses of
+    different models are on different scales, so a shared axis would draw the smaller ones flat;
+    component losses are left out.
     """
-    series = [(m, k, v) for m, hist in (curves or {}).items() for k, v in hist.items()
-              if k in ("loss", "val_loss") and v]
-    if not series:
+    models = [m for m, hist in (curves or {}).items() if any(hist.get(k) for k in ("loss", "val_loss"))]
+    if not models:
         return empty_figure("No training curves recorded", height=340)
-    palette = ["#1f4e79", "#c0392b", "#2e7d32", "#8e44ad", "#d35400", "#16a085"]
-    models = sorted({m for m, _, _ in series})
-    fig = go.Figure()
-    for model, key, values in series:
-        fig.add_trace(go.Scatter(
-            x=list(range(1, len(values) + 1)), y=values, mode="lines+markers", name=f"{model} · {key}",
-            line=dict(color=palette[models.index(model) % len(palette)], dash="dot" if key.startswith("val") else "solid")))
-    fig.update_xaxes(title="epoch", dtick=1)
-    fig.update_yaxes(title="loss")
+    fig = make_subplots(rows=1, cols=len(models), subplot_titles=[model_label(m) for m in models],
+                        horizontal_spacing=0.12 if len(models) > 1 else 0.0)
+    for col, model in enumerate(models, start=1):
+        for key, label, dash in (("loss", "Training", "solid"), ("val_loss", "Validation", "dot")):
+            values = curves[model].get(key) or []
+            if not values:
+                continue
+            fig.add_trace(go.Scatter(
+                x=list(range(1, len(values) + 1)), y=values, mode="lines+markers", name=label, legendgroup=label,
+                showlegend=col == 1, line=dict(color=HIGHLIGHT if key == "loss" else "#c0392b", dash=dash),
+                hovertemplate=f"{model_label(model)} · {label.lower()}<br>epoch %{{x}}: loss %{{y:.4f}}<extra></extra>"),
+                row=1, col=col)
+        fig.update_xaxes(title_text="epoch", dtick=1, row=1, col=col)
+    fig.update_yaxes(title_text="loss", row=1, col=1)
     return _layout(fig, title, height=340)
 
 

@@ -58,6 +58,13 @@ def test_touches_rate_figure_has_bars_and_rate_on_second_axis():
     assert line.yaxis == "y2"
 
 
+def test_rate_axis_ticks_are_round_percentages():
+    assert [charts.nice_step(x) for x in (0.09, 0.1, 0.12, 0.21, 0.04)] == [0.1, 0.1, 0.2, 0.25, 0.05]
+    rows = [{"channel": "email", "specialty": "A", "month": "2024-01", "touches": 100, "engaged": 52}]
+    axis = charts.touches_rate_figure(rows).layout.yaxis2
+    assert axis.dtick == 0.2 and axis.tick0 == 0 and axis.range[1] == pytest.approx(0.6)
+
+
 @pytest.mark.parametrize("builder", [charts.trend_figure, charts.channel_mix_figure, charts.effectiveness_heatmap,
                                      charts.touches_rate_figure, charts.history_timeline, charts.forecast_figure,
                                      charts.intertopic_map, charts.calibration_figure, charts.coherence_sweep_figure])
@@ -133,7 +140,7 @@ def test_model_comparison_highlights_hybrid_and_oracle_and_skips_missing_metrics
     models = {"popularity": {"ndcg@10": 0.2}, "oracle": {"ndcg@10": 0.5, "mrr": 0.4},
               "hybrid": {"ndcg@10": 0.45, "mrr": 0.3}}
     fig = charts.model_comparison_figure(models)
-    assert [t.name for t in fig.data] == ["hybrid", "popularity", "oracle"]
+    assert [t.name for t in fig.data] == ["Hybrid (served)", "Popularity", "Oracle (true probabilities)"]
     assert fig.data[0].marker.color == charts.HIGHLIGHT and fig.data[2].marker.color == charts.ORACLE
     assert list(fig.data[0].x) == ["NDCG@10", "MRR"]  # metrics nobody has are left out
 
@@ -146,8 +153,11 @@ def test_calibration_skips_empty_bins():
 
 
 def test_training_curves_and_coherence_sweep():
-    fig = charts.training_curves_figure({"sequence": {"loss": [1.0, 0.8], "val_loss": [1.1, 0.9], "gap_loss": [3.0]}})
-    assert sorted(t.name for t in fig.data) == ["sequence · loss", "sequence · val_loss"]
+    fig = charts.training_curves_figure({"sequence": {"loss": [4.0, 3.8], "val_loss": [4.1, 3.9], "gap_loss": [3.0]},
+                                         "collaborative": {"loss": [0.02, 0.015]}})
+    assert [(t.name, t.yaxis) for t in fig.data] == [("Training", "y"), ("Validation", "y"), ("Training", "y2")]
+    assert fig.layout.yaxis2.matches is None  # its own scale: the small collaborative loss is not drawn flat
+    assert [a.text for a in fig.layout.annotations] == ["Sequence (LSTM)", "Collaborative filtering"]
     sweep = charts.coherence_sweep_figure([{"k": 6, "c_v": 0.5}, {"k": 4, "c_v": 0.4}], chosen_k=6)
     assert list(sweep.data[0].x) == [4, 6]
     assert list(sweep.data[1].x) == [6]  # the chosen k is marked

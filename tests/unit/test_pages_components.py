@@ -128,7 +128,21 @@ def test_metrics_table_has_scalar_metrics_only(pages):
     rows, columns = pages.model_performance.metrics_table_rows(
         {"hybrid": {"ndcg@10": 0.4, "coverage": 0.3, "calibration": [{"count": 1}]}, "random": {"ndcg@10": 0.01}})
     assert [c["field"] for c in columns] == ["model", "ndcg@10", "coverage"]
-    assert rows[1] == {"model": "random", "ndcg@10": 0.01, "coverage": None}
+    assert rows[1] == {"model": "Random", "ndcg@10": 0.01, "coverage": None}
+    assert [c["headerName"] for c in columns] == ["Model", "Ranking quality (NDCG@10)", "Catalogue coverage"]
+    rows, columns = pages.model_performance.metrics_table_rows(
+        {"specialty_popularity": {"gap_mae_days": 9.5}})
+    assert rows[0]["model"] == "Specialty popularity" and columns[1]["headerName"] == "Timing error (days)"
+
+
+def test_models_page_compares_the_served_model_with_the_best_other(pages):
+    """A real log has no oracle: the summary still says how the hybrid ranks."""
+    models = {"hybrid": {"ndcg@10": 0.12}, "hybrid_without_sequence": {"ndcg@10": 0.5},
+              "popularity": {"ndcg@10": 0.29}, "specialty_popularity": {"ndcg@10": 0.27}, "oracle": {"ndcg@10": 0.9},
+              "random": {"ndcg@10": None}}
+    assert pages.model_performance.served_against_best_other(models) == (
+        "The served hybrid ranks at Ranking quality (NDCG@10) 0.120; the best other model, Popularity, at 0.290.")
+    assert pages.model_performance.served_against_best_other({"hybrid": {}}) == ""
 
 
 def test_feedback_message_quotes_the_title_as_text(pages):

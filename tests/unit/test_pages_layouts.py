@@ -179,4 +179,4 @@ def test_model_performance_shows_comparison_table_and_curves(web, request_as):
     graphs = {c.id: c.figure for c in walk(body) if isinstance(c, dash.dcc.Graph)}
     assert {"models-comparison", "models-calibration", "models-training", "models-coherence"} <= set(graphs)
     names = {t.name for t in graphs["models-comparison"].data}
-    assert "hybrid" in names
+    assert "Hybrid (served)" in names
