@@ -405,6 +405,7 @@ def training_curves_figure(curves: dict[str, dict[str, list[float]]], title: str
         return empty_figure("No training curves recorded", height=340)
     fig = make_subplots(rows=1, cols=len(models), subplot_titles=[model_label(m) for m in models],
                         horizontal_spacing=0.12 if len(models) > 1 else 0.0)
+    in_legend: set[str] = set()
     for col, model in enumerate(models, start=1):
         for key, label, dash in (("loss", "Training", "solid"), ("val_loss", "Validation", "dot")):
             values = curves[model].get(key) or []
@@ -412,12 +413,15 @@ def training_curves_figure(curves: dict[str, dict[str, list[float]]], title: str
                 continue
             fig.add_trace(go.Scatter(
                 x=list(range(1, len(values) + 1)), y=values, mode="lines+markers", name=label, legendgroup=label,
-                showlegend=col == 1, line=dict(color=HIGHLIGHT if key == "loss" else "#c0392b", dash=dash),
+                showlegend=label not in in_legend, line=dict(color=HIGHLIGHT if key == "loss" else "#c0392b", dash=dash),
                 hovertemplate=f"{model_label(model)} · {label.lower()}<br>epoch %{{x}}: loss %{{y:.4f}}<extra></extra>"),
                 row=1, col=col)
+            in_legend.add(label)
         fig.update_xaxes(title_text="epoch", dtick=1, row=1, col=col)
     fig.update_yaxes(title_text="loss", row=1, col=1)
-    return _layout(fig, title, height=340)
+    # the legend goes under the panels: above them it would cover their titles
+    return _layout(fig, title, height=360, legend=dict(orientation="h", yanchor="top", y=-0.25, x=0),
+                   margin=dict(_MARGIN, b=70))
 
 
 def coherence_sweep_figure(sweep: list[dict], chosen_k: int | None = None,

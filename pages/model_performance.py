@@ -27,7 +27,7 @@ def metrics_table_rows(models: dict[str, dict]) -> tuple[list[dict], list[dict]]
     order = {m: i for i, m in enumerate(COMPARISON_METRICS)}
     names.sort(key=lambda m: (order.get(m, len(order)), m))
     rows = [{"model": model_label(name), **{m: values.get(m) for m in names}} for name, values in models.items()]
-    columns = [{"field": "model", "headerName": "Model", "pinned": "left", "minWidth": 170}] + [
+    columns = [{"field": "model", "headerName": "Model", "pinned": "left", "minWidth": 210}] + [
         {"field": m, "headerName": metric_label(m), "headerTooltip": metric_help(m) or metric_label(m),
          "type": "numericColumn", "minWidth": 130, "wrapHeaderText": True, "autoHeaderHeight": True,
          "valueFormatter": {"function": "params.value == null ? '—' : d3.format('.3f')(params.value)"}}

@@ -14,6 +14,7 @@ from dash import Input, Output, dcc, html
 
 from components.charts import channel_mix_figure, trend_figure
 from components.common import empty_state, kpi_card, loading, page_header, ready_marker, section_card
+from components.content import content_link
 from components.formats import count, day, percent, signed_percent_points
 from components.tables import simple_table
 from webapp.extensions import nba
@@ -31,6 +32,8 @@ def delta(change, previous_text: str, points: bool = False) -> html.Span:
     if change is None:
         return html.Span(f"no data for {previous_text}", className="text-muted")
     text = signed_percent_points(change) if points else f"{change:+.0%}"
+    if text in ("+0.0 pts", "-0.0 pts", "+0%", "-0%"):
+        return html.Span(f"no change vs {previous_text}", className="kpi-delta text-muted")
     up = change >= 0
     return html.Span([html.Span("▲ " if up else "▼ ", **{"aria-hidden": "true"}), f"{text} vs {previous_text}"],
                      className="kpi-delta " + ("text-success" if up else "text-danger"))
@@ -60,7 +63,7 @@ def last_day(end_exclusive: str) -> str:
 
 
 def top_content_rows(rows: list[dict]) -> list[dict]:
-    return [{"Content": r.get("title") or r["content_id"], "Touches": count(r.get("touches")),
+    return [{"Content": content_link(r["content_id"], r.get("title")), "Touches": count(r.get("touches")),
              "Engagement rate": percent(r.get("rate"), 1)} for r in rows]
 
 

@@ -7,6 +7,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from components.charts import intertopic_map, prevalence_figure, relevance_figure, wordcloud_data_uri
 from components.common import empty_state, error_alert, loading, page_header, ready_marker, section_card
+from components.content import content_link, pubmed_link
 from webapp.extensions import nba
 from webapp.inputs import number
 
@@ -16,26 +17,18 @@ GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 N_DOCUMENTS = 15
 
 
-def pubmed_url(pmid) -> str | None:
-    """PubMed link for a numeric PMID; anything else gets no link."""
-    pmid = str(pmid or "").strip()
-    return f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/" if pmid.isdigit() else None
-
-
 def document_list(docs: list[dict]) -> html.Div:
-    """Titles (plain text) with a PubMed link when the document has a PMID."""
+    """Titles (plain text) linking to each content's page, with a PubMed link when it has a PMID."""
     if not docs:
         return empty_state("No documents for this topic")
     items = []
     for doc in docs:
-        url = pubmed_url(doc.get("pmid"))
-        title = doc.get("title") or doc["content_id"]
-        head = html.A(title, href=url, target="_blank", rel="noopener noreferrer") if url else html.Span(title)
         meta = [f"{doc['weight']:.0%} of this document" if doc.get("weight") is not None else None,
                 str(doc.get("publication_date") or "")[:10] or None,
-                f"PMID {doc['pmid']}" if url else doc["content_id"]]
-        items.append(html.Li([html.Div(head, className="fw-semibold"),
-                              html.Div(" · ".join(m for m in meta if m), className="text-muted small")],
+                f"PMID {doc['pmid']}" if doc.get("pmid") else doc["content_id"]]
+        pubmed = pubmed_link(doc.get("pmid"), "PubMed ↗", className="ms-2")
+        items.append(html.Li([html.Div(content_link(doc["content_id"], doc.get("title")), className="fw-semibold"),
+                              html.Div([" · ".join(m for m in meta if m), pubmed], className="text-muted small")],
                              className="list-group-item"))
     return html.Ul(items, className="list-group list-group-flush topic-docs", id="topics-doc-list")
 

@@ -1,7 +1,9 @@
 """``python -m engine bootstrap``: make sure a servable bundle exists (what ``make run`` calls).
 
 Generates the demo world when the store is empty and trains when no bundle is current; does
-nothing when both exist, so a second ``make run`` starts serving at once.
+nothing when both exist, so a second ``make run`` starts serving at once. The demo world's
+content is the seed PubMed abstracts when ``SEED_DIR`` has them (real titles, abstracts and PMIDs,
+so every content links to its PubMed record), else generated content.
 """
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from engine.bundles import current_version
 from engine.data.store import Store
 
 HELP = "build the demo world and train the models when no bundle exists (used by `make run`)"
+#: The seed abstracts under ``SEED_DIR`` the demo world's content comes from.
+SEED_ABSTRACTS = "pubmed_abstracts_2020_2025.csv"
 
 
 def add_arguments(parser) -> None:
@@ -29,7 +33,12 @@ def run(args, settings, progress) -> int:
         return 0
     steps = []
     if args.force or Store(settings.database_url).count("interactions") == 0:
-        steps.append(["generate", "--hcps", str(args.hcps), "--months", str(args.months), "--seed", str(args.seed)])
+        generate = ["generate", "--hcps", str(args.hcps), "--months", str(args.months), "--seed", str(args.seed)]
+        abstracts = settings.seed_dir / SEED_ABSTRACTS
+        if abstracts.is_file():
+            progress("bootstrap", f"content: the seed abstracts in {abstracts} (with their PMIDs)")
+            generate += ["--abstracts", str(abstracts)]
+        steps.append(generate)
     steps.append(["train"])
     for argv in steps:
         progress("bootstrap", f"python -m engine {' '.join(argv)}")

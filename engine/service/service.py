@@ -844,6 +844,59 @@ class NBAService:
             return {}
         return bundle.explorer
 
+    def content_detail(self, content_id: str) -> dict | None:
+        """One content: its record, its topic as people say it, and how HCPs responded to it.
+
+        Returns
+        -------
+        dict: content_id, title, abstract, therapeutic_area, pmid, publication_date, approval_start,
+        approval_end, approved (on the data's last day), topic (phrase, '' without a topic model),
+        touches, engaged, rate, and ``channels`` [{channel, touches, engaged, rate}]; None when unknown.
+        """
+        data = self._data
+        row = data.content_pos.get(str(content_id))
+        if row is None:
+            return None
+        record = data.contents.iloc[int(row)]
+
+        def text(column):
+            value = record.get(column)
+            return None if value is None or (not isinstance(value, str) and pd.isna(value)) else str(value)
+
+        touches = np.zeros(len(CHANNELS), dtype=np.int64)
+        engaged = np.zeros(len(CHANNELS), dtype=np.int64)
+        history = data.history
+        if history is not None and len(history.content_values):
+            code = np.flatnonzero(np.asarray(history.content_values).astype(str) == str(content_id))
+            if len(code):
+                mine = history.content == code[0]
+                channel_of = {str(c): k for k, c in enumerate(history.channel_values)}
+                order = np.array([channel_of.get(c, -1) for c in CHANNELS])
+                by_code = np.bincount(history.channel[mine], minlength=len(history.channel_values))
+                engaged_by_code = np.bincount(history.channel[mine & history.engaged],
+                                              minlength=len(history.channel_values))
+                touches = np.where(order >= 0, by_code[np.maximum(order, 0)], 0)
+                engaged = np.where(order >= 0, engaged_by_code[np.maximum(order, 0)], 0)
+        topic = ""
+        serving = self._serving
+        if serving is not None:
+            item = np.flatnonzero(serving.content_ids == str(content_id))
+            if len(item):
+                topic = str(serving.reasons.evidence.content_phrases[item[0]] or "")
+        approved = bool(data.approved_at(data.now)[int(row)]) if {"approval_start", "approval_end"} <= set(
+            data.contents.columns) else True
+        return {
+            "content_id": str(content_id), "title": text("title"), "abstract": text("abstract"),
+            "therapeutic_area": text("therapeutic_area"), "pmid": text("pmid"),
+            "publication_date": _iso(record.get("publication_date")), "approval_start": _iso(record.get("approval_start")),
+            "approval_end": _iso(record.get("approval_end")), "approved": approved, "topic": topic,
+            "touches": int(touches.sum()), "engaged": int(engaged.sum()),
+            "rate": float(engaged.sum() / touches.sum()) if touches.sum() else None,
+            "channels": [{"channel": c, "touches": int(touches[k]), "engaged": int(engaged[k]),
+                          "rate": float(engaged[k] / touches[k]) if touches[k] else None}
+                         for k, c in enumerate(CHANNELS)],
+        }
+
     def topic_documents(self, topic_id: int, n: int = 20) -> list[dict]:
         """The ``n`` contents most about ``topic_id``: content_id, title, weight, publication_date, pmid."""
         serving = self._current()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from dash import html
+from dash import dcc, html
 
 from components.hcp import consent_badges, probability_bars, recommendations_table
 from components.tables import npi_link, simple_table, sort_from_model
@@ -88,16 +88,18 @@ def test_grid_helpers():
 
 
 def test_pubmed_links_only_for_numeric_pmids_and_open_safely(pages):
-    topics = pages.topics
-    assert topics.pubmed_url("12345") == "https://pubmed.ncbi.nlm.nih.gov/12345/"
-    assert topics.pubmed_url(None) is None and topics.pubmed_url("javascript:x") is None
-    docs = topics.document_list([{"content_id": "C1", "pmid": "12345", "title": "<b>A</b>", "weight": 0.5},
-                                 {"content_id": "C2", "pmid": None, "title": "B", "weight": 0.2}])
+    from components.content import pubmed_url
+
+    assert pubmed_url("12345") == "https://pubmed.ncbi.nlm.nih.gov/12345/"
+    assert pubmed_url(None) is None and pubmed_url("javascript:x") is None
+    docs = pages.topics.document_list([{"content_id": "C1", "pmid": "12345", "title": "<b>A</b>", "weight": 0.5},
+                                       {"content_id": "C 2/x", "pmid": None, "title": "B", "weight": 0.2}])
     links = [c for c in walk(docs) if isinstance(c, html.A)]
     assert len(links) == 1
     assert links[0].href == "https://pubmed.ncbi.nlm.nih.gov/12345/"
     assert links[0].target == "_blank" and links[0].rel == "noopener noreferrer"
-    assert links[0].children == "<b>A</b>"
+    pages_links = [c for c in walk(docs) if isinstance(c, dcc.Link)]
+    assert [(c.href, c.children) for c in pages_links] == [("/content/C1", "<b>A</b>"), ("/content/C%202%2Fx", "B")]
 
 
 def test_segment_rows_and_target_filters(pages):

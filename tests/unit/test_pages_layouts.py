@@ -180,3 +180,17 @@ def test_model_performance_shows_comparison_table_and_curves(web, request_as):
     assert {"models-comparison", "models-calibration", "models-training", "models-coherence"} <= set(graphs)
     names = {t.name for t in graphs["models-comparison"].data}
     assert "Hybrid (served)" in names
+
+
+def test_content_page_shows_the_record_and_the_response(web, request_as):
+    _, service, _ = web
+    request_as()
+    from pages import content
+
+    top = service.top_content(n=1, days=365)[0]
+    page = content.layout(content_id=top["content_id"])
+    assert page.id == "content-page" and ready(page, "content") and no_raw_html(page)
+    words = " ".join(texts(page))
+    assert top["title"] in words and "No PubMed record" in words  # generated content has no PMID
+    assert content.layout(content_id="nope").id == "content-not-found"
+    assert content.layout(content_id="x" * 500).id == "content-not-found"

@@ -162,6 +162,25 @@ def test_period_over_period_counts_the_last_days_of_data(shared):
         svc.period_comparison(0)
 
 
+def test_content_detail_says_what_it_is_and_how_hcps_responded(world_settings, tmp_path):
+    settings = copy_settings(world_settings, tmp_path)
+    store = Store(settings.database_url)
+    interactions = store.read("interactions")
+    content_id = interactions["content_id"].value_counts().index[0]
+    store.execute("UPDATE contents SET pmid = ? WHERE content_id = ?", ["40887509", content_id])
+    table_bundle(settings, version=V1)
+    svc = NBAService.from_settings(settings)
+    detail = svc.content_detail(content_id)
+    mine = interactions[interactions["content_id"] == content_id]
+    assert detail["pmid"] == "40887509" and detail["title"] and detail["abstract"]
+    assert detail["touches"] == len(mine) and detail["engaged"] == int(mine["engaged"].sum())
+    by_channel = {c["channel"]: c for c in detail["channels"]}
+    for channel, group in mine.groupby("channel"):
+        assert by_channel[channel]["touches"] == len(group)
+    assert [c["channel"] for c in detail["channels"]] == list(CHANNELS)
+    assert svc.content_detail("nope") is None
+
+
 def test_target_list_csv_escapes_formulas(world_settings, tmp_path):
     settings = copy_settings(world_settings, tmp_path)
     store = Store(settings.database_url)
