@@ -36,8 +36,12 @@ def test_brand_manager_filters_explores_and_exports(browser, live_server, tmp_pa
     wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#topics-cloud img, #topics-docs li"),
                "the word cloud and documents")
     for link in browser.find_elements(By.CSS_SELECTOR, "#topics-docs a"):
-        assert link.get_attribute("href").startswith("https://pubmed.ncbi.nlm.nih.gov/")
-        assert link.get_attribute("rel") == "noopener noreferrer" and link.get_attribute("target") == "_blank"
+        href = link.get_attribute("href")
+        if href.startswith(live_server):  # a title: the content's page on this site
+            assert href.startswith(live_server + "/content/")
+        else:  # the record on PubMed, opened safely
+            assert href.startswith("https://pubmed.ncbi.nlm.nih.gov/")
+            assert link.get_attribute("rel") == "noopener noreferrer" and link.get_attribute("target") == "_blank"
     screenshot(browser, "brand-02-topics")
 
     browser.get(live_server + "/segments")
@@ -52,6 +56,7 @@ def test_brand_manager_filters_explores_and_exports(browser, live_server, tmp_pa
     files = list(tmp_path.glob("target-list-*.csv"))
     assert files, "the CSV download did not arrive"
     rows = list(csv.DictReader(io.StringIO(files[0].read_text())))
-    assert rows and {"hcp_id", "name", "title", "channel", "engagement_probability"} <= set(rows[0])
+    assert rows and {"NPI", "Name", "Content", "Channel", "Likely to engage (%)", "Why"} <= set(rows[0])
+    assert all(row["Why"] for row in rows)
     assert not any(str(v).startswith(("=", "+", "@")) for row in rows for v in row.values())
     screenshot(browser, "brand-03-segments")
