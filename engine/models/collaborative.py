@@ -78,6 +78,10 @@ class CollaborativeFilter(Recommender):
         self.iterations = iterations
         self.seed = seed
 
+    def get_params(self) -> dict:
+        """The constructor arguments (to fit the same model on other touches)."""
+        return {k: getattr(self, k) for k in ("factors", "alpha", "reg", "iterations", "half_life_days", "seed")}
+
     def fit(self, data, progress=QUIET, interactions: pd.DataFrame | None = None) -> "CollaborativeFilter":
         """Factorise the engaged touches of ``interactions`` (default: ``data.history``, all before the cutoff)."""
         frame = data.history if interactions is None else interactions
@@ -150,8 +154,7 @@ class CollaborativeFilter(Recommender):
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         np.savez(path / "factors.npz", user_factors=self.user_factors_, item_factors=self.item_factors_)
-        params = {"factors": self.factors, "alpha": self.alpha, "reg": self.reg, "half_life_days": self.half_life_days,
-                  "iterations": self.iterations, "seed": self.seed, "loss_curve": self.loss_curve_}
+        params = {**self.get_params(), "loss_curve": self.loss_curve_}
         (path / "params.json").write_text(json.dumps(params))
 
     @classmethod

@@ -31,21 +31,8 @@ from engine.models.base import Recommender
 from engine.models.collaborative import CollaborativeFilter
 from engine.models.features import (DAY, N_CHANNELS, ProfileEncoder, TouchLog, approved_share, as_times,
                                     content_freshness, content_start, history_features, topic_profile)
-from engine.models.scorer import DEFAULT_BLEND, HCP_TABLES, NEXT_WINDOW_FEATURES, HybridScorer, sigmoid
+from engine.models.scorer import DEFAULT_BLEND, HCP_TABLES, NEXT_WINDOW_FEATURES, PARTS, HybridScorer, sigmoid
 from engine.progress import QUIET
-
-
-def progress_callback(progress, stage: str):
-    """A Keras callback that reports each epoch's losses through ``progress``."""
-    import keras
-
-    class _EpochProgress(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            text = ", ".join(f"{k} {v:.4f}" for k, v in logs.items() if k.endswith("loss"))
-            progress(stage, f"epoch {epoch + 1}: {text}")
-
-    return _EpochProgress()
 
 
 def build_network(shapes: dict, config: dict):
@@ -88,9 +75,11 @@ def build_network(shapes: dict, config: dict):
     topic_term = dot(layers.Dense(dim, name="topic_hcp_out")(topic_hidden),
                      layers.Add()([id_embedding("content_topic_id", dim),
                                    layers.Dense(dim, use_bias=False, name="topic_content")(topics)]))
-    # peers: the collaborative embedding of what the HCP engaged with · the content's embedding
-    peer_term = dot(layers.Dense(shapes["hcp_peers"][1], use_bias=False, name="peer_hcp")(peers), item)
-    # recent sequence: recently engaged topics and channels, recency and load of touches
+    # peers: the (unit) collaborative embedding of what the HCP engaged with · the content's, times
+    # one learned weight: invariant to the factors' rotation, so serving may refit them
+    peer_term = ops.squeeze(layers.Dense(1, use_bias=False, kernel_initializer="ones", name="peer_weight")(
+        ops.expand_dims(dot(peers, item), -1)), -1)
+    # recent sequence: the LSTM encoder's state, recently engaged topics and channels, recency, load
     sequence_term = dot(layers.Dense(dim, name="sequence_hcp")(recent),
                         layers.Add()([id_embedding("content_sequence_id", dim),
                                       layers.Dense(dim, use_bias=False, name="sequence_content")(topics)]))
@@ -256,82 +245,130 @@ class ExposureModel:
 class NextWindowBlend:
     """Weights of the next-window ranking inputs (:data:`engine.models.scorer.NEXT_WINDOW_FEATURES`).
 
-    A conditional logit over each HCP's catalogue: ``P(HCP engages with i next) ∝ exp(x_i · β)``,
-    fit by maximum likelihood on the contents HCPs engaged with in a window (the validation
-    window: features as of its start), contents engaged before excluded as in evaluation.
-    ``β`` is shrunk toward :data:`engine.models.scorer.DEFAULT_BLEND` (exposure × engagement).
+    A conditional logit over each query's catalogue: ``P(the HCP engages with i next) ∝ exp(x_i · β)``,
+    fit by maximum likelihood on the contents HCPs engaged with on validation (features as of
+    the query), contents engaged before excluded as in evaluation. Features are standardised for
+    the fit; ``β`` is shrunk toward :data:`engine.models.scorer.DEFAULT_BLEND`.
+
+    A gate then keeps the blend only if it ranks the validation targets at least as well
+    (NDCG@10) as every input alone: if one part is the strongest, the fusion is that part.
+
+    Parameters
+    ----------
+    l2 : shrinkage toward the default blend (on standardised features).
+    zero : features held at weight 0 (an ablation).
 
     Attributes
     ----------
-    coef_ : ``[n_features]`` β.
+    coef_ : ``[n_features]`` β; chosen_ : ``"blend"`` or the name of the single input kept;
+    validation_ndcg_ : NDCG@10 on validation of the blend and of each input alone.
     """
 
-    def __init__(self, l2: float = 1e-2):
+    def __init__(self, l2: float = 1e-3, zero: tuple[str, ...] = ()):
         self.l2 = l2
+        self.zero = zero
 
     def fit(self, x: np.ndarray, engaged: np.ndarray, excluded: np.ndarray) -> "NextWindowBlend":
         """``x`` ``[n, n_contents, F]``, ``engaged`` / ``excluded`` bool ``[n, n_contents]``."""
         from scipy.optimize import minimize
 
-        x = np.asarray(x, dtype=np.float64)
         y = (engaged & ~excluded).astype(np.float64)
         keep = y.sum(axis=1) > 0
-        x, y, allowed = x[keep], y[keep], ~excluded[keep]
+        x, y, allowed = np.asarray(x[keep], dtype=np.float64), y[keep], ~excluded[keep]
+        active = np.array([name not in self.zero for name in NEXT_WINDOW_FEATURES])
         if not len(y):
-            self.coef_ = DEFAULT_BLEND.copy()
+            self.coef_ = np.where(active, DEFAULT_BLEND, 0.0)
+            self.chosen_, self.validation_ndcg_ = "default", {}
             return self
+        std = np.where(active, x[allowed].std(axis=0), 0.0)
+        usable = std > 1e-9
+        scale = np.where(usable, std, 1.0)
+        xs = x[..., usable] / scale[usable]
+        prior = (DEFAULT_BLEND * scale)[usable]
         n = y.sum()
 
         def loss(beta):
-            z = np.where(allowed, x @ beta, -np.inf)
+            z = np.where(allowed, xs @ beta, -np.inf)
             z = z - z.max(axis=1, keepdims=True)
             p = np.exp(z)
             p /= p.sum(axis=1, keepdims=True)
-            shift = beta - DEFAULT_BLEND
+            shift = beta - prior
             value = -(y * np.where(allowed, np.log(p + 1e-300), 0.0)).sum() / n + self.l2 * shift @ shift
-            grad = np.einsum("gi,gik->k", y - y.sum(axis=1, keepdims=True) * p, x) / n
+            grad = np.einsum("gi,gik->k", y - y.sum(axis=1, keepdims=True) * p, xs) / n
             return value, -grad + 2 * self.l2 * shift
 
-        self.coef_ = minimize(loss, DEFAULT_BLEND.copy(), jac=True, method="L-BFGS-B").x
+        beta = minimize(loss, prior.copy(), jac=True, method="L-BFGS-B").x
+        candidates = {"blend": np.zeros(len(NEXT_WINDOW_FEATURES))}
+        candidates["blend"][usable] = beta / scale[usable]
+        for j in np.flatnonzero(usable):
+            candidates[NEXT_WINDOW_FEATURES[j]] = np.eye(len(NEXT_WINDOW_FEATURES))[j]
+        self.validation_ndcg_ = {name: _ndcg10(x @ coef, y > 0, allowed) for name, coef in candidates.items()}
+        best = max(self.validation_ndcg_.values())
+        self.chosen_ = "blend" if self.validation_ndcg_["blend"] >= best - 1e-9 else max(
+            self.validation_ndcg_, key=self.validation_ndcg_.get)
+        self.coef_ = candidates[self.chosen_]
         return self
+
+
+def _ndcg10(score: np.ndarray, relevant: np.ndarray, allowed: np.ndarray) -> float:
+    """Mean NDCG@10 of ``score`` rankings over allowed items (the validation gate's yardstick)."""
+    from engine.evaluation.metrics import ndcg_at_k, top_k
+
+    top = top_k(np.where(allowed, score, -np.inf), 10)
+    return float(np.mean(ndcg_at_k(np.take_along_axis(relevant, top, axis=1), relevant.sum(axis=1))))
+
+
+def _unit(factors: np.ndarray) -> np.ndarray:
+    return (factors / np.clip(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
+
+
+def log_popularity(log: TouchLog, n_contents: int, at, half_life_days: float = 60.0) -> np.ndarray:
+    """``[n_contents]`` log1p of the recency-weighted engaged touches before ``at``."""
+    at64 = np.datetime64(pd.Timestamp(at), "us")
+    before = log.engaged & (log.time < at64)
+    age = (at64 - log.time[before]) / DAY
+    counts = np.bincount(log.content[before], weights=np.exp2(-age / half_life_days), minlength=n_contents)
+    return np.log1p(counts).astype(np.float32)
 
 
 class HybridModel(Recommender):
     """The hybrid recommender (trained with Keras, served through :class:`HybridScorer`).
 
-    Two estimates, kept apart:
+    It fuses the parts: the LSTM (:class:`~engine.models.sequence.SequenceModel`: its encoder
+    state is the network's sequence input, its next-item log-probability a ranking input), the
+    collaborative factors, the LDA topic vectors and the HCP profile. Two estimates, kept apart:
 
     - ``engagement`` / :meth:`pair_scores` / :meth:`engagement_probability`: P(engaged | the
-      content is sent to the HCP on channel c now) — the next-best-action value used for the
-      policy, the channel choice and the service's recommendations;
-    - :meth:`score_batch` (``score_kind`` ``p_engaged_next_window``): P(the HCP engages with the
-      content in the next window) ∝ P(the brand sends it | the area mix of the HCP's specialty,
-      recency among approved content, the approval calendar) (:class:`ExposureModel`) ×
-      P(engaged | sent, best channel),
-      each raised to a learned power and combined with the HCP's topic affinity, the approved
-      share of the window and freshness (:class:`NextWindowBlend`, fit on the validation window
-      with every input as of its start): what held-out engagements (NDCG) measure.
+      content is sent to the HCP on channel c now), a sum of exact additive terms (topic match,
+      peers, recent sequence, channel affinity, content appeal) — the next-best-action value used
+      for the policy, the channel choice and the service's recommendations;
+    - :meth:`score_batch` (``score_kind`` ``p_engaged_next_window``): what the HCP engages with
+      next, ``exp(x · β)`` over the inputs of :data:`NEXT_WINDOW_FEATURES` — the engagement above,
+      the brand's calendar (:class:`ExposureModel`, approval, freshness) and each part's own score
+      — with ``β`` learned on validation (:class:`NextWindowBlend`, every input as of the
+      validation query, the parts fitted without the validation labels). A gate keeps a single
+      part when it ranks validation better than the blend, so the fusion never trails its best part.
 
-    Training avoids leakage by computing every HCP feature of a training touch from that HCP's
-    earlier touches only (:func:`engine.models.features.history_features`), so all training
-    touches are labelled examples; validation touches drive early stopping.
+    No leakage: every HCP feature of a training touch comes from that HCP's earlier touches only
+    (:func:`engine.models.features.history_features`, :meth:`SequenceModel.states_before`); the
+    collaborative factors behind the training features and the blend are fitted on the training
+    window only, refitted on the history for evaluation and on everything for serving.
 
     Parameters
     ----------
     dim : width of the dot products; hidden : width of the HCP-tower hidden layers.
     label_days : window of the exposure model (touches predicted ahead).
     epochs, batch_size, learning_rate, patience, l2 : optimisation.
-    blend_hcps : HCPs (sampled) whose validation-window engagements fit the next-window blend.
+    blend_hcps : validation queries (sampled) that fit the next-window blend.
     run_eagerly : skip graph tracing (faster on tiny data, slower on large data).
     seed : weights and shuffling.
 
     Attributes
     ----------
     history_ : per-epoch ``loss`` / ``val_loss`` (binary cross-entropy, the training curve).
-    scorer_ : :class:`HybridScorer` with features as of the cutoff.
-    sequence_ : the sequence model (for next channel / gap).
+    scorer_ : :class:`HybridScorer` as of the cutoff; sequence_, collaborative_ : the parts.
     profile_ : the :class:`ProfileEncoder`; exposure_ : the :class:`ExposureModel`.
-    blend_ : the :class:`NextWindowBlend` (``None`` without validation engagements).
+    blend_ : the :class:`NextWindowBlend`; ablation_blends_ : ``{part: β}`` refit without each part.
     """
 
     name = "hybrid"
@@ -353,36 +390,41 @@ class HybridModel(Recommender):
         self.seed = seed
 
     # -- features ------------------------------------------------------------------------------
-    def _features(self, log: TouchLog, hcp, end, at) -> dict[str, np.ndarray]:
-        """Standardisable HCP feature blocks (the scorer's HCP tables) for queries."""
-        f = history_features(log, hcp, end, at, self.topics_, self.item_factors_, self.channel_prior_,
-                             self.topic_prior_)
+    def _features(self, log: TouchLog, hcp, end, at, item_units, lstm_state) -> dict[str, np.ndarray]:
+        """Raw HCP feature blocks (the scorer's HCP tables) for queries: HCP ``hcp`` as of ``at``
+        from its touches before position ``end``, with the LSTM state ``lstm_state`` there."""
+        f = history_features(log, hcp, end, at, self.topics_, item_units, self.channel_prior_, self.topic_prior_)
         return {"hcp_profile": np.hstack([self.static_[hcp], f["channels"]]), "hcp_interests": f["interests"],
-                "hcp_sequence": f["recent"], "hcp_peers": f["peers"]}
+                "hcp_sequence": np.hstack([lstm_state, f["recent"]]), "hcp_peers": f["peers"]}
 
     def _standardise(self, tables: dict) -> dict:
         return {k: ((v - self.mean_[k]) / self.std_[k]).astype(np.float32) for k, v in tables.items()}
 
-    def hcp_tables(self, log: TouchLog, at) -> dict[str, np.ndarray]:
-        """Standardised HCP feature tables ``[n_hcps, ...]`` as of ``at`` from the touches of ``log``."""
-        hcp = np.arange(log.n_hcps)
-        return self._standardise(self._features(log, hcp, log.ends_before(at), as_times(at, log.n_hcps)))
+    def _lstm_states(self, log: TouchLog, ends) -> np.ndarray:
+        if self.sequence_ is None:
+            return np.zeros((log.n_hcps, 0), dtype=np.float32)
+        return self.sequence_.encode(log, ends)[0]
 
     # -- fit -----------------------------------------------------------------------------------
     def fit(self, data, progress=QUIET, sequence=None, collaborative: CollaborativeFilter | None = None,
             epochs: int | None = None) -> "HybridModel":
-        """Train on ``data``. ``collaborative`` (fitted on ``data.history``) gives the content
-        embeddings of the peer term (fitted here when absent); ``sequence`` (a fitted
-        :class:`SequenceModel`) answers next channel / gap."""
+        """Train on ``data``. ``sequence``: the fitted LSTM (``None``: no sequence state);
+        ``collaborative``: the collaborative part fitted on ``data.history`` (its settings are
+        refitted on the training window for the training features; fitted here when absent)."""
         import keras
+
+        from engine.models.keras_utils import fit_with_early_stopping
 
         keras.utils.set_random_seed(self.seed)
         self.sequence_ = sequence
         topics = data.content_topics if data.content_topics is not None else np.zeros((data.n_contents, 1))
         self.topics_ = np.asarray(topics, dtype=np.float32)
-        if collaborative is None:
-            collaborative = CollaborativeFilter(factors=16, iterations=6, seed=self.seed).fit(data)
-        self.item_factors_ = collaborative.item_factors_
+        cf_params = (collaborative.get_params() if collaborative is not None
+                     else {"factors": 16, "iterations": 6, "seed": self.seed})
+        self.collaborative_ = collaborative or CollaborativeFilter(**cf_params).fit(data, progress)
+        # the factors behind training features never saw the validation labels
+        cf_train = CollaborativeFilter(**cf_params).fit(data, interactions=data.train)
+        units_train = _unit(cf_train.item_factors_)
         train_log = TouchLog.from_frame(data.train, data.n_hcps)
         hist_log = TouchLog.from_frame(data.history, data.n_hcps)
         if len(train_log) == 0:
@@ -398,14 +440,24 @@ class HybridModel(Recommender):
 
         # Every touch is an example, with features from its HCP's earlier touches only.
         pos = np.arange(len(train_log))
-        x_train = self._features(train_log, train_log.hcp, pos, train_log.time)
+        width = 0 if sequence is None else sequence.units
+        lstm_train = sequence.states_before(train_log) if sequence is not None else np.zeros((len(pos), 0), np.float32)
+        x_train = self._features(train_log, train_log.hcp, pos, train_log.time, units_train, lstm_train)
         self.mean_ = {k: v.mean(axis=0) for k, v in x_train.items()}
         self.std_ = {k: v.std(axis=0) + 1e-3 for k, v in x_train.items()}
+        # peers stay raw: a per-column rescaling would break the rotation invariance of their term
+        self.mean_["hcp_peers"] = np.zeros_like(self.mean_["hcp_peers"])
+        self.std_["hcp_peers"] = np.ones_like(self.std_["hcp_peers"])
         x_train = self._standardise(x_train)
         x_train.update(self._item_inputs(train_log, pos))
         y_train = train_log.engaged.astype(np.float32)
-        vpos = np.flatnonzero(hist_log.time >= np.datetime64(data.valid_cutoff, "us"))
-        x_valid = self._standardise(self._features(hist_log, hist_log.hcp[vpos], vpos, hist_log.time[vpos]))
+        # validation touches: each HCP's touches after its training ones (both protocols)
+        rank = np.arange(len(hist_log)) - hist_log.indptr[hist_log.hcp]
+        vpos = np.flatnonzero(rank >= np.diff(train_log.indptr)[hist_log.hcp])
+        lstm_valid = (sequence.states_before(hist_log)[vpos] if sequence is not None
+                      else np.zeros((len(vpos), width), np.float32))
+        x_valid = self._standardise(self._features(hist_log, hist_log.hcp[vpos], vpos, hist_log.time[vpos],
+                                                   units_train, lstm_valid))
         x_valid.update(self._item_inputs(hist_log, vpos))
         y_valid = hist_log.engaged[vpos].astype(np.float32)
         progress("hybrid", f"{len(pos):,} training touches (engaged {y_train.mean():.1%}), "
@@ -413,87 +465,130 @@ class HybridModel(Recommender):
 
         self.config_ = {"dim": self.dim, "hidden": self.hidden, "l2": self.l2}
         shapes = {k: v.shape for k, v in x_train.items() if k in HCP_TABLES}
-        shapes.update(content_topics=self.topics_.shape, content_peers=self.item_factors_.shape)
+        shapes.update(content_topics=self.topics_.shape, content_peers=units_train.shape)
         self.model_, self.terms_model_ = build_network(shapes, self.config_)
         self.model_.get_layer("content_topics").set_weights([self.topics_])
-        self.model_.get_layer("content_peers").set_weights([self.item_factors_])
+        self.model_.get_layer("content_peers").set_weights([units_train])
         self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                             loss=keras.losses.BinaryCrossentropy(from_logits=True), jit_compile=False,
                             run_eagerly=self.run_eagerly)
-        callbacks = [progress_callback(progress, "hybrid")]
         validation = (x_valid, y_valid) if len(vpos) else None
-        if validation is not None:
-            callbacks.append(keras.callbacks.EarlyStopping(patience=self.patience, restore_best_weights=True))
-        fit = self.model_.fit(x_train, y_train, validation_data=validation, epochs=epochs or self.epochs,
-                              batch_size=self.batch_size, shuffle=True, verbose=0, callbacks=callbacks)
-        self.history_ = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+        self.history_ = fit_with_early_stopping(self.model_, x_train, y_train, validation, epochs or self.epochs,
+                                                self.batch_size, self.patience, progress, "hybrid")
 
-        self.exposure_ = ExposureModel(window_days=self.label_days)
         self._group_ = self.profile_.specialty_index(data.hcps)
         self._n_groups_ = len(self.profile_.specialties_) + 1
-        self.exposure_.fit(self._group_[hist_log.hcp], hist_log.content, hist_log.time, self._n_groups_,
-                           data.contents, data.cutoff)
-        self.blend_ = self._fit_blend(data, hist_log, progress)
+        self.exposure_ = ExposureModel(window_days=self.label_days).fit(
+            self._group_[hist_log.hcp], hist_log.content, hist_log.time, self._n_groups_, data.contents, data.cutoff)
+        self._fit_blend(data, train_log, cf_train, progress)
         # Evaluate on features as of the cutoff (train + validation history).
-        self.scorer_ = self.serving_scorer(data, hist_log, data.cutoff)
+        self.scorer_ = self.serving_scorer(data, hist_log, data.cutoff, self.collaborative_,
+                                           hcp_at=self._query_times(data, hist_log, data.cutoff))
         return self
 
-    def _fit_blend(self, data, log: TouchLog, progress) -> NextWindowBlend | None:
-        """Learn the next-window blend on the validation window, every input as of its start."""
-        start, end = np.datetime64(data.valid_cutoff, "us"), np.datetime64(data.cutoff, "us")
-        label = log.engaged & (log.time >= start) & (log.time < end)
-        hcps = np.unique(log.hcp[label])
+    def _query_times(self, data, log: TouchLog, at):
+        """Per HCP, when its features are taken: ``at`` (temporal), or just after its last touch in
+        ``log`` (leave-one-out: each HCP's held-out item is its own next touch)."""
+        if data.protocol == "temporal":
+            return as_times(at, log.n_hcps)
+        last = np.full(log.n_hcps, np.datetime64(pd.Timestamp(at), "us"))
+        has = np.diff(log.indptr) > 0
+        last[has] = log.time[log.indptr[1:][has] - 1] + np.timedelta64(1, "s")
+        return last
+
+    def _fit_blend(self, data, train_log: TouchLog, cf_train, progress) -> None:
+        """Learn the next-window blend (and one per ablated part) on validation, every input as of
+        the validation query from the training touches, with the parts fitted on them only."""
+        hist = TouchLog.from_frame(data.history, data.n_hcps)
+        n_train = np.diff(train_log.indptr)
+        first_valid = hist.indptr[:-1] + n_train
+        has_valid = first_valid < hist.indptr[1:]
+        if data.protocol == "temporal":
+            label = hist.engaged & (hist.time >= np.datetime64(data.valid_cutoff, "us"))
+            at = data.valid_cutoff
+        else:  # leave-one-out: the validation item is each HCP's first validation touch
+            label = np.zeros(len(hist), bool)
+            label[first_valid[has_valid]] = True
+            at = data.cutoff
+        hcps = np.unique(hist.hcp[label])
+        self.blend_ = NextWindowBlend().fit(np.zeros((0, data.n_contents, len(NEXT_WINDOW_FEATURES))),
+                                            np.zeros((0, data.n_contents), bool), np.zeros((0, data.n_contents), bool))
+        self.ablation_blends_ = {part: np.where(np.isin(NEXT_WINDOW_FEATURES, features), 0.0, self.blend_.coef_)
+                                 for part, (_, features) in PARTS.items()}
         if not len(hcps):
-            return None
+            return
         rng = np.random.default_rng(self.seed)
         hcps = np.sort(rng.choice(hcps, size=min(len(hcps), self.blend_hcps), replace=False))
         exposure = ExposureModel(window_days=self.label_days).fit(
-            self._group_[log.hcp], log.content, log.time, self._n_groups_, data.contents, data.valid_cutoff)
-        window_days = (data.cutoff - data.valid_cutoff) / pd.Timedelta(days=1)
-        scorer = self.serving_scorer(data, log, data.valid_cutoff, exposure=exposure, window_days=window_days)
-        row = np.searchsorted(hcps, log.hcp)
-        mine = (row < len(hcps)) & (hcps[np.minimum(row, len(hcps) - 1)] == log.hcp) & log.engaged
+            self._group_[train_log.hcp], train_log.content, train_log.time, self._n_groups_, data.contents,
+            data.valid_cutoff if data.protocol == "temporal" else data.cutoff)
+        window_days = ((data.cutoff - data.valid_cutoff) / pd.Timedelta(days=1) if data.protocol == "temporal"
+                       else self.label_days)
+        scorer = self.serving_scorer(data, train_log, at, cf_train, exposure=exposure, window_days=window_days,
+                                     hcp_at=self._query_times(data, train_log, at))
+        x = scorer.next_window_features(hcps)
+        row = np.searchsorted(hcps, hist.hcp)
+        mine = (row < len(hcps)) & (hcps[np.minimum(row, len(hcps) - 1)] == hist.hcp)
         engaged, excluded = (np.zeros((len(hcps), data.n_contents), bool) for _ in range(2))
-        engaged[row[mine & label], log.content[mine & label]] = True
-        before = mine & (log.time < start)
-        excluded[row[before], log.content[before]] = True
-        blend = NextWindowBlend().fit(scorer.next_window_features(hcps), engaged, excluded)
-        progress("hybrid", "next-window blend on the validation window: " + ", ".join(
-            f"{name} {w:+.2f}" for name, w in zip(NEXT_WINDOW_FEATURES, blend.coef_)))
-        return blend
+        engaged[row[mine & label], hist.content[mine & label]] = True
+        before = np.zeros(len(hist), bool)
+        before[np.concatenate([np.arange(a, a + n) for a, n in zip(hist.indptr[:-1], n_train)])] = True
+        before &= mine & hist.engaged
+        excluded[row[before], hist.content[before]] = True
+        self.blend_ = NextWindowBlend().fit(x, engaged, excluded)
+        self.ablation_blends_ = {part: NextWindowBlend(zero=features).fit(x, engaged, excluded).coef_
+                                 for part, (_, features) in PARTS.items()}
+        progress("hybrid", f"next-window blend on {len(hcps):,} validation queries ({self.blend_.chosen_}): "
+                 + ", ".join(f"{name} {w:+.3g}" for name, w in zip(NEXT_WINDOW_FEATURES, self.blend_.coef_)))
 
     def _item_inputs(self, log: TouchLog, pos: np.ndarray) -> dict[str, np.ndarray]:
         content = log.content[pos]
         return {"content": content.astype(np.int32), "channel": log.channel[pos].astype(np.int32),
                 "freshness": content_freshness(self.starts_[content], log.time[pos])}
 
-    def serving_scorer(self, data, log: TouchLog, at, exposure: "ExposureModel | None" = None,
-                       window_days: float | None = None) -> HybridScorer:
-        """A numpy scorer with HCP features and exposure as of ``at`` from the touches of ``log``.
+    def serving_scorer(self, data, log: TouchLog, at, collaborative: CollaborativeFilter,
+                       exposure: "ExposureModel | None" = None, window_days: float | None = None,
+                       hcp_at=None) -> HybridScorer:
+        """A numpy scorer with every HCP feature, LSTM state and part score as of ``at`` from the
+        touches of ``log``, with ``collaborative``'s factors (fitted on the same touches).
 
         ``exposure`` (default the fitted one) and ``window_days`` (default ``label_days``: the
         window whose approval calendar counts) are overridden to score as of the validation cutoff.
-
-        The pipeline calls this after evaluation with every interaction, so the bundle serves on
-        the whole history while this model (the evaluated one) keeps its cutoff features.
+        ``hcp_at`` (per HCP, default ``at``) is when each HCP's features are taken.
         """
         layers = {layer.name: [np.asarray(w) for w in layer.get_weights()]
                   for layer in self.terms_model_.layers if layer.get_weights()}
-        layers.update({k: [v] for k, v in self.hcp_tables(log, at).items()})
+        units = _unit(collaborative.item_factors_)
+        layers["content_peers"] = [units]
+        hcp_at = as_times(at, log.n_hcps) if hcp_at is None else hcp_at
+        ends = log.ends_before(hcp_at)
+        lstm = self._lstm_states(log, ends)
+        hcp = np.arange(log.n_hcps)
+        layers.update({k: [v] for k, v in self._standardise(self._features(log, hcp, ends, hcp_at, units,
+                                                                           lstm)).items()})
         at64 = np.datetime64(pd.Timestamp(at), "us")
-        exposure = (exposure if exposure is not None else self.exposure_).log_probability(
-            at, window_days or self.label_days)
-        blend = getattr(self, "blend_", None)
+        window = window_days or self.label_days
+        exposure = (exposure if exposure is not None else self.exposure_).log_probability(at, window)
+        parts = {"cf_user": collaborative.user_factors_, "cf_item": collaborative.item_factors_,
+                 "log_popularity": log_popularity(log, data.n_contents, at)}
+        if self.sequence_ is not None:
+            w = self.sequence_.numpy_weights()
+            parts.update(sequence_state=lstm, sequence_w=w["content_w"], sequence_b=w["content_b"])
         return HybridScorer(layers, content_freshness(self.starts_, at64), data.consent, data.content_ids,
                             data.hcp_ids, self.config_, at, exposure=exposure, hcp_group=self._group_,
-                            topic_profile=topic_profile(log, at, self.topics_),
-                            approved=approved_share(data.contents, at, window_days or self.label_days),
-                            blend=None if blend is None else blend.coef_)
+                            topic_profile=topic_profile(log, hcp_at, self.topics_),
+                            approved=approved_share(data.contents, at, window),
+                            blend=self.blend_.coef_, parts=parts)
 
     # -- Recommender ---------------------------------------------------------------------------
     def score_batch(self, hcp_idx) -> np.ndarray:
-        """P(engaged with the content in the next window), up to a per-HCP constant (see the class doc)."""
+        """P(engaged with the content next), up to a per-HCP constant (see the class doc)."""
         return self.scorer_.next_window_batch(hcp_idx)
+
+    def ablations(self) -> dict[str, "HybridAblation"]:
+        """``{"hybrid_without_<part>": recommender}``: this hybrid without each fused part."""
+        return {f"hybrid_without_{part}": HybridAblation(self.scorer_.without(part, coef), part)
+                for part, coef in self.ablation_blends_.items()}
 
     def channel_probabilities(self, hcp_idx) -> np.ndarray:
         engagement = sigmoid(self.scorer_.logits_batch(np.asarray(hcp_idx)))
@@ -526,12 +621,15 @@ class HybridModel(Recommender):
         params = {k: getattr(self, k) for k in ("dim", "hidden", "label_days", "epochs", "batch_size",
                                                 "learning_rate", "patience", "l2", "blend_hcps", "run_eagerly", "seed")}
         np.savez(path / "standardise.npz", **{f"mean/{k}": v for k, v in self.mean_.items()},
-                 **{f"std/{k}": v for k, v in self.std_.items()})
+                 **{f"std/{k}": v for k, v in self.std_.items()},
+                 **{f"ablation/{k}": v for k, v in self.ablation_blends_.items()})
         (path / "hybrid.json").write_text(json.dumps({"params": params, "config": self.config_,
                                                       "score_kind": self.score_kind,
                                                       "exposure": self.exposure_.describe(),
                                                       "next_window_blend": dict(zip(NEXT_WINDOW_FEATURES,
                                                                                     self.scorer_.blend.tolist())),
+                                                      "blend_choice": self.blend_.chosen_,
+                                                      "blend_validation_ndcg": self.blend_.validation_ndcg_,
                                                       "history": self.history_}))
 
     @classmethod
@@ -547,9 +645,28 @@ class HybridModel(Recommender):
         with np.load(path / "standardise.npz", allow_pickle=False) as a:
             model.mean_ = {k[5:]: a[k] for k in a.files if k.startswith("mean/")}
             model.std_ = {k[4:]: a[k] for k in a.files if k.startswith("std/")}
+            model.ablation_blends_ = {k[9:]: a[k] for k in a.files if k.startswith("ablation/")}
+        model.sequence_ = None
         sibling = path.parent / "sequence"
         if (sibling / "params.json").exists():
             from engine.models.sequence import SequenceModel
 
             model.sequence_ = SequenceModel.load(sibling)
         return model
+
+
+class HybridAblation(Recommender):
+    """The hybrid without one fused part (its network terms zeroed, the blend refit without it)."""
+
+    def __init__(self, scorer: HybridScorer, part: str):
+        self.scorer_ = scorer
+        self.name = f"hybrid_without_{part}"
+
+    def score_batch(self, hcp_idx) -> np.ndarray:
+        return self.scorer_.next_window_batch(hcp_idx)
+
+    def pair_scores(self, hcp_idx) -> np.ndarray:
+        return sigmoid(self.scorer_.logits_batch(np.asarray(hcp_idx)))
+
+    def engagement_probability(self, hcp_idx, content_idx, channel_idx) -> np.ndarray:
+        return sigmoid(self.scorer_.pair_logits(hcp_idx, content_idx, channel_idx))

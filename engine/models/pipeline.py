@@ -29,8 +29,9 @@ class TrainingConfig:
     # few factors, strong regularisation and recency-weighted confidence: fresh content matters most
     collaborative: dict = field(default_factory=lambda: {"factors": 8, "alpha": 10.0, "reg": 5.0, "iterations": 5,
                                                          "half_life_days": 45.0})
-    sequence: dict = field(default_factory=lambda: {"length": 16, "units": 32, "content_dim": 16, "horizon": 3,
-                                                    "windows_per_hcp": 3, "epochs": 3, "batch_size": 1024})
+    sequence: dict = field(default_factory=lambda: {"length": None, "units": 48, "content_dim": 32, "horizon": 3,
+                                                    "epochs": 12, "batch_size": None, "patience": 2,
+                                                    "max_positions": 6_000_000})
     hybrid: dict = field(default_factory=lambda: {"dim": 16, "hidden": 32, "label_days": 90, "epochs": 4,
                                                   "batch_size": 4096, "learning_rate": 0.01, "patience": 1})
     evaluation: dict = field(default_factory=lambda: {"max_ranking_hcps": 20_000, "max_policy_hcps": 2_000,
@@ -53,8 +54,8 @@ class TrainingConfig:
 TINY_CONFIG = TrainingConfig(
     topic_range=(3, 5),
     collaborative={"factors": 8, "alpha": 10.0, "reg": 1.0, "iterations": 3},
-    sequence={"length": 8, "units": 16, "content_dim": 8, "horizon": 2, "windows_per_hcp": 2, "epochs": 1,
-              "batch_size": 256, "run_eagerly": True},
+    sequence={"length": 8, "units": 16, "content_dim": 8, "horizon": 2, "epochs": 1, "batch_size": 256,
+              "run_eagerly": True},
     hybrid={"dim": 8, "hidden": 16, "label_days": 60, "epochs": 2, "batch_size": 512, "run_eagerly": True},
 )
 
@@ -163,7 +164,8 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
 
     # -- evaluation --------------------------------------------------------------------------------
     baselines = fit_baselines(data, progress, seed=config.seed)
-    models = {"hybrid": hybrid, "collaborative": collaborative, "sequence": sequence, **baselines}
+    models = {"hybrid": hybrid, "collaborative": collaborative, "sequence": sequence, **baselines,
+              **hybrid.ablations()}
     metrics = evaluate_models(data, models, progress=progress, seed=config.seed, **config.evaluation)
     stage_done("evaluation")
 
@@ -172,8 +174,9 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
     serve_at = pd.Timestamp(everything["timestamp"].max()).normalize() + pd.Timedelta(days=1)
     log = TouchLog.from_frame(everything, data.n_hcps)
     states = sequence.states_at(log, serve_at)
-    # the collaborative content embeddings stay as fitted on the history (no second ALS fit)
-    scorer = hybrid.serving_scorer(data, log, serve_at)
+    # the collaborative factors are refitted on everything (the hybrid's peer term is rotation-invariant)
+    served_cf = CollaborativeFilter(**collaborative.get_params()).fit(data, interactions=everything)
+    scorer = hybrid.serving_scorer(data, log, serve_at, served_cf)
     forecaster = JourneyForecaster(sequence.numpy_weights(), states["h"], states["c"], states["last_channel"],
                                    states["last_log_gap"], states["last_time"], serve_at, data.hcp_ids)
     # hybrid / sequence / collaborative stay as evaluated (features at the cutoff): `evaluate` re-scores them.

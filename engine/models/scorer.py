@@ -26,10 +26,17 @@ FACTORS = ("topic match", "peers", "recent sequence", "channel affinity", "conte
 #: HCP feature tables (rows as of the reference time): inputs of the network's HCP tower.
 HCP_TABLES = ("hcp_profile", "hcp_interests", "hcp_sequence", "hcp_peers")
 #: Inputs of the next-window ranking, per (HCP, content); ``blend`` weighs them (see
-#: :meth:`HybridScorer.next_window_batch`).
-NEXT_WINDOW_FEATURES = ("log_engagement", "log_exposure", "topic_affinity", "log_approved_share", "freshness")
+#: :meth:`HybridScorer.next_window_batch`): the engagement network, the brand's calendar
+#: (exposure, approval, freshness) and the parts' own scores (topic affinity, the LSTM's next-item
+#: log-probability, the collaborative score, recent popularity).
+NEXT_WINDOW_FEATURES = ("log_engagement", "log_exposure", "topic_affinity", "log_approved_share", "freshness",
+                        "sequence", "collaborative", "popularity")
 #: Without a learned blend the ranking is exposure × engagement.
-DEFAULT_BLEND = np.array([1.0, 1.0, 0.0, 0.0, 0.0])
+DEFAULT_BLEND = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+#: The fused parts: their network terms and their next-window features (what an ablation removes).
+PARTS = {"sequence": (("sequence", "sequence_channel"), ("sequence",)),
+         "collaborative": (("peer",), ("collaborative",)),
+         "topics": (("topic",), ("topic_affinity",))}
 
 
 def sigmoid(x):
@@ -75,6 +82,11 @@ class HybridScorer:
     approved : ``[n_contents]`` share of the next window each content is approved in, or ``None``.
     blend : ``[len(NEXT_WINDOW_FEATURES)]`` weights of the next-window ranking (default
         :data:`DEFAULT_BLEND`).
+    parts : the parts' own scoring tables (each optional): ``sequence_state [n_hcps, units]``,
+        ``sequence_w [units, n_contents]``, ``sequence_b [n_contents]`` (the LSTM's next-item head),
+        ``cf_user [n_hcps, k]``, ``cf_item [n_contents, k]`` (collaborative factors) and
+        ``log_popularity [n_contents]``.
+    dropped : network terms set to zero (an ablation, see :meth:`without`).
 
     ``Scores.score`` and ``score_batch`` are engagement values (P(engaged | sent on the best
     consented channel)): what the service recommends. :meth:`next_window_batch` is the ranking of
@@ -82,7 +94,8 @@ class HybridScorer:
     """
 
     def __init__(self, layers: dict, freshness, consent, content_ids, hcp_ids, config: dict, reference_time,
-                 exposure=None, hcp_group=None, topic_profile=None, approved=None, blend=None):
+                 exposure=None, hcp_group=None, topic_profile=None, approved=None, blend=None, parts=None,
+                 dropped=()):
         self.layers = {k: [np.asarray(a, dtype=np.float32) for a in v] for k, v in layers.items()}
         self.freshness = np.asarray(freshness, dtype=np.float32)
         self.consent = np.asarray(consent, dtype=bool)
@@ -95,6 +108,8 @@ class HybridScorer:
         self.topic_profile = None if topic_profile is None else np.asarray(topic_profile, dtype=np.float32)
         self.approved = None if approved is None else np.asarray(approved, dtype=np.float32)
         self.blend = DEFAULT_BLEND.copy() if blend is None else np.asarray(blend, dtype=np.float64)
+        self.parts = {k: np.asarray(v, dtype=np.float32) for k, v in (parts or {}).items()}
+        self.dropped = tuple(dropped)
         self._keras = None
         self._content_tower()
 
@@ -103,13 +118,14 @@ class HybridScorer:
         L = self.layers
         topics = L["content_topics"][0]
         self.topic_content_ = topics @ L["topic_content"][0] + L["content_topic_id"][0]
-        self.peer_content_ = L["content_peers"][0]
+        self.peer_content_ = L["content_peers"][0] * L["peer_weight"][0][0, 0]
         self.sequence_content_ = L["content_sequence_id"][0] + topics @ L["sequence_content"][0]
         self.appeal_ = (L["content_channel_bias"][0] + topics @ L["content_topic_channel"][0]
                         + self.freshness[:, None] @ L["freshness_weight"][0])
 
     def hcp_tower(self, hcp_idx) -> dict[str, np.ndarray]:
-        """HCP-side outputs for a batch: ``topic [n,d]``, ``peer [n,k]``, ``sequence [n,d]``,
+        """HCP-side outputs for a batch: ``topic [n,d]``, ``peer [n,k]`` (the recency-weighted mean
+        collaborative embedding of its engaged contents), ``sequence [n,d]``,
         ``sequence_channel [n,5]``, ``channel_affinity [n,5]``."""
         L = self.layers
         idx = np.asarray(hcp_idx)
@@ -120,7 +136,7 @@ class HybridScorer:
         hidden = _relu(np.concatenate([profile, interests], axis=1) @ L["topic_hcp_hidden"][0] + L["topic_hcp_hidden"][1])
         return {
             "topic": hidden @ L["topic_hcp_out"][0] + L["topic_hcp_out"][1],
-            "peer": peers @ L["peer_hcp"][0],
+            "peer": peers,
             "sequence": state @ L["sequence_hcp"][0] + L["sequence_hcp"][1],
             "sequence_channel": state @ L["sequence_channel"][0] + L["sequence_channel"][1],
             "channel_affinity": _relu(profile @ L["channel_hidden"][0] + L["channel_hidden"][1])
@@ -130,12 +146,15 @@ class HybridScorer:
     def terms(self, hcp_idx) -> dict[str, np.ndarray]:
         """Every term for a batch: item terms ``[n, C]``, channel terms ``[n, 1, 5]``, appeal ``[1, C, 5]``."""
         t = self.hcp_tower(hcp_idx)
-        return {"topic": t["topic"] @ self.topic_content_.T,
-                "peer": t["peer"] @ self.peer_content_.T,
-                "sequence": t["sequence"] @ self.sequence_content_.T,
-                "sequence_channel": t["sequence_channel"][:, None, :],
-                "channel_affinity": t["channel_affinity"][:, None, :],
-                "appeal": self.appeal_[None]}
+        terms = {"topic": t["topic"] @ self.topic_content_.T,
+                 "peer": t["peer"] @ self.peer_content_.T,
+                 "sequence": t["sequence"] @ self.sequence_content_.T,
+                 "sequence_channel": t["sequence_channel"][:, None, :],
+                 "channel_affinity": t["channel_affinity"][:, None, :],
+                 "appeal": self.appeal_[None]}
+        for name in self.dropped:
+            terms[name] = np.zeros_like(terms[name])
+        return terms
 
     @staticmethod
     def _logits(terms) -> np.ndarray:
@@ -193,7 +212,24 @@ class HybridScorer:
         if self.approved is not None:
             x[:, :, 3] = np.log(self.approved + 1e-3)[None]
         x[:, :, 4] = self.freshness[None]
+        parts = self.parts
+        if "sequence_state" in parts:
+            z = parts["sequence_state"][hcp_idx] @ parts["sequence_w"] + parts["sequence_b"]
+            z = z - z.max(axis=1, keepdims=True)
+            x[:, :, 5] = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        if "cf_user" in parts:
+            x[:, :, 6] = parts["cf_user"][hcp_idx] @ parts["cf_item"].T
+        if "log_popularity" in parts:
+            x[:, :, 7] = parts["log_popularity"][None]
         return x
+
+    def without(self, part: str, blend) -> "HybridScorer":
+        """This scorer with one fused part (:data:`PARTS`) removed: its network terms set to zero
+        and the next-window ``blend`` (refit without the part's features) in place."""
+        terms, _ = PARTS[part]
+        return HybridScorer(self.layers, self.freshness, self.consent, self.content_ids, self.hcp_ids, self.config,
+                            self.reference_time, self.exposure, self.hcp_group, self.topic_profile, self.approved,
+                            blend, self.parts, self.dropped + terms)
 
     def next_window_batch(self, hcp_idx) -> np.ndarray:
         """``[n, n_contents]`` P(engaged with the content in the next window) up to a per-HCP constant:
@@ -208,6 +244,8 @@ class HybridScorer:
         hcp_idx, content_idx, channel_idx = (np.asarray(a) for a in (hcp_idx, content_idx, channel_idx))
         t = self.hcp_tower(hcp_idx)
         rows = np.arange(len(hcp_idx))
+        if self.dropped:
+            return self.logits_batch(hcp_idx)[rows, content_idx, channel_idx]
         return (np.einsum("nd,nd->n", t["topic"], self.topic_content_[content_idx])
                 + np.einsum("nd,nd->n", t["peer"], self.peer_content_[content_idx])
                 + np.einsum("nd,nd->n", t["sequence"], self.sequence_content_[content_idx])
@@ -243,10 +281,19 @@ class HybridScorer:
             exposure = np.hstack([self.exposure, np.repeat(median, n, axis=1)])
         # new contents are assumed approved for the whole window (they are being added to be sent)
         approved = None if self.approved is None else np.concatenate([self.approved, np.ones(n, np.float32)])
+        # the parts know nothing of new contents: no id factors, the least popular / probable
+        parts = dict(self.parts)
+        if "sequence_w" in parts:
+            parts["sequence_w"] = np.hstack([parts["sequence_w"], np.zeros((len(parts["sequence_w"]), n), np.float32)])
+            parts["sequence_b"] = np.concatenate([parts["sequence_b"], np.full(n, parts["sequence_b"].min(), np.float32)])
+        if "cf_item" in parts:
+            parts["cf_item"] = np.vstack([parts["cf_item"], np.zeros((n, parts["cf_item"].shape[1]), np.float32)])
+        if "log_popularity" in parts:
+            parts["log_popularity"] = np.concatenate([parts["log_popularity"], np.zeros(n, np.float32)])
         return HybridScorer(layers, np.concatenate([self.freshness, fresh]), self.consent,
                             np.concatenate([self.content_ids, np.asarray(content_ids, dtype=str)]),
                             self.hcp_ids, self.config, self.reference_time, exposure, self.hcp_group,
-                            self.topic_profile, approved, self.blend)
+                            self.topic_profile, approved, self.blend, parts, self.dropped)
 
     # -- the naive way (benchmark comparison only) ---------------------------------------------
     def keras_network(self):
@@ -287,9 +334,10 @@ class HybridScorer:
         extra = {} if self.exposure is None else {"exposure": self.exposure, "hcp_group": self.hcp_group}
         extra.update({name: value for name, value in (("topic_profile", self.topic_profile),
                                                       ("approved", self.approved)) if value is not None})
+        extra.update({f"part/{name}": value for name, value in self.parts.items()})
         np.savez(path / "scorer.npz", freshness=self.freshness, consent=self.consent, blend=self.blend,
                  content_ids=self.content_ids, hcp_ids=self.hcp_ids, **arrays, **extra)
-        (path / "scorer.json").write_text(json.dumps({"config": self.config,
+        (path / "scorer.json").write_text(json.dumps({"config": self.config, "dropped": list(self.dropped),
                                                       "reference_time": self.reference_time.isoformat()}))
 
     @classmethod
@@ -306,4 +354,5 @@ class HybridScorer:
                        meta["config"], meta["reference_time"],
                        a["exposure"] if "exposure" in a.files else None,
                        a["hcp_group"] if "hcp_group" in a.files else None,
-                       *(a[name] if name in a.files else None for name in ("topic_profile", "approved", "blend")))
+                       *(a[name] if name in a.files else None for name in ("topic_profile", "approved", "blend")),
+                       {k[5:]: a[k] for k in a.files if k.startswith("part/")}, meta.get("dropped", ()))

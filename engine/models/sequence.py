@@ -1,16 +1,22 @@
-"""Sequence model: a Keras LSTM encoder–decoder over each HCP's touch history.
+"""Sequence model: a Keras LSTM next-item recommender with a journey decoder.
 
-The encoder reads the last ``length`` touches (left-padded); each step carries the content (a
-learned id embedding and its frozen topic vector), the channel, the outcome, whether it engaged
-and the log time gap since the previous touch. Its final state feeds
+The encoder LSTM reads an HCP's touches in time order; each step carries the content (a learned
+id embedding and its frozen topic vector), the channel, the outcome, whether it engaged and the
+log time gap since the previous touch. Its state after every touch feeds
 
-- a decoder LSTM that, step by step, predicts the channel of the next touch (softmax) and the
-  log1p gap in days to it (a Gaussian: mean and log scale); fed its own samples it rolls out a
-  journey forecast with uncertainty (:class:`JourneyForecaster`, numpy);
-- a content head: which content the HCP engages with next (the sequence-only recommender).
+- a content head over the whole catalogue (full softmax): which content the HCP touches next.
+  It is trained at *every* position of every HCP's history (overlapping windows, each target
+  counted once), engaged next touches weighing more than non-engaged ones;
+- a decoder LSTM that, from the state after a window's last touch, predicts step by step the
+  channel of the next touches (softmax) and the log1p gap in days to each (a Gaussian: mean and
+  log scale); fed its own samples it rolls out a journey forecast with uncertainty
+  (:class:`JourneyForecaster`, numpy).
 
-Serving and forecasting never call Keras: the decoder and the heads are extracted as numpy
-weights (:meth:`SequenceModel.numpy_weights`).
+The encoder state is also the hybrid's sequence representation
+(:meth:`SequenceModel.states_before`: the state before each touch, from earlier touches only).
+
+Serving and forecasting never call Keras: the states, the decoder and the heads are numpy arrays
+(:meth:`SequenceModel.numpy_weights`).
 """
 from __future__ import annotations
 
@@ -21,8 +27,7 @@ import numpy as np
 import pandas as pd
 
 from engine.models.base import Recommender
-from engine.models.features import (N_CHANNELS, N_OUTCOMES, TouchLog, approved_share, content_freshness,
-                                    content_start, sequence_windows)
+from engine.models.features import N_CHANNELS, N_OUTCOMES, TouchLog, approved_share, sequence_windows
 from engine.models.scorer import sigmoid
 from engine.progress import QUIET
 
@@ -30,10 +35,11 @@ from engine.progress import QUIET
 DECODER_INPUTS = N_CHANNELS + 2
 #: A forecast's touches are at least this far apart (the data's resolution; keeps dates increasing).
 MIN_GAP_DAYS = 0.5
+#: Bounds of the log scale of the gap distribution: below ~0.37 (log1p days) a log of same-day
+#: touches makes the Gaussian collapse and any later gap infinitely surprising.
+LOG_SCALE_RANGE = (-1.0, 2.0)
 #: Days after the cutoff whose approval calendar weights the content ranking.
 RANKING_WINDOW_DAYS = 90.0
-#: The next engaged content is looked for this many touches ahead.
-CONTENT_LOOKAHEAD = 5
 
 
 def _softmax(x, axis=-1):
@@ -59,51 +65,83 @@ def decoder_input(channel_idx, log_gap) -> np.ndarray:
     return x
 
 
+def position_windows(starts: np.ndarray, stops: np.ndarray, length: int, stride: int,
+                     first_target: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Overlapping windows that train the content head on every position exactly once.
+
+    For each HCP ``r`` with touches ``[starts[r], stops[r])`` the targets are its touches from the
+    second on (or from ``first_target[r]``). A window with end ``e`` reads the touches
+    ``[e - length, e)`` and predicts, at each of them, the next touch; its new targets are
+    ``(e - stride, e]``, so consecutive windows share ``length - stride`` touches of context.
+
+    Returns ``(row, end, first)``: the HCP row of each window, its end and its first new target.
+    """
+    starts = np.asarray(starts, dtype=np.int64)
+    stops = np.asarray(stops, dtype=np.int64)
+    lo = starts + 1 if first_target is None else np.maximum(np.asarray(first_target, dtype=np.int64), starts + 1)
+    n_targets = np.maximum(stops - lo, 0)
+    n_windows = -(-n_targets // stride)
+    row = np.repeat(np.arange(len(starts)), n_windows)
+    k = np.arange(n_windows.sum()) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)
+    end = stops[row] - 1 - k * stride
+    first = np.maximum(end - stride + 1, lo[row])
+    return row, end, first
+
+
 class SequenceModel(Recommender):
-    """LSTM encoder–decoder; also the sequence-only baseline recommender.
+    """LSTM next-item recommender with a next-channel / gap decoder; also the sequence-only baseline.
 
     Parameters
     ----------
-    length : touches the encoder reads.
+    length : touches the encoder reads (``None``: from the data, the median history clipped to
+        ``[8, 50]``).
     units : LSTM width (encoder and decoder).
     content_dim : content id embedding size.
     horizon : decoder steps trained with teacher forcing.
-    windows_per_hcp : training windows sampled per HCP (cut points in its history).
-    epochs, batch_size, learning_rate, patience : optimisation (early stopping on validation loss).
+    non_engaged_weight : weight of a next touch that did not engage, as a content target (1 for
+        engaged ones): what HCPs are sent says something about what they engage with next.
+    epochs, batch_size, learning_rate, patience : optimisation (early stopping on the validation
+        next-content loss); ``batch_size`` ``None``: about 64 steps an epoch, 64 to 1024 windows.
+    max_positions : training budget in window positions (epochs × windows × length): large logs
+        get fewer epochs (at least one), so training time stays bounded.
     run_eagerly : skip graph tracing (faster on tiny data, slower on large data).
-    seed : seeds windows and weights.
+    seed : seeds the weights.
 
     Attributes
     ----------
+    length_ : the encoder length used.
     history_ : ``{"loss": [...], "val_loss": [...], ...}`` per epoch.
     state_h_, state_c_ : ``[n_hcps, units]`` encoder state at the cutoff (from train + validation).
     last_channel_, last_log_gap_, last_time_ : each HCP's last touch before the cutoff (-1 / NaT if none).
+    available_ : ``[n_contents]`` share of the next window each content is approved in.
     cutoff_ : the reference time of the states.
     """
 
     name = "sequence"
 
-    def __init__(self, length: int = 32, units: int = 48, content_dim: int = 16, horizon: int = 3,
-                 windows_per_hcp: int = 4, epochs: int = 6, batch_size: int = 512, learning_rate: float = 3e-3,
-                 patience: int = 2, run_eagerly: bool = False, seed: int = 0):
+    def __init__(self, length: int | None = None, units: int = 48, content_dim: int = 32, horizon: int = 3,
+                 non_engaged_weight: float = 0.5, epochs: int = 6, batch_size: int | None = None,
+                 learning_rate: float = 3e-3, patience: int = 2, max_positions: int | None = None,
+                 run_eagerly: bool = False, seed: int = 0):
         self.length = length
         self.units = units
         self.content_dim = content_dim
         self.horizon = horizon
-        self.windows_per_hcp = windows_per_hcp
+        self.non_engaged_weight = non_engaged_weight
         self.epochs = epochs
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.patience = patience
+        self.max_positions = max_positions
         self.run_eagerly = run_eagerly
         self.seed = seed
 
     # -- network -------------------------------------------------------------------------------
     def _build(self, n_contents: int, topics: np.ndarray):
         import keras
-        from keras import layers
+        from keras import layers, ops
 
-        L, H = self.length, self.horizon
+        L, H = self.length_, self.horizon
         content = keras.Input((L,), dtype="int32", name="content")
         channel = keras.Input((L,), dtype="int32", name="channel")
         outcome = keras.Input((L,), dtype="int32", name="outcome")
@@ -118,14 +156,17 @@ class SequenceModel(Recommender):
             layers.Embedding(N_CHANNELS + 1, 4, name="channel_embedding")(channel),
             layers.Embedding(N_OUTCOMES + 1, 3, name="outcome_embedding")(outcome),
             layers.Reshape((L, 1))(gap), layers.Reshape((L, 1))(engaged)])
-        _, h, c = layers.LSTM(self.units, return_state=True, name="encoder")(steps)
+        # left padding is masked: the state stays at zero until the first real touch
+        mask = ops.not_equal(content, 0)
+        states, h, c = layers.LSTM(self.units, return_sequences=True, return_state=True, name="encoder")(
+            steps, mask=mask)
         dec = layers.LSTM(self.units, return_sequences=True, name="decoder_lstm")(dec_x, initial_state=[h, c])
         outputs = {"channel": layers.Dense(N_CHANNELS, name="channel_head")(dec),
                    "gap": layers.Dense(2, name="gap_head")(dec),
-                   "content": layers.Dense(n_contents, name="content_head")(h)}
+                   "content": layers.Dense(n_contents, name="content_head")(states)}
         model = keras.Model([content, channel, outcome, gap, engaged, dec_x], outputs, name="sequence")
         topic_table.set_weights([padded_topics])
-        encoder = keras.Model([content, channel, outcome, gap, engaged], [h, c], name="sequence_encoder")
+        encoder = keras.Model([content, channel, outcome, gap, engaged], [states, h, c], name="sequence_encoder")
         return model, encoder
 
     @staticmethod
@@ -135,97 +176,100 @@ class SequenceModel(Recommender):
 
         mask = ops.cast(y_true >= 0, "float32")
         mu = y_pred[..., 0]
-        log_scale = ops.clip(y_pred[..., 1], -3.0, 2.0)
+        log_scale = ops.clip(y_pred[..., 1], *LOG_SCALE_RANGE)
         z = (y_true - mu) * ops.exp(-log_scale)
         nll = 0.5 * z * z + log_scale
         return ops.sum(nll * mask, axis=-1) / ops.maximum(ops.sum(mask, axis=-1), 1.0)
 
+    @staticmethod
+    def _content_loss(y_true, y_pred):
+        """Full-softmax cross-entropy of the next content at every position, weighted.
+
+        ``y_true [n, L, 2]``: target content index and its weight (0 = no target there). Per
+        position (``[n, L]``): Keras averages it over the unpadded positions.
+        """
+        from keras import ops
+
+        target = ops.cast(y_true[..., 0], "int32")
+        weight = y_true[..., 1]
+        ce = ops.sparse_categorical_crossentropy(ops.maximum(target, 0), y_pred, from_logits=True)
+        return ce * weight
+
     # -- examples ------------------------------------------------------------------------------
-    def _examples(self, log: TouchLog, hcp: np.ndarray, end: np.ndarray):
-        """Encoder windows ending before ``end`` and decoder inputs/targets from ``end`` on."""
+    def _examples(self, log: TouchLog, hcp: np.ndarray, end: np.ndarray, first: np.ndarray):
+        """Encoder windows ``[end - L, end)`` with next-content targets from ``first`` on, and
+        decoder inputs / targets of the touches from ``end`` on."""
         starts = log.indptr[hcp]
         stop = log.indptr[hcp + 1]
-        x = sequence_windows(log, end, starts, self.length)
+        L, H = self.length_, self.horizon
+        x = sequence_windows(log, end, starts, L)
+        target = end[:, None] - L + 1 + np.arange(L)[None, :]
+        has = (target >= first[:, None]) & (target < stop[:, None])
+        t = np.where(has, target, 0)
+        weight = np.where(log.engaged[t], 1.0, self.non_engaged_weight) * has
+        y_content = np.stack([np.where(has, log.content[t], 0), weight], axis=-1).astype(np.float32)
         log_gaps = np.log1p(log.gap_days()).astype(np.float32)
-        H = self.horizon
         dec = np.zeros((len(hcp), H, DECODER_INPUTS), dtype=np.float32)
         y_channel = np.full((len(hcp), H), -1, dtype=np.int32)
         y_gap = np.full((len(hcp), H), -1.0, dtype=np.float32)
         for j in range(H):
             prev = end - 1 + j
             has_prev = (prev >= starts) & (prev < stop)
-            target = end + j
-            has_target = target < stop
+            nxt = end + j
+            has_next = nxt < stop
             p = np.where(has_prev, prev, 0)
-            prev_channel = np.where(has_prev, log.channel[p] if len(log) else 0, -1)
-            dec[:, j] = decoder_input(prev_channel, np.where(has_prev, log_gaps[p] if len(log) else 0.0, 0.0))
-            t = np.where(has_target, target, 0)
-            y_channel[:, j] = np.where(has_target, log.channel[t] if len(log) else 0, -1)
-            y_gap[:, j] = np.where(has_target, log_gaps[t] if len(log) else 0.0, -1.0)
-        y_content = np.full(len(hcp), -1, dtype=np.int32)
-        for j in reversed(range(CONTENT_LOOKAHEAD)):  # reversed: the first engaged touch wins
-            t = end + j
-            ok = t < stop
-            tt = np.where(ok, t, 0)
-            hit = ok & (log.engaged[tt] if len(log) else False)
-            y_content = np.where(hit, log.content[tt] if len(log) else -1, y_content)
+            dec[:, j] = decoder_input(np.where(has_prev, log.channel[p], -1), np.where(has_prev, log_gaps[p], 0.0))
+            q = np.where(has_next, nxt, 0)
+            y_channel[:, j] = np.where(has_next, log.channel[q], -1)
+            y_gap[:, j] = np.where(has_next, log_gaps[q], -1.0)
         x["decoder"] = dec
         return x, {"channel": y_channel, "gap": y_gap, "content": y_content}
-
-    def _train_windows(self, log: TouchLog, rng) -> tuple[np.ndarray, np.ndarray]:
-        counts = np.diff(log.indptr)
-        hcps = np.flatnonzero(counts >= 2)
-        hcp = np.repeat(hcps, self.windows_per_hcp)
-        # Cut after 1 .. n-1 touches (at least one touch of history and one target), recent cuts
-        # more often: what HCPs do next now (current content, current habits) matters most.
-        cut = counts[hcp] - 1 - np.floor(rng.random(len(hcp)) ** 2 * (counts[hcp] - 1)).astype(np.int64)
-        return hcp, log.indptr[hcp] + cut
 
     # -- fit -----------------------------------------------------------------------------------
     def fit(self, data, progress=QUIET, epochs: int | None = None) -> "SequenceModel":
         import keras
 
+        from engine.models.keras_utils import fit_with_early_stopping
+
         keras.utils.set_random_seed(self.seed)
-        rng = np.random.default_rng(self.seed)
         topics = data.content_topics if data.content_topics is not None else np.zeros((data.n_contents, 1))
         self.n_contents_ = data.n_contents
         train_log = TouchLog.from_frame(data.train, data.n_hcps)
         hist_log = TouchLog.from_frame(data.history, data.n_hcps)
-        hcp, end = self._train_windows(train_log, rng)
-        if len(hcp) == 0:
+        counts = np.diff(train_log.indptr)
+        if not (counts >= 2).any():
             raise ValueError("sequence model: no HCP has two training touches")
-        x, y = self._examples(train_log, hcp, end)
-        # Validation: read the training history of each HCP, predict its first validation touches.
-        n_train = np.diff(train_log.indptr)
-        n_hist = np.diff(hist_log.indptr)
-        vh = np.flatnonzero((n_train >= 1) & (n_hist > n_train))
-        validation = self._examples(hist_log, vh, hist_log.indptr[vh] + n_train[vh]) if len(vh) else None
-        progress("sequence", f"{len(hcp):,} training windows, {len(vh):,} validation windows, "
-                             f"length {self.length}, {self.units} units")
+        median = float(np.median(counts[counts > 0]))
+        self.length_ = int(self.length or np.clip(8 * round(median / 8), 8, 50))
+        stride = max(1, self.length_ // 2)
+        rows, end, first = position_windows(train_log.indptr[:-1], train_log.indptr[1:], self.length_, stride)
+        x, y = self._examples(train_log, rows, end, first)
+        # Validation: the same windows over train + validation, targets only on validation touches.
+        vrows, vend, vfirst = position_windows(hist_log.indptr[:-1], hist_log.indptr[1:], self.length_, stride,
+                                               first_target=hist_log.indptr[:-1] + counts)
+        validation = self._examples(hist_log, vrows, vend, vfirst) if len(vrows) else None
+        progress("sequence", f"{int((y['content'][..., 1] > 0).sum()):,} next-content targets in {len(rows):,} "
+                             f"windows of {self.length_} touches, {len(vrows):,} validation windows, {self.units} units")
 
         self.model_, self.encoder_ = self._build(data.n_contents, topics)
         self.model_.compile(
             optimizer=keras.optimizers.Adam(self.learning_rate),
             loss={"channel": keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1),
-                  "gap": self._gap_loss,
-                  "content": keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=-1)},
-            loss_weights={"channel": 1.0, "gap": 0.5, "content": 0.5}, jit_compile=False,
+                  "gap": self._gap_loss, "content": self._content_loss},
+            loss_weights={"channel": 0.2, "gap": 0.1, "content": 1.0}, jit_compile=False,
             run_eagerly=self.run_eagerly)
-        from engine.models.hybrid import progress_callback
-
-        callbacks = [progress_callback(progress, "sequence")]
-        if validation is not None:
-            callbacks.append(keras.callbacks.EarlyStopping(patience=self.patience, restore_best_weights=True))
-        fit = self.model_.fit(x, y, validation_data=validation, epochs=epochs or self.epochs,
-                              batch_size=self.batch_size, shuffle=True, verbose=0, callbacks=callbacks)
-        self.history_ = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+        batch_size = self.batch_size or int(np.clip(len(rows) // 64, 64, 1024))
+        epochs = epochs or self.epochs
+        if self.max_positions:
+            epochs = int(np.clip(self.max_positions // (len(rows) * self.length_), 1, epochs))
+        self.history_ = fit_with_early_stopping(self.model_, x, y, validation, epochs,
+                                                batch_size, self.patience, progress, "sequence",
+                                                # what the recommender is judged on
+                                                monitor="val_content_loss")
         self._extract()
         self.set_reference(hist_log, data.cutoff)
-        # the content head learned what HCPs engaged with next over the whole history; at the
-        # cutoff only content approved in the coming window can be sent, new content first
-        at = np.datetime64(pd.Timestamp(data.cutoff), "us")
-        self.available_ = (approved_share(data.contents, data.cutoff, RANKING_WINDOW_DAYS)
-                           * content_freshness(content_start(data.contents), at)).astype(np.float32)
+        # only content approved in the coming window can be sent
+        self.available_ = approved_share(data.contents, data.cutoff, RANKING_WINDOW_DAYS).astype(np.float32)
         return self
 
     def _extract(self) -> None:
@@ -246,11 +290,27 @@ class SequenceModel(Recommender):
 
     # -- states --------------------------------------------------------------------------------
     def encode(self, log: TouchLog, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Encoder state ``(h, c)`` of every HCP after its touches before ``ends`` (positions in ``log``)."""
+        """Encoder state ``(h, c)`` of every HCP after its last ``length_`` touches before ``ends``."""
         hcp = np.arange(log.n_hcps)
-        x = sequence_windows(log, ends, log.indptr[hcp], self.length)
-        h, c = self.encoder_.predict(x, batch_size=4096, verbose=0)
+        x = sequence_windows(log, ends, log.indptr[hcp], self.length_)
+        _, h, c = self.encoder_.predict(x, batch_size=4096, verbose=0)
         return np.asarray(h, dtype=np.float32), np.asarray(c, dtype=np.float32)
+
+    def states_before(self, log: TouchLog) -> np.ndarray:
+        """``[len(log), units]`` encoder state before each touch, from the HCP's earlier touches only
+        (zero before an HCP's first touch): the hybrid's sequence input for training touches."""
+        stride = max(1, self.length_ // 2)
+        rows, end, first = position_windows(log.indptr[:-1], log.indptr[1:], self.length_, stride)
+        out = np.zeros((len(log), self.units), dtype=np.float32)
+        for s in range(0, len(rows), 8192):
+            r, e, f = rows[s:s + 8192], end[s:s + 8192], first[s:s + 8192]
+            states, _, _ = self.encoder_.predict(sequence_windows(log, e, log.indptr[r], self.length_),
+                                                 batch_size=2048, verbose=0)
+            # the state after input position j is the state before touch e - L + 1 + j
+            target = e[:, None] - self.length_ + 1 + np.arange(self.length_)[None, :]
+            keep = (target >= f[:, None]) & (target <= e[:, None])
+            out[target[keep]] = np.asarray(states)[keep]
+        return out
 
     def states_at(self, log: TouchLog, at) -> dict[str, np.ndarray]:
         """Encoder state and last touch of each HCP as of ``at`` (scalar or per HCP)."""
@@ -282,10 +342,17 @@ class SequenceModel(Recommender):
         return h
 
     # -- Recommender ---------------------------------------------------------------------------
-    def score_batch(self, hcp_idx) -> np.ndarray:
-        """P(the next engaged content) weighted by its approval in the coming window and its freshness."""
+    def next_content_log_probabilities(self, state_h: np.ndarray) -> np.ndarray:
+        """``[n, n_contents]`` log P(next touch is content i) from encoder states."""
         w = self.weights_
-        return _softmax(self.state_h_[np.asarray(hcp_idx)] @ w["content_w"] + w["content_b"]) * self.available_[None]
+        z = state_h @ w["content_w"] + w["content_b"]
+        z = z - z.max(axis=1, keepdims=True)
+        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+
+    def score_batch(self, hcp_idx) -> np.ndarray:
+        """P(the next touch is the content), zero for content not approved in the coming window."""
+        p = np.exp(self.next_content_log_probabilities(self.state_h_[np.asarray(hcp_idx)]))
+        return p * self.available_[None]
 
     def next_channel_probabilities(self, hcp_idx) -> np.ndarray:
         h = self._first_step(hcp_idx)
@@ -307,8 +374,9 @@ class SequenceModel(Recommender):
 
     # -- persistence ---------------------------------------------------------------------------
     def _params(self) -> dict:
-        return {k: getattr(self, k) for k in ("length", "units", "content_dim", "horizon", "windows_per_hcp",
-                                              "epochs", "batch_size", "learning_rate", "patience", "run_eagerly", "seed")}
+        return {k: getattr(self, k) for k in ("length", "units", "content_dim", "horizon", "non_engaged_weight",
+                                              "epochs", "batch_size", "learning_rate", "patience", "max_positions", "run_eagerly",
+                                              "seed")}
 
     def save(self, path) -> None:
         path = Path(path)
@@ -318,7 +386,8 @@ class SequenceModel(Recommender):
         np.savez(path / "state.npz", topics=topics, state_h=self.state_h_, state_c=self.state_c_,
                  last_channel=self.last_channel_, last_log_gap=self.last_log_gap_,
                  last_time=self.last_time_.astype("int64"), available=self.available_, **self.weights_)
-        (path / "params.json").write_text(json.dumps({"params": self._params(), "n_contents": self.n_contents_,
+        (path / "params.json").write_text(json.dumps({"params": self._params(), "length": self.length_,
+                                                      "n_contents": self.n_contents_,
                                                       "cutoff": self.cutoff_.isoformat(), "history": self.history_}))
 
     @classmethod
@@ -326,6 +395,7 @@ class SequenceModel(Recommender):
         path = Path(path)
         meta = json.loads((path / "params.json").read_text())
         model = cls(**meta["params"])
+        model.length_ = meta["length"]
         model.n_contents_ = meta["n_contents"]
         model.cutoff_ = pd.Timestamp(meta["cutoff"])
         model.history_ = meta["history"]
@@ -336,7 +406,7 @@ class SequenceModel(Recommender):
         model.state_h_, model.state_c_ = arrays.pop("state_h"), arrays.pop("state_c")
         model.last_channel_, model.last_log_gap_ = arrays.pop("last_channel"), arrays.pop("last_log_gap")
         model.last_time_ = arrays.pop("last_time").astype("datetime64[us]")
-        model.available_ = arrays.pop("available", np.ones(model.n_contents_, dtype=np.float32))
+        model.available_ = arrays.pop("available")
         model.weights_ = arrays
         return model
 
@@ -397,7 +467,7 @@ class JourneyForecaster:
             p = _softmax(h @ w["channel_w"] + w["channel_b"])
             channel = (p.cumsum(axis=1) < rng.random((rollouts, 1))).sum(axis=1).clip(0, N_CHANNELS - 1)
             params = h @ w["gap_w"] + w["gap_b"]
-            mu, scale = params[:, 0], np.exp(np.clip(params[:, 1], -3.0, 2.0))
+            mu, scale = params[:, 0], np.exp(np.clip(params[:, 1], *LOG_SCALE_RANGE))
             u = rng.random(rollouts)
             if step == 1 and elapsed > 0:
                 # Truncate to gaps beyond what already elapsed without a touch.
