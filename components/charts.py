@@ -369,6 +369,33 @@ def model_comparison_figure(models: dict[str, dict], metrics: dict[str, str] = C
     return _layout(fig, title, height=380)
 
 
+ABLATION_PREFIX = "hybrid_without_"
+ABLATION_METRICS = {"hit_rate@10": "Hit rate@10", "ndcg@10": "NDCG@10", "mrr": "MRR"}
+
+
+def split_ablations(models: dict[str, dict]) -> tuple[dict[str, dict], dict[str, dict]]:
+    """``(models, ablations)``: the evaluated models, and the hybrid without each part."""
+    ablations = {n: v for n, v in models.items() if n.startswith(ABLATION_PREFIX)}
+    return {n: v for n, v in models.items() if n not in ablations}, ablations
+
+
+def ablation_figure(hybrid: dict, ablations: dict[str, dict], title: str = "What each part adds") -> go.Figure:
+    """Horizontal bars: the hybrid, then the hybrid without each part, per ranking metric."""
+    if not hybrid or not ablations:
+        return empty_figure("No ablation in this bundle", height=300)
+    rows = {"hybrid (all parts)": hybrid} | {
+        "without " + name[len(ABLATION_PREFIX):]: values for name, values in sorted(ablations.items())}
+    fig = go.Figure()
+    for i, (metric, label) in enumerate(ABLATION_METRICS.items()):
+        fig.add_trace(go.Bar(
+            y=list(rows), x=[v.get(metric) for v in rows.values()], name=label, orientation="h",
+            marker_color=[HIGHLIGHT, "#868e96", "#adb5bd"][i], texttemplate="%{x:.3f}", textposition="auto",
+            hovertemplate="%{y}: %{x:.3f}<extra>" + label + "</extra>"))
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, height=120 + 70 * len(rows))
+
+
 def calibration_figure(bins: list[dict], title: str = "Calibration (reliability)") -> go.Figure:
     """Observed engagement rate vs mean predicted probability per bin, with the diagonal for reference.
 

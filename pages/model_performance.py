@@ -5,8 +5,8 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, dcc, html
 
-from components.charts import (COMPARISON_METRICS, calibration_figure, coherence_sweep_figure,
-                               model_comparison_figure, training_curves_figure)
+from components.charts import (COMPARISON_METRICS, ablation_figure, calibration_figure, coherence_sweep_figure,
+                               model_comparison_figure, split_ablations, training_curves_figure)
 from components.common import empty_state, error_alert, loading, page_header, ready_marker, section_card
 from components.labels import metric_help, metric_label, model_label
 from components.tables import data_grid
@@ -68,6 +68,7 @@ def performance_body(manifest: dict, chosen_k: int | None) -> html.Div:
     models = evaluation.get("models") or {}
     if not models:
         return empty_state("No evaluation yet", "Train a model bundle to see its metrics here.")
+    models, ablations = split_ablations(models)
     rows, columns = metrics_table_rows(models)
     note = " · ".join(p for p in (
         f"version {manifest['version']}" if manifest.get("version") else "",
@@ -82,6 +83,9 @@ def performance_body(manifest: dict, chosen_k: int | None) -> html.Div:
                      dcc.Graph(id="models-comparison", figure=model_comparison_figure(models, title=None),
                                config=GRAPH_CONFIG)),
         section_card("All metrics", data_grid("models-table", rows, columns, height=60 + 42 * len(rows))),
+        section_card("Ablation: the hybrid without each of its parts", dcc.Graph(
+            id="models-ablation", config=GRAPH_CONFIG,
+            figure=ablation_figure(models.get("hybrid") or {}, ablations, title=None))),
         dbc.Row([
             dbc.Col(section_card("Calibration", dcc.Graph(
                 id="models-calibration", config=GRAPH_CONFIG,

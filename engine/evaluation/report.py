@@ -3,7 +3,8 @@ from __future__ import annotations
 
 #: Column order of the table: ceiling first, then the model, then baselines, the floor last.
 MODEL_ORDER = ("oracle", "hybrid", "collaborative", "sequence", "topics", "specialty_popularity",
-               "popularity", "random")
+               "popularity", "random", "hybrid_without_sequence", "hybrid_without_collaborative",
+               "hybrid_without_topics")
 
 
 def _cell(value) -> str:
