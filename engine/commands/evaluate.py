@@ -48,8 +48,12 @@ def check_protocol(bundle_protocol: str, requested: str | None, version: str) ->
 
 
 def bundle_models(bundle) -> dict[str, Recommender]:
-    """The bundle's components that are Recommenders (collaborative, sequence, hybrid ...)."""
-    return {name: comp for name, comp in bundle.components.items() if isinstance(comp, Recommender)}
+    """The bundle's components that are Recommenders (collaborative, sequence, hybrid ...), and the
+    hybrid without each of its parts (the ablation)."""
+    models = {name: comp for name, comp in bundle.components.items() if isinstance(comp, Recommender)}
+    if "hybrid" in models:
+        models.update(models["hybrid"].ablations())
+    return models
 
 
 def recorded_data(bundle, split: dict, protocol: str, settings, progress):

@@ -250,39 +250,32 @@ class NextWindowBlend:
     the query), contents engaged before excluded as in evaluation. Features are standardised for
     the fit; ``β`` is shrunk toward :data:`engine.models.scorer.DEFAULT_BLEND`.
 
-    A gate then keeps the blend only if it ranks the validation targets at least as well
-    (NDCG@10) as every input alone: if one part is the strongest, the fusion is that part.
+    A gate then chooses, by out-of-fold NDCG@10 over the validation queries (the blend fit on the
+    other folds), between the blend and every input alone: if one part ranks best, or the blend
+    does not generalise across queries, the fusion is that part.
 
     Parameters
     ----------
     l2 : shrinkage toward the default blend (on standardised features).
     zero : features held at weight 0 (an ablation).
+    folds : folds of the gate's out-of-fold comparison.
+    seed : assigns queries to folds.
 
     Attributes
     ----------
     coef_ : ``[n_features]`` β; chosen_ : ``"blend"`` or the name of the single input kept;
-    validation_ndcg_ : NDCG@10 on validation of the blend and of each input alone.
+    validation_ndcg_ : out-of-fold NDCG@10 of the blend and of each input alone.
     """
 
-    def __init__(self, l2: float = 1e-3, zero: tuple[str, ...] = ()):
+    def __init__(self, l2: float = 1e-3, zero: tuple[str, ...] = (), folds: int = 3, seed: int = 0):
         self.l2 = l2
         self.zero = zero
+        self.folds = folds
+        self.seed = seed
 
-    def fit(self, x: np.ndarray, engaged: np.ndarray, excluded: np.ndarray) -> "NextWindowBlend":
-        """``x`` ``[n, n_contents, F]``, ``engaged`` / ``excluded`` bool ``[n, n_contents]``."""
+    def _fit_beta(self, x, y, allowed, usable, scale) -> np.ndarray:
         from scipy.optimize import minimize
 
-        y = (engaged & ~excluded).astype(np.float64)
-        keep = y.sum(axis=1) > 0
-        x, y, allowed = np.asarray(x[keep], dtype=np.float64), y[keep], ~excluded[keep]
-        active = np.array([name not in self.zero for name in NEXT_WINDOW_FEATURES])
-        if not len(y):
-            self.coef_ = np.where(active, DEFAULT_BLEND, 0.0)
-            self.chosen_, self.validation_ndcg_ = "default", {}
-            return self
-        std = np.where(active, x[allowed].std(axis=0), 0.0)
-        usable = std > 1e-9
-        scale = np.where(usable, std, 1.0)
         xs = x[..., usable] / scale[usable]
         prior = (DEFAULT_BLEND * scale)[usable]
         n = y.sum()
@@ -297,16 +290,39 @@ class NextWindowBlend:
             grad = np.einsum("gi,gik->k", y - y.sum(axis=1, keepdims=True) * p, xs) / n
             return value, -grad + 2 * self.l2 * shift
 
-        beta = minimize(loss, prior.copy(), jac=True, method="L-BFGS-B").x
-        candidates = {"blend": np.zeros(len(NEXT_WINDOW_FEATURES))}
-        candidates["blend"][usable] = beta / scale[usable]
-        for j in np.flatnonzero(usable):
-            candidates[NEXT_WINDOW_FEATURES[j]] = np.eye(len(NEXT_WINDOW_FEATURES))[j]
-        self.validation_ndcg_ = {name: _ndcg10(x @ coef, y > 0, allowed) for name, coef in candidates.items()}
+        coef = np.zeros(len(NEXT_WINDOW_FEATURES))
+        coef[usable] = minimize(loss, prior.copy(), jac=True, method="L-BFGS-B").x / scale[usable]
+        return coef
+
+    def fit(self, x: np.ndarray, engaged: np.ndarray, excluded: np.ndarray) -> "NextWindowBlend":
+        """``x`` ``[n, n_contents, F]``, ``engaged`` / ``excluded`` bool ``[n, n_contents]``."""
+        y = (engaged & ~excluded).astype(np.float64)
+        keep = y.sum(axis=1) > 0
+        x, y, allowed = np.asarray(x[keep], dtype=np.float64), y[keep], ~excluded[keep]
+        active = np.array([name not in self.zero for name in NEXT_WINDOW_FEATURES])
+        self.chosen_, self.validation_ndcg_ = "default", {}
+        if not len(y):
+            self.coef_ = np.where(active, DEFAULT_BLEND, 0.0)
+            return self
+        std = np.where(active, x[allowed].std(axis=0), 0.0)
+        usable = std > 1e-9
+        scale = np.where(usable, std, 1.0)
+        singles = {NEXT_WINDOW_FEATURES[j]: np.eye(len(NEXT_WINDOW_FEATURES))[j] for j in np.flatnonzero(usable)}
+        relevant = y > 0
+        fold = np.random.default_rng(self.seed).permutation(len(y)) % self.folds
+        out_of_fold = np.zeros(x.shape[:2])
+        for k in range(self.folds):
+            test, train = fold == k, fold != k
+            if train.any() and test.any():
+                out_of_fold[test] = x[test] @ self._fit_beta(x[train], y[train], allowed[train], usable, scale)
+        self.validation_ndcg_ = {"blend": _ndcg10(out_of_fold, relevant, allowed)} | {
+            name: _ndcg10(x @ coef, relevant, allowed) for name, coef in singles.items()}
         best = max(self.validation_ndcg_.values())
-        self.chosen_ = "blend" if self.validation_ndcg_["blend"] >= best - 1e-9 else max(
-            self.validation_ndcg_, key=self.validation_ndcg_.get)
-        self.coef_ = candidates[self.chosen_]
+        if self.validation_ndcg_["blend"] >= best - 1e-9:
+            self.chosen_, self.coef_ = "blend", self._fit_beta(x, y, allowed, usable, scale)
+        else:
+            self.chosen_ = max(singles, key=self.validation_ndcg_.get)
+            self.coef_ = singles[self.chosen_]
         return self
 
 
@@ -440,8 +456,10 @@ class HybridModel(Recommender):
 
         # Every touch is an example, with features from its HCP's earlier touches only.
         pos = np.arange(len(train_log))
-        width = 0 if sequence is None else sequence.units
-        lstm_train = sequence.states_before(train_log) if sequence is not None else np.zeros((len(pos), 0), np.float32)
+        # LSTM states before every touch: one pass over the history (training touches come first)
+        lstm_hist = (sequence.states_before(hist_log) if sequence is not None
+                     else np.zeros((len(hist_log), 0), np.float32))
+        lstm_train = lstm_hist[hist_log.indptr[train_log.hcp] + pos - train_log.indptr[train_log.hcp]]
         x_train = self._features(train_log, train_log.hcp, pos, train_log.time, units_train, lstm_train)
         self.mean_ = {k: v.mean(axis=0) for k, v in x_train.items()}
         self.std_ = {k: v.std(axis=0) + 1e-3 for k, v in x_train.items()}
@@ -454,8 +472,7 @@ class HybridModel(Recommender):
         # validation touches: each HCP's touches after its training ones (both protocols)
         rank = np.arange(len(hist_log)) - hist_log.indptr[hist_log.hcp]
         vpos = np.flatnonzero(rank >= np.diff(train_log.indptr)[hist_log.hcp])
-        lstm_valid = (sequence.states_before(hist_log)[vpos] if sequence is not None
-                      else np.zeros((len(vpos), width), np.float32))
+        lstm_valid = lstm_hist[vpos]
         x_valid = self._standardise(self._features(hist_log, hist_log.hcp[vpos], vpos, hist_log.time[vpos],
                                                    units_train, lstm_valid))
         x_valid.update(self._item_inputs(hist_log, vpos))

@@ -244,13 +244,13 @@ class HybridScorer:
         hcp_idx, content_idx, channel_idx = (np.asarray(a) for a in (hcp_idx, content_idx, channel_idx))
         t = self.hcp_tower(hcp_idx)
         rows = np.arange(len(hcp_idx))
-        if self.dropped:
-            return self.logits_batch(hcp_idx)[rows, content_idx, channel_idx]
-        return (np.einsum("nd,nd->n", t["topic"], self.topic_content_[content_idx])
-                + np.einsum("nd,nd->n", t["peer"], self.peer_content_[content_idx])
-                + np.einsum("nd,nd->n", t["sequence"], self.sequence_content_[content_idx])
-                + t["sequence_channel"][rows, channel_idx] + t["channel_affinity"][rows, channel_idx]
-                + self.appeal_[content_idx, channel_idx])
+        terms = {"topic": np.einsum("nd,nd->n", t["topic"], self.topic_content_[content_idx]),
+                 "peer": np.einsum("nd,nd->n", t["peer"], self.peer_content_[content_idx]),
+                 "sequence": np.einsum("nd,nd->n", t["sequence"], self.sequence_content_[content_idx]),
+                 "sequence_channel": t["sequence_channel"][rows, channel_idx],
+                 "channel_affinity": t["channel_affinity"][rows, channel_idx],
+                 "appeal": self.appeal_[content_idx, channel_idx]}
+        return sum(value for name, value in terms.items() if name not in self.dropped)
 
     def with_new_contents(self, content_ids, topic_vectors, available_since=None) -> "HybridScorer":
         """A scorer whose catalogue also holds new contents known only by their topic vector.

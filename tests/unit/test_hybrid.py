@@ -68,23 +68,44 @@ def test_next_window_ranking_uses_the_saved_blend(scorer):
     np.testing.assert_allclose(ratio / ratio[:, :1], 1.0, rtol=1e-4)  # equal up to a per-HCP constant
 
 
-def test_next_window_blend_recovers_the_weights_that_generated_the_choices():
-    from engine.models.hybrid import NextWindowBlend
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(3000, 40, 5))
-    true = np.array([1.0, 0.5, 2.0, 0.0, -1.0])
+def _choices(x, true, seed=0):
+    rng = np.random.default_rng(seed)
     z = x @ true
     p = np.exp(z - z.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
-    chosen = (p.cumsum(axis=1) > rng.random((3000, 1))).argmax(axis=1)
-    engaged = np.zeros((3000, 40), bool)
-    engaged[np.arange(3000), chosen] = True
+    chosen = (p.cumsum(axis=1) > rng.random((len(x), 1))).argmax(axis=1)
+    engaged = np.zeros(x.shape[:2], bool)
+    engaged[np.arange(len(x)), chosen] = True
     excluded = np.zeros_like(engaged)
     excluded[:, -5:] = True  # excluded contents carry no likelihood (and no choices here)
-    engaged &= ~excluded
+    return engaged & ~excluded, excluded
+
+
+def test_next_window_blend_recovers_the_weights_that_generated_the_choices():
+    from engine.models.hybrid import NextWindowBlend
+
+    x = np.random.default_rng(0).normal(size=(3000, 40, 8))
+    true = np.array([1.0, 0.5, 2.0, 0.0, -1.0, 0.7, 0.0, 0.3])
+    engaged, excluded = _choices(x, true)
     blend = NextWindowBlend(l2=0.0).fit(x, engaged, excluded)
+    assert blend.chosen_ == "blend"
     np.testing.assert_allclose(blend.coef_, true, atol=0.15)
+
+
+def test_the_gate_keeps_the_best_single_part_when_the_blend_ranks_worse():
+    from engine.models.hybrid import NextWindowBlend
+    from engine.models.scorer import NEXT_WINDOW_FEATURES
+
+    x = np.random.default_rng(1).normal(size=(2000, 40, 8))
+    true = np.zeros(8)
+    true[NEXT_WINDOW_FEATURES.index("sequence")] = 4.0  # only the LSTM's score explains the choices
+    engaged, excluded = _choices(x, true)
+    stuck = NextWindowBlend(l2=1e6).fit(x, engaged, excluded)  # shrunk onto the default blend
+    assert stuck.chosen_ == "sequence"
+    assert stuck.validation_ndcg_["sequence"] > stuck.validation_ndcg_["blend"]
+    np.testing.assert_array_equal(stuck.coef_, np.eye(8)[NEXT_WINDOW_FEATURES.index("sequence")])
+    ablated = NextWindowBlend(zero=("sequence",)).fit(x, engaged, excluded)
+    assert ablated.coef_[NEXT_WINDOW_FEATURES.index("sequence")] == 0.0
 
 
 def test_topic_profile_counts_only_opened_touches_before_the_time():
