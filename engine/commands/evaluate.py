@@ -12,6 +12,7 @@ from engine.cli import CommandError
 from engine.evaluation import evaluate_models, format_report
 from engine.models.base import Recommender
 from engine.models.baselines import fit_baselines
+from engine.models.hybrid import HybridModel
 from engine.models.data import PROTOCOLS, RecordedFrames, load_oracle, make_split, truth_fingerprint
 
 HELP = "evaluate the current (or a given) bundle against the baselines and the oracle"
@@ -51,7 +52,7 @@ def bundle_models(bundle) -> dict[str, Recommender]:
     """The bundle's components that are Recommenders (collaborative, sequence, hybrid ...), and the
     hybrid without each of its parts (the ablation)."""
     models = {name: comp for name, comp in bundle.components.items() if isinstance(comp, Recommender)}
-    if "hybrid" in models:
+    if isinstance(models.get("hybrid"), HybridModel):
         models.update(models["hybrid"].ablations())
     return models
 
