@@ -334,6 +334,10 @@ def _ndcg10(score: np.ndarray, relevant: np.ndarray, allowed: np.ndarray) -> flo
     return float(np.mean(ndcg_at_k(np.take_along_axis(relevant, top, axis=1), relevant.sum(axis=1))))
 
 
+#: Intercept of a channel with no touch in the training log (P(engaged) ≈ 2e-9 there).
+UNSEEN_CHANNEL_LOGIT = -20.0
+
+
 def _unit(factors: np.ndarray) -> np.ndarray:
     return (factors / np.clip(np.linalg.norm(factors, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)
 
@@ -492,6 +496,12 @@ class HybridModel(Recommender):
         validation = (x_valid, y_valid) if len(vpos) else None
         self.history_ = fit_with_early_stopping(self.model_, x_train, y_train, validation, epochs or self.epochs,
                                                 self.batch_size, self.patience, progress, "hybrid")
+        # a channel the log never used has no engagement to learn: it is never the better channel
+        unseen = touches == 0
+        if unseen.any():
+            layer = self.model_.get_layer("channel_affinity")
+            kernel, bias = layer.get_weights()
+            layer.set_weights([kernel, np.where(unseen, UNSEEN_CHANNEL_LOGIT, bias)])
 
         self._group_ = self.profile_.specialty_index(data.hcps)
         self._n_groups_ = len(self.profile_.specialties_) + 1

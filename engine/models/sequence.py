@@ -363,6 +363,12 @@ class SequenceModel(Recommender):
         p = self.next_channel_probabilities(hcp_idx)
         return np.broadcast_to(p[:, None, :], (len(p), self.n_contents_, N_CHANNELS)).copy()
 
+    def touch_channel_probabilities(self, touches) -> np.ndarray:
+        """The next-touch channel distribution of each touch's HCP (the same for every content)."""
+        hcp = touches["hcp_idx"].to_numpy()
+        unique, inverse = np.unique(hcp, return_inverse=True)
+        return self.next_channel_probabilities(unique)[inverse]
+
     def next_gap_days(self, hcp_idx) -> np.ndarray:
         """Median of the predicted gap distribution: ``expm1(mu)`` of the log1p gap."""
         h = self._first_step(hcp_idx)
