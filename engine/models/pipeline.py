@@ -31,7 +31,7 @@ class TrainingConfig:
                                                          "half_life_days": 45.0})
     sequence: dict = field(default_factory=lambda: {"length": None, "units": 48, "content_dim": 32, "horizon": 3,
                                                     "epochs": 12, "batch_size": None, "patience": 2,
-                                                    "max_positions": 6_000_000})
+                                                    "max_positions": 4_500_000})
     hybrid: dict = field(default_factory=lambda: {"dim": 16, "hidden": 32, "label_days": 90, "epochs": 4,
                                                   "batch_size": 4096, "learning_rate": 0.01, "patience": 1})
     evaluation: dict = field(default_factory=lambda: {"max_ranking_hcps": 20_000, "max_policy_hcps": 2_000,

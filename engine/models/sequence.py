@@ -95,6 +95,8 @@ class SequenceModel(Recommender):
     ----------
     length : touches the encoder reads (``None``: from the data, the median history clipped to
         ``[8, 50]``).
+    stride : share of ``length`` between consecutive training windows: each target is predicted
+        with at least ``(1 - stride) * length`` earlier touches of context (1: no overlap).
     units : LSTM width (encoder and decoder).
     content_dim : content id embedding size.
     horizon : decoder steps trained with teacher forcing.
@@ -119,11 +121,12 @@ class SequenceModel(Recommender):
 
     name = "sequence"
 
-    def __init__(self, length: int | None = None, units: int = 48, content_dim: int = 32, horizon: int = 3,
-                 non_engaged_weight: float = 0.5, epochs: int = 6, batch_size: int | None = None,
-                 learning_rate: float = 3e-3, patience: int = 2, max_positions: int | None = None,
+    def __init__(self, length: int | None = None, stride: float = 1.0, units: int = 48, content_dim: int = 32,
+                 horizon: int = 3, non_engaged_weight: float = 0.5, epochs: int = 6, batch_size: int | None = None,
+                 learning_rate: float = 6e-3, patience: int = 2, max_positions: int | None = None,
                  run_eagerly: bool = False, seed: int = 0):
         self.length = length
+        self.stride = stride
         self.units = units
         self.content_dim = content_dim
         self.horizon = horizon
@@ -195,6 +198,9 @@ class SequenceModel(Recommender):
         ce = ops.sparse_categorical_crossentropy(ops.maximum(target, 0), y_pred, from_logits=True)
         return ce * weight
 
+    def _stride(self) -> int:
+        return max(1, round(self.length_ * self.stride))
+
     # -- examples ------------------------------------------------------------------------------
     def _examples(self, log: TouchLog, hcp: np.ndarray, end: np.ndarray, first: np.ndarray):
         """Encoder windows ``[end - L, end)`` with next-content targets from ``first`` on, and
@@ -241,7 +247,7 @@ class SequenceModel(Recommender):
             raise ValueError("sequence model: no HCP has two training touches")
         median = float(np.median(counts[counts > 0]))
         self.length_ = int(self.length or np.clip(8 * round(median / 8), 8, 50))
-        stride = max(1, self.length_ // 2)
+        stride = self._stride()
         rows, end, first = position_windows(train_log.indptr[:-1], train_log.indptr[1:], self.length_, stride)
         x, y = self._examples(train_log, rows, end, first)
         # Validation: the same windows over train + validation, targets only on validation touches.
@@ -299,7 +305,7 @@ class SequenceModel(Recommender):
     def states_before(self, log: TouchLog) -> np.ndarray:
         """``[len(log), units]`` encoder state before each touch, from the HCP's earlier touches only
         (zero before an HCP's first touch): the hybrid's sequence input for training touches."""
-        stride = max(1, self.length_ // 2)
+        stride = self._stride()
         rows, end, first = position_windows(log.indptr[:-1], log.indptr[1:], self.length_, stride)
         out = np.zeros((len(log), self.units), dtype=np.float32)
         for s in range(0, len(rows), 8192):
@@ -380,7 +386,7 @@ class SequenceModel(Recommender):
 
     # -- persistence ---------------------------------------------------------------------------
     def _params(self) -> dict:
-        return {k: getattr(self, k) for k in ("length", "units", "content_dim", "horizon", "non_engaged_weight",
+        return {k: getattr(self, k) for k in ("length", "stride", "units", "content_dim", "horizon", "non_engaged_weight",
                                               "epochs", "batch_size", "learning_rate", "patience", "max_positions", "run_eagerly",
                                               "seed")}
 
