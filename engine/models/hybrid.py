@@ -334,6 +334,8 @@ def _ndcg10(score: np.ndarray, relevant: np.ndarray, allowed: np.ndarray) -> flo
     return float(np.mean(ndcg_at_k(np.take_along_axis(relevant, top, axis=1), relevant.sum(axis=1))))
 
 
+#: Above this share of engaged touches a log counts as positive-only (negatives are sampled).
+POSITIVE_ONLY_SHARE = 0.95
 #: Intercept of a channel with no touch in the training log (P(engaged) ≈ 2e-9 there).
 UNSEEN_CHANNEL_LOGIT = -20.0
 
@@ -473,6 +475,9 @@ class HybridModel(Recommender):
         x_train = self._standardise(x_train)
         x_train.update(self._item_inputs(train_log, pos))
         y_train = train_log.engaged.astype(np.float32)
+        positive_only = y_train.mean() > POSITIVE_ONLY_SHARE
+        if positive_only:
+            x_train, y_train = self._with_sampled_negatives(x_train, y_train, train_log.time, progress)
         # validation touches: each HCP's touches after its training ones (both protocols)
         rank = np.arange(len(hist_log)) - hist_log.indptr[hist_log.hcp]
         vpos = np.flatnonzero(rank >= np.diff(train_log.indptr)[hist_log.hcp])
@@ -493,6 +498,8 @@ class HybridModel(Recommender):
         self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                             loss=keras.losses.BinaryCrossentropy(from_logits=True), jit_compile=False,
                             run_eagerly=self.run_eagerly)
+        if positive_only and len(vpos):
+            x_valid, y_valid = self._with_sampled_negatives(x_valid, y_valid, hist_log.time[vpos])
         validation = (x_valid, y_valid) if len(vpos) else None
         self.history_ = fit_with_early_stopping(self.model_, x_train, y_train, validation, epochs or self.epochs,
                                                 self.batch_size, self.patience, progress, "hybrid")
@@ -567,6 +574,18 @@ class HybridModel(Recommender):
                                  for part, (_, features) in PARTS.items()}
         progress("hybrid", f"next-window blend on {len(hcps):,} validation queries ({self.blend_.chosen_}): "
                  + ", ".join(f"{name} {w:+.3g}" for name, w in zip(NEXT_WINDOW_FEATURES, self.blend_.coef_)))
+
+    def _with_sampled_negatives(self, x: dict, y: np.ndarray, times: np.ndarray, progress=QUIET):
+        """A positive-only log (every touch engaged) says nothing about what does not engage: add,
+        per touch, the same HCP at the same time with a content drawn uniformly, labelled 0."""
+        rng = np.random.default_rng(self.seed)
+        content = rng.integers(0, len(self.topics_), len(y))
+        negatives = {k: v for k, v in x.items()}
+        negatives["content"] = content.astype(np.int32)
+        negatives["freshness"] = content_freshness(self.starts_[content], times)
+        progress("hybrid", f"positive-only log ({y.mean():.0%} engaged): {len(y):,} sampled negatives added")
+        return ({k: np.concatenate([x[k], negatives[k]]) for k in x},
+                np.concatenate([y, np.zeros(len(y), np.float32)]))
 
     def _item_inputs(self, log: TouchLog, pos: np.ndarray) -> dict[str, np.ndarray]:
         content = log.content[pos]

@@ -71,8 +71,9 @@ def test_hybrid_is_at_least_as_good_as_each_of_its_parts():
     data = split(chain_log(n_hcps=240, groups=3, seed=1))
     cf = CollaborativeFilter(factors=8, iterations=6).fit(data)
     seq = SequenceModel(units=32, content_dim=16, epochs=25, learning_rate=1e-2, patience=25, seed=0).fit(data)
+    said = []
     hybrid = HybridModel(dim=8, hidden=16, epochs=2, batch_size=512, run_eagerly=True).fit(
-        data, sequence=seq, collaborative=cf)
+        data, progress=lambda stage, message: said.append((stage, message)), sequence=seq, collaborative=cf)
     pop = PopularityRecommender().fit(data)
     hits = hit_rate(data, {"hybrid": hybrid, "sequence": seq, "collaborative": cf, "popularity": pop,
                            **hybrid.ablations()})
@@ -80,6 +81,7 @@ def test_hybrid_is_at_least_as_good_as_each_of_its_parts():
     assert hits["hybrid"] >= best_part - 0.02, hits
     assert hits["hybrid"] > hits["popularity"] + 0.3, hits
     assert set(hits) >= {"hybrid_without_sequence", "hybrid_without_collaborative", "hybrid_without_topics"}
+    assert any("sampled negatives" in message for _, message in said)  # a positive-only log
 
 
 def test_no_touch_sees_a_later_one():
