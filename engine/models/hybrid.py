@@ -250,9 +250,10 @@ class NextWindowBlend:
     the query), contents engaged before excluded as in evaluation. Features are standardised for
     the fit; ``β`` is shrunk toward :data:`engine.models.scorer.DEFAULT_BLEND`.
 
-    A gate then chooses, by out-of-fold NDCG@10 over the validation queries (the blend fit on the
-    other folds), between the blend and every input alone: if one part ranks best, or the blend
-    does not generalise across queries, the fusion is that part.
+    A gate then compares, by out-of-fold NDCG@10 over the validation queries (the blend fit on
+    the other folds), the blend with every input alone. If an input alone ranks better (few
+    queries, or inputs that do not generalise), the fusion starts from that part and adds inputs
+    one at a time only while the out-of-fold NDCG rises: it never trails its best part.
 
     Parameters
     ----------
@@ -263,8 +264,8 @@ class NextWindowBlend:
 
     Attributes
     ----------
-    coef_ : ``[n_features]`` β; chosen_ : ``"blend"`` or the name of the single input kept;
-    validation_ndcg_ : out-of-fold NDCG@10 of the blend and of each input alone.
+    coef_ : ``[n_features]`` β; chosen_ : ``"blend"`` or the inputs kept (``"popularity+freshness"``);
+    validation_ndcg_ : out-of-fold NDCG@10 of the blend, of each input alone and of the inputs kept.
     """
 
     def __init__(self, l2: float = 1e-3, zero: tuple[str, ...] = (), folds: int = 3, seed: int = 0):
@@ -310,19 +311,37 @@ class NextWindowBlend:
         singles = {NEXT_WINDOW_FEATURES[j]: np.eye(len(NEXT_WINDOW_FEATURES))[j] for j in np.flatnonzero(usable)}
         relevant = y > 0
         fold = np.random.default_rng(self.seed).permutation(len(y)) % self.folds
-        out_of_fold = np.zeros(x.shape[:2])
-        for k in range(self.folds):
-            test, train = fold == k, fold != k
-            if train.any() and test.any():
-                out_of_fold[test] = x[test] @ self._fit_beta(x[train], y[train], allowed[train], usable, scale)
-        self.validation_ndcg_ = {"blend": _ndcg10(out_of_fold, relevant, allowed)} | {
+
+        def out_of_fold(subset: np.ndarray) -> float:
+            """NDCG@10 of the blend of ``subset`` on each fold, fit on the others."""
+            score = np.zeros(x.shape[:2])
+            for k in range(self.folds):
+                test, train = fold == k, fold != k
+                if train.any() and test.any():
+                    score[test] = x[test] @ self._fit_beta(x[train], y[train], allowed[train], subset, scale)
+            return _ndcg10(score, relevant, allowed)
+
+        self.validation_ndcg_ = {"blend": out_of_fold(usable)} | {
             name: _ndcg10(x @ coef, relevant, allowed) for name, coef in singles.items()}
-        best = max(self.validation_ndcg_.values())
-        if self.validation_ndcg_["blend"] >= best - 1e-9:
+        if self.validation_ndcg_["blend"] >= max(self.validation_ndcg_.values()) - 1e-9:
             self.chosen_, self.coef_ = "blend", self._fit_beta(x, y, allowed, usable, scale)
-        else:
-            self.chosen_ = max(singles, key=self.validation_ndcg_.get)
-            self.coef_ = singles[self.chosen_]
+            return self
+        # The whole blend does not generalise across queries (few of them, or spurious inputs):
+        # grow one from the best single input, adding an input only while out-of-fold NDCG rises.
+        first = max(singles, key=self.validation_ndcg_.get)
+        subset = np.array([name == first for name in NEXT_WINDOW_FEATURES])
+        best = self.validation_ndcg_[first]
+        while True:
+            trials = {j: out_of_fold(subset | (np.arange(len(subset)) == j))
+                      for j in np.flatnonzero(usable & ~subset)}
+            if not trials or max(trials.values()) <= best + 1e-6:
+                break
+            j = max(trials, key=trials.get)
+            subset[j], best = True, trials[j]
+        names = [name for name, keep in zip(NEXT_WINDOW_FEATURES, subset) if keep]
+        self.chosen_ = "+".join(names)
+        self.validation_ndcg_[self.chosen_] = best
+        self.coef_ = singles[first] if len(names) == 1 else self._fit_beta(x, y, allowed, subset, scale)
         return self
 
 
