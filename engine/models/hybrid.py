@@ -80,10 +80,13 @@ def build_network(shapes: dict, config: dict):
     peer_term = ops.squeeze(layers.Dense(1, use_bias=False, kernel_initializer="ones", name="peer_weight")(
         ops.expand_dims(dot(peers, item), -1)), -1)
     # recent sequence: the LSTM encoder's state, recently engaged topics and channels, recency, load
-    sequence_term = dot(layers.Dense(dim, name="sequence_hcp")(recent),
+    # dropout on the sequence input: the LSTM states of training touches were fit on those very
+    # touches, so the network would otherwise trust them more than they deserve on new ones
+    recent_in = layers.Dropout(config.get("sequence_dropout", 0.0), name="sequence_dropout")(recent)
+    sequence_term = dot(layers.Dense(dim, name="sequence_hcp")(recent_in),
                         layers.Add()([id_embedding("content_sequence_id", dim),
                                       layers.Dense(dim, use_bias=False, name="sequence_content")(topics)]))
-    sequence_channel = layers.Dense(N_CHANNELS, name="sequence_channel")(recent)
+    sequence_channel = layers.Dense(N_CHANNELS, name="sequence_channel")(recent_in)
     # channel affinity from the profile and per-channel rates (its bias is the per-channel intercept)
     channel_affinity = layers.Dense(N_CHANNELS, name="channel_affinity")(
         layers.Dense(hidden, activation="relu", name="channel_hidden")(profile))
@@ -400,6 +403,7 @@ class HybridModel(Recommender):
     dim : width of the dot products; hidden : width of the HCP-tower hidden layers.
     label_days : window of the exposure model (touches predicted ahead).
     epochs, batch_size, learning_rate, patience, l2 : optimisation.
+    sequence_dropout : dropout on the sequence input (LSTM state and recency features) in training.
     blend_hcps : validation queries (sampled) that fit the next-window blend.
     run_eagerly : skip graph tracing (faster on tiny data, slower on large data).
     seed : weights and shuffling.
@@ -417,7 +421,8 @@ class HybridModel(Recommender):
 
     def __init__(self, dim: int = 16, hidden: int = 32, label_days: int = 90, epochs: int = 4,
                  batch_size: int = 4096, learning_rate: float = 3e-3, patience: int = 1,
-                 l2: float = 1e-6, blend_hcps: int = 5000, run_eagerly: bool = False, seed: int = 0):
+                 l2: float = 1e-6, sequence_dropout: float = 0.0, blend_hcps: int = 5000,
+                 run_eagerly: bool = False, seed: int = 0):
         self.dim = dim
         self.hidden = hidden
         self.label_days = label_days
@@ -426,6 +431,7 @@ class HybridModel(Recommender):
         self.learning_rate = learning_rate
         self.patience = patience
         self.l2 = l2
+        self.sequence_dropout = sequence_dropout
         self.blend_hcps = blend_hcps
         self.run_eagerly = run_eagerly
         self.seed = seed
@@ -508,7 +514,8 @@ class HybridModel(Recommender):
         progress("hybrid", f"{len(pos):,} training touches (engaged {y_train.mean():.1%}), "
                            f"{len(vpos):,} validation touches, features from each HCP's earlier touches")
 
-        self.config_ = {"dim": self.dim, "hidden": self.hidden, "l2": self.l2}
+        self.config_ = {"dim": self.dim, "hidden": self.hidden, "l2": self.l2,
+                        "sequence_dropout": self.sequence_dropout}
         shapes = {k: v.shape for k, v in x_train.items() if k in HCP_TABLES}
         shapes.update(content_topics=self.topics_.shape, content_peers=units_train.shape)
         self.model_, self.terms_model_ = build_network(shapes, self.config_)
@@ -684,7 +691,8 @@ class HybridModel(Recommender):
         self.scorer_.save(path / "scorer")
         self.model_.save_weights(path / "model.weights.h5")
         params = {k: getattr(self, k) for k in ("dim", "hidden", "label_days", "epochs", "batch_size",
-                                                "learning_rate", "patience", "l2", "blend_hcps", "run_eagerly", "seed")}
+                                                "learning_rate", "patience", "l2", "sequence_dropout",
+                                                "blend_hcps", "run_eagerly", "seed")}
         np.savez(path / "standardise.npz", **{f"mean/{k}": v for k, v in self.mean_.items()},
                  **{f"std/{k}": v for k, v in self.std_.items()},
                  **{f"ablation/{k}": v for k, v in self.ablation_blends_.items()})

@@ -33,7 +33,8 @@ class TrainingConfig:
                                                     "epochs": 12, "batch_size": None, "patience": 2,
                                                     "max_positions": 4_500_000})
     hybrid: dict = field(default_factory=lambda: {"dim": 16, "hidden": 32, "label_days": 90, "epochs": 4,
-                                                  "batch_size": 4096, "learning_rate": 0.01, "patience": 1})
+                                                  "batch_size": 4096, "learning_rate": 0.01, "patience": 1,
+                                                  "sequence_dropout": 0.5})
     evaluation: dict = field(default_factory=lambda: {"max_ranking_hcps": 20_000, "max_policy_hcps": 2_000,
                                                       "max_touches": 100_000})
 
