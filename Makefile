@@ -42,6 +42,8 @@ bench: bundle
 	$(PY) benchmarks/serving.py --json
 	$(PY) benchmarks/web.py --json
 	$(PY) benchmarks/real_data.py --json
+	$(PY) benchmarks/plan.py --json
+	$(PY) benchmarks/impact.py --json
 
 clean:
 	rm -rf var/ artifacts/*/ artifacts/current

@@ -224,6 +224,40 @@ def history_timeline(history: list[dict], title: str = "Interaction history"):
     return {"data": traces, "layout": layout}
 
 
+def plan_figure(plan: dict, title: str | None = None):
+    """The plan as a timeline: one lane per channel, a numbered marker per step on its date, hollow
+    diamonds for touches already accepted (a figure dict)."""
+    steps, accepted = plan.get("steps") or [], plan.get("accepted") or []
+    if not steps and not accepted:
+        return empty_figure("No step can be planned: consent, caps or approval windows rule everything out",
+                            height=260)
+    channels = _ordered_channels([s["channel"] for s in steps] + [a["channel"] for a in accepted])
+    traces = []
+    for channel in channels:
+        mine = [s for s in steps if s["channel"] == channel]
+        if mine:
+            traces.append(dict(
+                type="scatter", x=[s["date"] for s in mine], y=[channel_label(channel)] * len(mine),
+                mode="markers+text", text=[str(s["step"]) for s in mine], textfont=dict(color="white", size=11),
+                marker=dict(color=channel_color(channel), size=22, line=dict(color="white", width=2)),
+                customdata=[[s["step"], s.get("title") or s["content_id"], s["engagement_probability"]] for s in mine],
+                hovertemplate="<b>Step %{customdata[0]}</b> · %{x|%d %b %Y}<br>%{customdata[1]}<br>"
+                              + channel_label(channel) + " · expected engagement %{customdata[2]:.0%}<extra></extra>",
+                name=channel_label(channel), showlegend=False))
+        done = [a for a in accepted if a["channel"] == channel]
+        if done:
+            traces.append(dict(
+                type="scatter", x=[a["date"] for a in done], y=[channel_label(channel)] * len(done), mode="markers",
+                marker=dict(color=channel_color(channel), size=16, symbol="diamond-open", line=dict(width=2.5)),
+                customdata=[[a.get("title") or a["content_id"]] for a in done],
+                hovertemplate="<b>Accepted</b> · %{x|%d %b %Y}<br>%{customdata[0]}<br>" + channel_label(channel)
+                              + "<extra></extra>", name="accepted", showlegend=False))
+    layout = _plain_layout(title, height=110 + 46 * len(channels), yaxis=dict(
+        categoryorder="array", categoryarray=[channel_label(c) for c in reversed(channels)], automargin=True),
+        xaxis=dict(tickformat="%d %b %Y"))
+    return {"data": traces, "layout": layout}
+
+
 def forecast_figure(forecast: list[dict], title: str = "Journey forecast: next touchpoints"):
     """Next steps as channel markers at the median date with 10–90 % interval bars (a figure dict)."""
     if not forecast:

@@ -5,6 +5,8 @@ renders as text, never as HTML.
 """
 from __future__ import annotations
 
+import datetime
+
 import dash_bootstrap_components as dbc
 from dash import html
 
@@ -92,11 +94,25 @@ def probability_bars(probabilities: dict[str, float], best: str | None = None) -
     return html.Div(bars, className="d-flex gap-1 align-items-end", style={"height": "28px"})
 
 
+def feedback_buttons(id_prefix: str, key: int) -> html.Div:
+    """Accept / Dismiss buttons of one item; ids ``{"type": f"{id_prefix}-accept"|..., "index": key}``."""
+    return html.Div([
+        dbc.Button("Accept", id={"type": f"{id_prefix}-accept", "index": key}, size="sm", color="success",
+                   className="me-1"),
+        dbc.Button("Dismiss", id={"type": f"{id_prefix}-dismiss", "index": key}, size="sm", color="secondary"),
+    ], className="d-flex flex-nowrap")
+
+
+def _why(reasons: list[str], notes: list[str]) -> list:
+    return [html.Ul([html.Li(r) for r in reasons[:3]], className="mb-1 ps-3 small"),
+            *[html.Div(n, className="small text-warning-emphasis") for n in notes]]
+
+
 def recommendations_table(recs: list[dict], id_prefix: str = "hcp360") -> html.Div:
     """Ranked recommendations with reasons and Accept/Dismiss buttons (pattern-matching ids).
 
-    Button ids are ``{"type": f"{id_prefix}-accept"|f"{id_prefix}-dismiss", "index": rank_position}``;
-    the page keeps ``recs`` in a store to look up the content and channel of a clicked row.
+    Button ids are ``{"type": f"{id_prefix}-accept"|f"{id_prefix}-dismiss", "index": i}`` (the row's
+    position); the page keeps the items in a store to look up the content and channel of a clicked row.
     """
     header = html.Thead(html.Tr([html.Th("#"), html.Th("Content"), html.Th("Best channel"),
                                  html.Th("Channel probability"), html.Th("Engagement", className="text-end"),
@@ -112,15 +128,8 @@ def recommendations_table(recs: list[dict], id_prefix: str = "hcp360") -> html.D
             html.Td(channel_badge(rec["channel"])),
             html.Td(probability_bars(rec.get("channel_probabilities") or {}, best=rec["channel"])),
             html.Td(f"{float(rec['engagement_probability']):.0%}", className="text-end fw-semibold"),
-            html.Td([html.Ul([html.Li(r) for r in reasons[:3]], className="mb-1 ps-3 small"),
-                     *[html.Div(n, className="small text-warning-emphasis") for n in notes]],
-                    style={"maxWidth": "300px"}),
-            html.Td(html.Div([
-                dbc.Button("Accept", id={"type": f"{id_prefix}-accept", "index": i}, size="sm",
-                           color="success", className="me-1"),
-                dbc.Button("Dismiss", id={"type": f"{id_prefix}-dismiss", "index": i}, size="sm",
-                           color="secondary"),
-            ], className="d-flex flex-nowrap")),
+            html.Td(_why(reasons, notes), style={"maxWidth": "300px"}),
+            html.Td(feedback_buttons(id_prefix, i)),
         ], id={"type": f"{id_prefix}-rec-row", "index": i}))
     legend = html.Div(["Channel probability bars, left to right: ",
                        *[channel_badge(c) for c in CHANNELS]], className="small text-muted mb-2")
@@ -133,3 +142,56 @@ DISMISS_REASONS = [
     "Already discussed with HCP", "Not relevant to HCP's practice", "Wrong channel for this HCP",
     "Timing not right", "Content outdated", "Other",
 ]
+
+
+def _day(iso: str | None) -> str:
+    return "—" if not iso else datetime.date.fromisoformat(str(iso)[:10]).strftime("%d %b %Y")
+
+
+def plan_table(plan: dict, id_prefix: str = "hcp360", offset: int = 0) -> html.Div:
+    """The plan's steps (date, content, channel, expected engagement, why) with Accept/Dismiss buttons
+    (``index`` ``offset + i``, after the page's other items; accepting plans the touch for the step's date)."""
+    header = html.Thead(html.Tr([html.Th("Step"), html.Th("Date"), html.Th("Content"), html.Th("Channel"),
+                                 html.Th("Engagement", className="text-end"), html.Th("Why"), html.Th("")]))
+    rows = [html.Tr([
+        html.Td(step["step"], className="fw-semibold"),
+        html.Td(_day(step["date"]), className="text-nowrap"),
+        html.Td([html.Div(step.get("title") or step["content_id"], className="rec-title"),
+                 html.Div(step["content_id"], className="text-muted small")], style={"maxWidth": "340px"}),
+        html.Td(channel_badge(step["channel"])),
+        html.Td(f"{float(step['engagement_probability']):.0%}", className="text-end fw-semibold"),
+        html.Td(_why(step.get("reasons") or [], step.get("rule_notes") or []), style={"maxWidth": "300px"}),
+        html.Td(feedback_buttons(id_prefix, offset + i)),
+    ], id={"type": f"{id_prefix}-plan-row", "index": i}) for i, step in enumerate(plan.get("steps") or [])]
+    rows += [html.Tr([
+        html.Td("✓", className="text-success fw-semibold", title="accepted"), html.Td(_day(a["date"])),
+        html.Td([html.Div(a.get("title") or a["content_id"], className="rec-title"),
+                 html.Div("accepted: planned touch", className="text-muted small")]),
+        html.Td(channel_badge(a["channel"])), html.Td(""), html.Td(""), html.Td(""),
+    ], className="table-success") for a in plan.get("accepted") or []]
+    return dbc.Table([header, html.Tbody(rows)], hover=True, borderless=True, responsive=True,
+                     className="align-middle mb-0", id=f"{id_prefix}-plan-table")
+
+
+#: How each feedback state reads on the page.
+FEEDBACK_STATES = {"planned": "Accepted · planned", "done": "Accepted · done", "resting": "Dismissed · not suggested",
+                   "rest over": "Dismissed · may return"}
+
+
+def feedback_table(items: list[dict], id_prefix: str = "hcp360") -> html.Div:
+    """The HCP's answered items and their state (text only: reasons are user text)."""
+    if not items:
+        return html.P("No feedback on this HCP yet.", className="text-muted mb-0", id=f"{id_prefix}-feedback-empty")
+    header = html.Thead(html.Tr([html.Th(h) for h in ("Content", "Channel", "State", "For", "Reason", "By",
+                                                      "Answered")]))
+    rows = [html.Tr([
+        html.Td(item.get("title") or item["content_id"], className="rec-title"),
+        html.Td(channel_badge(item["channel"])),
+        html.Td(FEEDBACK_STATES.get(item["state"], item["state"]), className="feedback-state"),
+        html.Td(_day(item["planned_for"]) if item["action"] == "accept" else f"until {_day(item['rests_until'])}"),
+        html.Td(item.get("reason") or "—", className="small"),
+        html.Td(item.get("user_name") or "—"),
+        html.Td(_day(item.get("answered_at"))),
+    ], id={"type": f"{id_prefix}-feedback-row", "index": i}) for i, item in enumerate(items)]
+    return dbc.Table([header, html.Tbody(rows)], size="sm", striped=True, responsive=True, className="mb-0",
+                     id=f"{id_prefix}-feedback-table")

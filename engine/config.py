@@ -27,22 +27,58 @@ def channel_label(channel: str) -> str:
 DEFAULT_CAPS = {"email": 4, "webinar": 2, "rep_visit": 2, "in_person": 1, "social_event": 1}
 
 
+#: Default cost of one touch per channel, in engagement-probability points: a plan step's value is
+#: P(engage) - COST_WEIGHT * cost, so an expensive rep visit must earn its place.
+DEFAULT_COSTS = {"email": 0.0, "webinar": 0.02, "rep_visit": 0.08, "in_person": 0.10, "social_event": 0.03}
+
+
 def _default_database_url() -> str:
     return f"duckdb:///{PROJECT_ROOT / 'var' / 'nba.duckdb'}"
 
 
-def _parse_caps(text: str | None) -> dict[str, int]:
-    """Parse ``email=4,webinar=2`` into a caps dict over the defaults."""
-    caps = dict(DEFAULT_CAPS)
+def _parse_channel_values(text: str | None, defaults: dict, variable: str, cast=int) -> dict:
+    """Parse ``email=4,webinar=2`` into a per-channel dict over ``defaults`` (``cast`` each value)."""
+    values = dict(defaults)
     if not text:
-        return caps
+        return values
     for part in text.split(","):
         name, _, value = part.partition("=")
         name = name.strip()
-        if name not in CHANNELS or not value.strip().isdigit():
-            raise ValueError(f"CONTACT_CAPS: bad entry {part!r} (expected channel=int, channels: {', '.join(CHANNELS)})")
-        caps[name] = int(value)
-    return caps
+        try:
+            number = cast(value.strip())
+        except ValueError:
+            number = None
+        if name not in CHANNELS or number is None or number < 0:
+            raise ValueError(f"{variable}: bad entry {part!r} (expected channel={cast.__name__} >= 0, "
+                             f"channels: {', '.join(CHANNELS)})")
+        values[name] = number
+    return values
+
+
+def _parse_caps(text: str | None) -> dict[str, int]:
+    """Parse ``email=4,webinar=2`` into a caps dict over the defaults."""
+    return _parse_channel_values(text, DEFAULT_CAPS, "CONTACT_CAPS")
+
+
+def parse_as_of(text: str | None):
+    """``AS_OF`` -> the day rules and plans reason at: a ``pd.Timestamp`` (midnight), ``"now"`` for the
+    real clock, or None when unset (the store's demo date if ``generate`` recorded one, else the clock).
+
+    Raises
+    ------
+    ValueError : not a date, ``now`` or empty.
+    """
+    import pandas as pd
+
+    if text is None or not str(text).strip():
+        return None
+    text = str(text).strip()
+    if text.lower() == "now":
+        return "now"
+    try:
+        return pd.Timestamp(text).normalize()
+    except ValueError as exc:
+        raise ValueError(f"AS_OF: {text!r} is not a date (expected YYYY-MM-DD or 'now')") from exc
 
 
 def _parse_share(name: str, text: str | None, default: float) -> float:
@@ -80,6 +116,11 @@ class Settings:
         time and unsigned or wrongly signed bundles are refused (``None``: signing off).
     ingest_max_shrink : the largest share of a table's rows a replacing ingest may drop
         without ``--allow-shrink`` (an empty file is always refused against a non-empty table).
+    as_of : the day rules and plans reason at (see :func:`parse_as_of`): a date, ``"now"`` or None.
+    channel_costs, cost_weight : cost of a touch per channel and its weight λ (value = P - λ·cost).
+    plan_horizon_days, plan_max_steps : default length of a plan.
+    dismiss_days : how long a dismissed content is not suggested again to that HCP.
+    data_check_s : how often each process checks the store's data and feedback versions.
     """
 
     database_url: str = field(default_factory=_default_database_url)
@@ -96,6 +137,13 @@ class Settings:
     cache_timeout: int = 600
     bundle_signing_key: str | None = field(default=None, repr=False)
     ingest_max_shrink: float = 0.5
+    as_of: object = None
+    channel_costs: dict = field(default_factory=lambda: dict(DEFAULT_COSTS))
+    cost_weight: float = 1.0
+    plan_horizon_days: int = 90
+    plan_max_steps: int = 8
+    dismiss_days: int = 90
+    data_check_s: float = 1.0
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "Settings":
@@ -116,6 +164,13 @@ class Settings:
             cache_timeout=int(env.get("CACHE_TIMEOUT") or base.cache_timeout),
             bundle_signing_key=env.get("BUNDLE_SIGNING_KEY") or None,
             ingest_max_shrink=_parse_share("INGEST_MAX_SHRINK", env.get("INGEST_MAX_SHRINK"), base.ingest_max_shrink),
+            as_of=parse_as_of(env.get("AS_OF")),
+            channel_costs=_parse_channel_values(env.get("CHANNEL_COSTS"), DEFAULT_COSTS, "CHANNEL_COSTS", float),
+            cost_weight=float(env.get("COST_WEIGHT") or base.cost_weight),
+            plan_horizon_days=int(env.get("PLAN_HORIZON_DAYS") or base.plan_horizon_days),
+            plan_max_steps=int(env.get("PLAN_MAX_STEPS") or base.plan_max_steps),
+            dismiss_days=int(env.get("DISMISS_DAYS") or base.dismiss_days),
+            data_check_s=float(env.get("DATA_CHECK_S") or base.data_check_s),
         )
 
     def with_(self, **changes) -> "Settings":

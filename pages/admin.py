@@ -85,7 +85,8 @@ def health_panel(health: dict):
         *_field("Model", model, id="admin-health-model"),
         *_field("Cache", cache),
         *_field("Data", f"{count(health.get('hcps'))} HCPs, {count(health.get('contents'))} contents, "
-                        f"up to {when(health.get('data_now'))}"),
+                        f"up to {when(health.get('data_end'))}; version {health.get('data_version')}, reasoning "
+                        f"as of {health.get('as_of')}"),
         *_field("Uptime", f"{duration(health.get('uptime_s'))} (this worker)", id="admin-health-uptime"),
     ], className="row mb-0 small")
 
@@ -109,7 +110,8 @@ def cache_panel(cache: dict):
 
 def audit_table(rows: list[dict]):
     if not rows:
-        return empty_state("No admin actions yet", "Retrains, reloads and rollbacks are listed here.")
+        return empty_state("No admin actions yet", "Retrains, reloads and rollbacks are listed here; answers to "
+                                                   "recommendations are on the Feedback page.")
     columns = [c for c in AUDIT_LABELS if any(r.get(c) not in (None, "") for r in rows)]
     body = [html.Tr([html.Td(when(r.get(c)) if c == "at" else (r.get(c) or "—"),
                              className="text-break small" + (" text-nowrap" if c == "at" else ""))

@@ -1,13 +1,15 @@
-"""HCP 360: profile, history, next best actions with reasons and feedback, journey forecast."""
+"""HCP 360: profile, history, the dated plan (its timeline and steps), today's next best actions with
+reasons, feedback on both and its state, and what the history alone predicts (the LSTM forecast)."""
 from __future__ import annotations
 
 import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
-from components.charts import forecast_figure, history_timeline
+from components.charts import forecast_figure, history_timeline, plan_figure
 from components.common import empty_state, error_alert, loading, page_header, ready_marker, section_card
-from components.hcp import DISMISS_REASONS, full_name, profile_card, recommendations_table
+from components.hcp import (DISMISS_REASONS, feedback_table, full_name, plan_table, profile_card,
+                            recommendations_table)
 from webapp.auth import require_role
 from webapp.extensions import nba
 from webapp.inputs import InvalidInput, index, records, text, whole_numbers
@@ -19,7 +21,8 @@ N_RECOMMENDATIONS = 10
 MAX_HCP_ID_CHARS = 20
 #: The optional dismissal details (the text box stops typing there too).
 MAX_DETAILS_CHARS = 500
-REC_KEYS = ("content_id", "channel")
+#: what a feedback button's item carries (today's actions first, then the plan's steps, with a date)
+ITEM_KEYS = ("content_id", "channel")
 FORECAST_STEPS = 5
 GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 
@@ -41,17 +44,27 @@ def layout(hcp_id: str | None = None, **_kwargs):
         page_header(full_name(profile), f"NPI {profile['hcp_id']} · {profile.get('specialty') or ''}",
                     actions=dbc.Button("← Back to search", href="/hcps", color="link", size="sm", id="hcp360-back")),
         dcc.Store(id="hcp360-id", data=profile["hcp_id"]),
-        dcc.Store(id="hcp360-recs"),
+        dcc.Store(id="hcp360-items"),
         dcc.Store(id="hcp360-pending"),
         dcc.Store(id="hcp360-done", data=[]),
         dbc.Row([
             dbc.Col(profile_card(profile), lg=4, className="mb-4"),
             dbc.Col(section_card("History", loading(dcc.Graph(id="hcp360-history", config=GRAPH_CONFIG))), lg=8),
         ]),
-        section_card("Next best actions", loading(html.Div(id="hcp360-recs-slot")),
-                     subtitle="ranked by expected engagement; consent, caps and approval rules applied"),
-        section_card("Journey forecast", loading(dcc.Graph(id="hcp360-forecast", config=GRAPH_CONFIG)),
-                     subtitle="next touchpoints: most likely channel at the median date, bars = 10–90 % range"),
+        section_card("Plan", loading(html.Div([dcc.Graph(id="hcp360-plan-timeline", config=GRAPH_CONFIG),
+                                               html.Div(id="hcp360-plan-slot")])),
+                     subtitle="the next touches, dated: step 1 is today's best action; later dates follow the "
+                              "gaps this HCP's history shows; consent, caps (past and planned touches), approval "
+                              "windows on each step's day and channel costs applied"),
+        section_card("Next best actions today", loading(html.Div(id="hcp360-recs-slot")),
+                     subtitle="ranked by value (expected engagement minus channel cost); consent, caps, approval "
+                              "and feedback applied"),
+        section_card("Feedback on this HCP", loading(html.Div(id="hcp360-feedback-slot")),
+                     subtitle="accepted touches are planned and count toward caps; dismissed content is not "
+                              "suggested again for a while"),
+        section_card("What the history predicts", loading(dcc.Graph(id="hcp360-forecast", config=GRAPH_CONFIG)),
+                     subtitle="the sequence model's forecast from past touches alone (no rules, no plan): most "
+                              "likely channel at the median date, bars = 10–90 % range"),
         dismiss_modal(),
         dbc.Toast(id="hcp360-toast", header="Feedback", is_open=False, dismissable=True, duration=5000,
                   icon="success", style={"position": "fixed", "top": 76, "right": 16, "width": 360, "zIndex": 1080}),
@@ -77,26 +90,38 @@ def dismiss_modal() -> dbc.Modal:
     ], id="hcp360-dismiss-modal", is_open=False)
 
 
+def feedback_items(recs: list[dict], plan: dict) -> list[dict]:
+    """What each feedback button answers, by its index: today's actions, then the plan's steps (with a date)."""
+    return ([{"content_id": r["content_id"], "channel": r["channel"], "title": r.get("title")} for r in recs]
+            + [{"content_id": s["content_id"], "channel": s["channel"], "title": s.get("title"), "date": s["date"]}
+               for s in plan.get("steps") or []])
+
+
 @dash.callback(
-    Output("hcp360-history", "figure"), Output("hcp360-recs-slot", "children"), Output("hcp360-recs", "data"),
+    Output("hcp360-history", "figure"), Output("hcp360-plan-timeline", "figure"), Output("hcp360-plan-slot", "children"),
+    Output("hcp360-recs-slot", "children"), Output("hcp360-items", "data"), Output("hcp360-feedback-slot", "children"),
     Output("hcp360-forecast", "figure"), Output("hcp360-ready-slot", "children"),
     Input("hcp360-id", "data"),
 )
 def load_hcp(hcp_id):
     hcp_id = text(hcp_id, "hcp360-id.data", MAX_HCP_ID_CHARS)
     service = nba.service
-    history = service.hcp_history(hcp_id)
+    history = history_timeline(service.hcp_history(hcp_id), title=None)
+    feedback = feedback_table(service.feedback_items(hcp_id))
     try:
+        plan = service.plan(hcp_id)
         recs = service.recommend(hcp_id, n=N_RECOMMENDATIONS)
         forecast = service.forecast(hcp_id, steps=FORECAST_STEPS)
     except Exception as exc:  # noqa: BLE001 - e.g. no model bundle yet: say so, keep the profile usable
-        return (history_timeline(history, title=None), error_alert(str(exc), "Recommendations unavailable"), [],
-                forecast_figure([], title=None), ready_marker("hcp360"))
+        unavailable = error_alert(str(exc), "Recommendations unavailable")
+        return (history, plan_figure({}), unavailable, unavailable, [], feedback, forecast_figure([], title=None),
+                ready_marker("hcp360"))
     table = recommendations_table(recs) if recs else empty_state(
-        "No eligible recommendation", "Consent, contact caps or approval windows rule out every content right now.")
-    slim = [{"content_id": r["content_id"], "channel": r["channel"], "title": r.get("title")} for r in recs]
-    return (history_timeline(history, title=None), table, slim, forecast_figure(forecast, title=None),
-            ready_marker("hcp360"))
+        "No eligible recommendation", "Consent, contact caps, approval windows or feedback rule out every content "
+                                      "today.")
+    steps = plan_table(plan, offset=len(recs)) if plan["steps"] or plan["accepted"] else html.Div()
+    return (history, plan_figure(plan), steps, table, feedback_items(recs, plan), feedback,
+            forecast_figure(forecast, title=None), ready_marker("hcp360"))
 
 
 @dash.callback(
@@ -104,19 +129,19 @@ def load_hcp(hcp_id):
     Output("hcp360-dismiss-title", "children"), Output("hcp360-dismiss-reason", "value"),
     Output("hcp360-dismiss-text", "value"),
     Input({"type": "hcp360-dismiss", "index": ALL}, "n_clicks"), Input("hcp360-dismiss-cancel", "n_clicks"),
-    State("hcp360-recs", "data"),
+    State("hcp360-items", "data"),
     prevent_initial_call=True,
 )
-def open_dismiss(clicks, _cancel, recs):
+def open_dismiss(clicks, _cancel, items):
     trigger = ctx.triggered_id
     if trigger == "hcp360-dismiss-cancel":
         return False, None, no_update, no_update, no_update
     if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
         return no_update, no_update, no_update, no_update, no_update  # buttons just rendered, not clicked
-    recs = records(recs, "hcp360-recs.data", REC_KEYS)
-    position = index(trigger["index"], len(recs), "hcp360-dismiss.index")
-    rec = recs[position]
-    return True, position, rec.get("title") or rec["content_id"], None, ""
+    items = records(items, "hcp360-items.data", ITEM_KEYS)
+    position = index(trigger["index"], len(items), "hcp360-dismiss.index")
+    item = items[position]
+    return True, position, item.get("title") or item["content_id"], None, ""
 
 
 @dash.callback(Output("hcp360-dismiss-confirm", "disabled"), Input("hcp360-dismiss-reason", "value"))
@@ -130,40 +155,46 @@ def feedback_message(action: str, title: str) -> str:
 
 @dash.callback(
     Output("hcp360-toast", "children"), Output("hcp360-toast", "is_open"), Output("hcp360-toast", "icon"),
-    Output("hcp360-done", "data"),
+    Output("hcp360-done", "data"), Output("hcp360-feedback-slot", "children", allow_duplicate=True),
     Output("hcp360-dismiss-modal", "is_open", allow_duplicate=True),
     Input({"type": "hcp360-accept", "index": ALL}, "n_clicks"), Input("hcp360-dismiss-confirm", "n_clicks"),
-    State("hcp360-id", "data"), State("hcp360-recs", "data"), State("hcp360-pending", "data"),
+    State("hcp360-id", "data"), State("hcp360-items", "data"), State("hcp360-pending", "data"),
     State("hcp360-dismiss-reason", "value"), State("hcp360-dismiss-text", "value"), State("hcp360-done", "data"),
     prevent_initial_call=True,
 )
-def send_feedback(_accepts, _confirm, hcp_id, recs, pending, reason, details, done):
+def send_feedback(_accepts, _confirm, hcp_id, items, pending, reason, details, done):
     user = require_role("admin", "brand_manager", "msl")
     trigger = ctx.triggered_id
+    unchanged = (no_update,) * 6
     if not ctx.triggered[0]["value"]:
-        return no_update, no_update, no_update, no_update, no_update
+        return unchanged
     hcp_id = text(hcp_id, "hcp360-id.data", MAX_HCP_ID_CHARS)
-    recs = records(recs, "hcp360-recs.data", REC_KEYS)
+    items = records(items, "hcp360-items.data", ITEM_KEYS)
     done = whole_numbers(done, "hcp360-done.data")
     if trigger == "hcp360-dismiss-confirm":
         if pending is None or not reason:
-            return no_update, no_update, no_update, no_update, no_update
+            return unchanged
         if reason not in DISMISS_REASONS:
             raise InvalidInput("hcp360-dismiss-reason.value", "not one of the offered reasons")
-        position, action = index(pending, len(recs), "hcp360-pending.data"), "dismiss"
+        position, action = index(pending, len(items), "hcp360-pending.data"), "dismiss"
         details = text(details, "hcp360-dismiss-text.value", MAX_DETAILS_CHARS)
         full_reason = f"{reason}: {details}" if details else reason
     elif isinstance(trigger, dict):
-        position, action, full_reason = index(trigger["index"], len(recs), "hcp360-accept.index"), "accept", None
+        position, action, full_reason = index(trigger["index"], len(items), "hcp360-accept.index"), "accept", None
     else:
-        return no_update, no_update, no_update, no_update, no_update
-    rec = recs[position]
+        return unchanged
+    item = items[position]
+    planned_for = text(item.get("date"), "hcp360-items.data", 10) or None if action == "accept" else None
     try:
-        nba.service.record_feedback(hcp_id, rec["content_id"], rec["channel"], action, full_reason, user.name)
+        nba.service.record_feedback(hcp_id, item["content_id"], item["channel"], action, full_reason, user.name,
+                                    planned_for=planned_for)
     except Exception as exc:  # noqa: BLE001 - the user must know it was not saved
-        return f"Feedback not saved: {exc}", True, "danger", no_update, False
-    return feedback_message(action, rec.get("title") or rec["content_id"]), True, "success", \
-        sorted(set(done) | {position}), False
+        return f"Feedback not saved: {exc}", True, "danger", no_update, no_update, False
+    # the same item may be listed twice (today's action and plan step 1): both are answered
+    same = {k for k, other in enumerate(items)
+            if (other["content_id"], other["channel"]) == (item["content_id"], item["channel"])}
+    return (feedback_message(action, item.get("title") or item["content_id"]), True, "success",
+            sorted(set(done) | same), feedback_table(nba.service.feedback_items(hcp_id)), False)
 
 
 def locked(done: list[int] | None, ids: list[dict]) -> list[bool]:

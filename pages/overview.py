@@ -81,6 +81,10 @@ def layout(**_kwargs):
         ]),
         section_card("Top content this quarter", loading(html.Div(id="overview-top-content")),
                      subtitle="most engaged content over the last 91 days of data"),
+        section_card("Simulated campaign impact", loading(html.Div(id="overview-impact")),
+                     subtitle="the next 4-week wave played twice on the synthetic world and scored with its true "
+                              "engagement probabilities: following the plans vs the brand's own policy, same number "
+                              "of touches"),
         html.Div(id="overview-ready-slot"),
     ])
 
@@ -108,3 +112,29 @@ def load_top_content(_trigger):
     except Exception as exc:  # noqa: BLE001 - this card says why; the rest of the page is unaffected
         return empty_state("Top content is not available", str(exc))
     return simple_table(top_content_rows(top), empty="No content was sent in the last quarter")
+
+
+def impact_panel(impact: dict | None):
+    """Plans vs brand policy over one wave: expected engagements of each, touches, uplift."""
+    if impact is None:
+        return empty_state("Only on a synthetic world", "The impact simulation needs the world's true engagement "
+                                                         "probabilities (its oracle); real data has none.")
+    uplift = impact.get("uplift")
+    cards = [
+        kpi_card("Following the plans", f"{impact['plan_engagements']:,.0f}", "expected engagements",
+                 id="overview-impact-plan", color="success"),
+        kpi_card("Brand policy", f"{impact['policy_engagements']:,.0f}", "expected engagements",
+                 id="overview-impact-policy"),
+        kpi_card("Uplift", "—" if uplift is None else f"{uplift:+.0%}",
+                 f"{impact['touches']:,} touches each, {impact['hcps']:,} HCPs, from {impact['wave_start']}",
+                 id="overview-impact-uplift", color="success" if uplift and uplift > 0 else "danger"),
+    ]
+    return dbc.Row([dbc.Col(c, md=4, className="mb-2") for c in cards], className="g-3")
+
+
+@dash.callback(Output("overview-impact", "children"), Input("overview-trigger", "data"))
+def load_impact(_trigger):
+    try:
+        return impact_panel(nba.service.campaign_impact())
+    except Exception as exc:  # noqa: BLE001 - this card says why; the rest of the page is unaffected
+        return empty_state("Impact simulation is not available", str(exc))

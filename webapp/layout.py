@@ -5,6 +5,7 @@ import logging
 
 import dash
 import dash_bootstrap_components as dbc
+import pandas as pd
 from dash import Input, Output, dcc, html
 
 from webapp.auth import csrf_token, current_user
@@ -13,7 +14,7 @@ from webapp.extensions import nba
 log = logging.getLogger(__name__)
 
 #: Pages only these roles see in the navbar (and may open: enforced in webapp.security too).
-PAGE_ROLES = {"/admin": ("admin",)}
+PAGE_ROLES = {"/admin": ("admin",), "/feedback": ("admin", "brand_manager")}
 HIDDEN_FROM_NAV = ("/404",)
 
 
@@ -81,6 +82,15 @@ def model_version_text() -> str:
         return "No model loaded"
 
 
+def as_of_text() -> str:
+    """The day every page reasons at ("as of 27 Jun 2025"): rules, plans and "today" all use it."""
+    try:
+        return "as of " + pd.Timestamp(nba.service.as_of()).strftime("%d %b %Y")
+    except Exception as exc:  # noqa: BLE001 - the shell must render even when the store is unreachable
+        log.warning("shell: as-of day unavailable: %s", exc)
+        return "as of —"
+
+
 def navbar(user) -> dbc.Navbar:
     links = [
         dbc.NavItem(dbc.NavLink(page["name"], href=page["relative_path"], active="exact", id=f"nav-{page['path'].strip('/') or 'overview'}"))
@@ -89,6 +99,8 @@ def navbar(user) -> dbc.Navbar:
     right = []
     if user is not None:
         right = [
+            dbc.Badge(as_of_text(), id="shell-as-of", color="warning", text_color="dark", className="me-2", pill=True,
+                      title="The day rules and plans reason at"),
             dbc.Badge(model_version_text(), id="shell-version", color="light", text_color="primary", className="me-3 version-badge", pill=True),
             html.Span(
                 [html.Span(user.name, id="shell-user", className="fw-semibold"), dbc.Badge(user.role_label, id="shell-role", color="info", className="ms-2")],
@@ -148,10 +160,11 @@ def register_shell_callbacks(app: dash.Dash) -> None:
                 crumbs.append(html.Li(dcc.Link(item["label"], href=item["href"]), className="breadcrumb-item"))
         return crumbs
 
-    # Each navigation refreshes the badge, so a reload done elsewhere shows without a full reload.
-    @app.callback(Output("shell-version", "children"), Input("_pages_location", "pathname"), prevent_initial_call=True)
+    # Each navigation refreshes the badges, so a reload done elsewhere (or a new day) shows without a full reload.
+    @app.callback(Output("shell-version", "children"), Output("shell-as-of", "children"),
+                  Input("_pages_location", "pathname"), prevent_initial_call=True)
     def _version(_pathname):
-        return model_version_text()
+        return model_version_text(), as_of_text()
 
     @app.callback(Output("shell-nav-collapse", "is_open"), Input("shell-nav-toggle", "n_clicks"), prevent_initial_call=True)
     def _toggle(n_clicks):

@@ -58,7 +58,7 @@ def run(args, settings, progress) -> int:
     world = generate_world(cfg, progress=progress)
     t0 = time.perf_counter()
     progress("store", f"loading into {settings.database_url.split('://')[0]} (one transaction)")
-    Store(settings.database_url).replace(world.frames())
+    world.load_into(Store(settings.database_url))
     load_seconds = time.perf_counter() - t0
     truth_dir = world.save_truth(Path(settings.artifacts_dir) / "world")
     progress("truth", f"written to {truth_dir}")

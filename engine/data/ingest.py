@@ -200,7 +200,10 @@ _HCP_COLUMNS = {
     "zip": ("Provider Business Practice Location Address Postal Code", "postal_code"),
     "taxonomy_code": ("Healthcare Provider Taxonomy Code_1",),
     "speciality": ("specialty",),
+    **{f"consent_{c}": () for c in CHANNELS},
 }
+#: accepted spellings of a consent flag (compared lower-case)
+_CONSENT_VALUES = {"true": True, "yes": True, "y": True, "1": True, "false": False, "no": False, "n": False, "0": False}
 _NPPES_SLOTS = 15
 _TAXONOMY_PATTERN = re.compile(r"^[0-9]{3}[0-9A-Z]{6}X$")
 
@@ -302,7 +305,9 @@ def read_hcps(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, Validatio
       :data:`engine.data.nucc.SPECIALTIES`, or any value as written when the row has no code at all.
     - ``zip`` is a 5-digit string; ``state`` a two-letter code; ``territory`` from the state;
       ``segment`` from the specialty (:func:`engine.data.reference.segment_for_specialty`).
-    - Consents: :func:`default_consents` (all channels, a documented share opted out of email).
+    - Consents: the file's ``consent_<channel>`` columns when present (true/false, yes/no, 1/0;
+      anything else is an error), else :func:`default_consents` (all channels, a documented share
+      opted out of email).
     """
     report = ValidationReport(_name(path))
     raw, lines = read_csv_records(path, report)
@@ -369,7 +374,14 @@ def read_hcps(path, progress: Progress = QUIET) -> tuple[pd.DataFrame, Validatio
         "territory": _map_unique(state, reference.territory_for_state).fillna(reference.UNASSIGNED),
         "segment": _map_unique(specialty, reference.segment_for_specialty),
     }, index=frame.index)
-    hcps = pd.concat([hcps, default_consents(npi)], axis=1)
+    consents = default_consents(npi)
+    for column in (c for c in consents.columns if c in frame):
+        given = frame[column].map(lambda v: None if v is None else _CONSENT_VALUES.get(str(v).strip().lower(), v))
+        bad = given.notna() & ~given.isin([True, False])
+        for line, value in zip(lines[bad], frame.loc[bad, column]):
+            report.error(line, column, value, "bad consent flag (expected true/false, yes/no or 1/0)")
+        consents[column] = given.where(given.isin([True, False]), consents[column]).astype(bool)
+    hcps = pd.concat([hcps, consents], axis=1)
     return _finish("hcps", hcps, report), report
 
 

@@ -106,7 +106,9 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("reason", "str"),
         Column("user_name", "str"),
         Column("bundle_version", "str"),
-        Column("created_at", "timestamp", nullable=False),
+        Column("created_at", "timestamp", nullable=False, doc="wall clock of the (latest) answer"),
+        Column("as_of", "timestamp", doc="the day the service reasoned at when the answer was given"),
+        Column("planned_at", "timestamp", doc="accept: the day the touch is planned for"),
     ),
     "audit_log": (
         Column("audit_id", "int", nullable=False, primary_key=True),
@@ -132,6 +134,9 @@ TABLES: dict[str, tuple[Column, ...]] = {
         Column("value", "str"),
     ),
 }
+
+#: table -> columns that identify a row besides its id (one feedback row per item and action)
+UNIQUE_KEYS: dict[str, tuple[str, ...]] = {"feedback": ("hcp_id", "content_id", "channel", "action")}
 
 assert set(CHANNELS) == {"email", "webinar", "rep_visit", "in_person", "social_event"}
 

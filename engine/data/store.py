@@ -4,19 +4,36 @@ The same SQL runs on both: write queries with ``?`` placeholders and standard SQ
 Every write is one transaction: a failed or interrupted load leaves the previous data
 exactly as it was. Connections are short-lived so several gunicorn workers can share a
 DuckDB file (DuckDB lets one process hold the file at a time; we retry briefly on lock).
+
+Versions: every write to a data table (:data:`VERSIONED`) bumps a counter in ``meta``
+(``data_version``, or ``feedback_version`` for feedback) *in the same transaction*, so a reader
+that sees the new counter sees the new rows. Serving processes poll :meth:`Store.versions`
+(a DuckDB file store also mirrors the counters to ``<database>.versions``, written while the
+writer still holds the file, so polling never opens the database).
 """
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
 
-from engine.data.schemas import TABLES, Column, column_names
+from engine.data.schemas import TABLES, UNIQUE_KEYS, Column, column_names
+
+DATA_VERSION = "data_version"
+FEEDBACK_VERSION = "feedback_version"
+#: meta key of a synthetic world's last day: the "today" a demo store reasons at (see engine.service.live)
+DEMO_AS_OF = "demo_as_of"
+#: table -> the version counter a write to it bumps (derived tables such as recommendations bump none)
+VERSIONED = {"hcps": DATA_VERSION, "contents": DATA_VERSION, "campaigns": DATA_VERSION,
+             "interactions": DATA_VERSION, "patients": DATA_VERSION, "feedback": FEEDBACK_VERSION}
 
 _SQL_TYPES = {
     "duckdb": {"str": "VARCHAR", "int": "BIGINT", "float": "DOUBLE", "bool": "BOOLEAN",
@@ -123,8 +140,11 @@ class Store:
                 try:
                     conn = duckdb.connect(self._path)
                     break
-                except duckdb.IOException as exc:  # another process holds the file: wait briefly
-                    if "lock" not in str(exc).lower() or attempt == 99:
+                except (duckdb.IOException, duckdb.ResourceInUseException) as exc:
+                    # another process holds the file, or another Store of this process (a background
+                    # version check) has it open: wait briefly
+                    busy = "lock" in str(exc).lower() or "already attached" in str(exc).lower()
+                    if not busy or attempt == 99:
                         raise StoreError(f"cannot open {self._path}: {exc}") from exc
                     time.sleep(0.05)
             try:
@@ -133,30 +153,112 @@ class Store:
                 conn.close()
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator:
-        """A connection inside one transaction: committed on success, rolled back on error."""
+    def transaction(self, bump: tuple[str, ...] = ()) -> Iterator:
+        """A connection inside one transaction: committed on success, rolled back on error.
+
+        ``bump``: version counters (``meta`` keys) incremented inside the same transaction.
+        """
         with self._connect() as conn:
             if self.dialect == "postgresql":
                 with conn.transaction():
                     yield conn
+                    versions = self._bump(conn, bump)
             else:
                 conn.execute("BEGIN TRANSACTION")
                 try:
                     yield conn
+                    versions = self._bump(conn, bump)
                 except BaseException:
                     with contextlib.suppress(Exception):
                         conn.execute("ROLLBACK")
                     raise
                 conn.execute("COMMIT")
+            if bump:  # still holding the connection: mirrors are written in commit order
+                self._write_versions_mirror(versions)
 
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
 
+    # -- versions --------------------------------------------------------------------
+    def _bump(self, conn, keys) -> dict[str, str]:
+        for key in sorted(set(keys)):  # "<counter>.<random>": ordered for people, unique across store copies
+            token = uuid.uuid4().hex[:8]
+            conn.execute(self._sql(
+                'INSERT INTO meta ("key", value) VALUES (?, ?) ON CONFLICT ("key") DO UPDATE SET value = '
+                "CAST(CAST(split_part(meta.value, '.', 1) AS BIGINT) + 1 AS VARCHAR) || '.' || ?"),
+                [key, f"1.{token}", token])
+        if not keys:
+            return {}
+        rows = conn.execute(self._sql('SELECT "key", value FROM meta WHERE "key" IN (?, ?)'),
+                            [DATA_VERSION, FEEDBACK_VERSION]).fetchall()
+        return _versions(rows)
+
+    @property
+    def versions_mirror(self) -> Path | None:
+        """``<database file>.versions`` for a DuckDB file store, else None."""
+        if self.dialect != "duckdb" or self._memory_conn is not None:
+            return None
+        return Path(self._path).with_name(Path(self._path).name + ".versions")
+
+    def _write_versions_mirror(self, versions: dict[str, str]) -> None:
+        mirror = self.versions_mirror
+        if mirror is None:
+            return
+        tmp = mirror.with_name(f"{mirror.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        tmp.write_text(json.dumps(versions))
+        os.replace(tmp, mirror)  # atomic: a reader sees the old or the new counters, never half
+
+    def versions(self, mirror: bool = True) -> dict[str, str]:
+        """``{"data": ..., "feedback": ...}``: the versions (``"<counter>.<random>"``; "0" before any write).
+
+        With ``mirror`` a DuckDB file store answers from its mirror file (no database open), written
+        from the store when missing.
+        """
+        path = self.versions_mirror if mirror else None
+        if path is not None:
+            try:
+                return json.loads(path.read_text())
+            except (FileNotFoundError, ValueError):  # first reader, or a store older than the mirror
+                pass
+        frame = self.query('SELECT "key", value FROM meta WHERE "key" IN (?, ?)', [DATA_VERSION, FEEDBACK_VERSION])
+        versions = _versions(frame.itertuples(index=False, name=None))
+        if path is not None:
+            self._write_versions_mirror(versions)
+        return versions
+
     # -- schema --------------------------------------------------------------------
     def create_schema(self) -> None:
+        """Create missing tables, add columns newer than an existing table, and the unique keys."""
         with self.transaction() as conn:
             for table, columns in TABLES.items():
                 conn.execute(_ddl(self.dialect, table, columns))
+        existing = self.query('SELECT table_name, column_name FROM information_schema.columns '
+                              'WHERE table_schema = current_schema()')
+        have = set(zip(existing["table_name"].astype(str), existing["column_name"].astype(str)))
+        missing = [(t, c) for t, columns in TABLES.items() for c in columns if (t, c.name) not in have]
+        if missing:
+            types = _SQL_TYPES[self.dialect]
+            with self.transaction() as conn:
+                for table, column in missing:  # nullable by construction: old rows have no value
+                    conn.execute(f'ALTER TABLE "{table}" ADD COLUMN IF NOT EXISTS "{column.name}" {types[column.type]}')
+        for table, keys in UNIQUE_KEYS.items():
+            self._unique_index(table, keys)
+
+    def _unique_index(self, table: str, keys: tuple[str, ...]) -> None:
+        name = f"{table}_unique_idx"
+        create = f'CREATE UNIQUE INDEX IF NOT EXISTS {name} ON "{table}" ({", ".join(keys)})'
+        try:
+            with self.transaction() as conn:
+                conn.execute(create)
+            return
+        except Exception:  # noqa: BLE001 - rows stored before the key existed repeat it: keep the newest
+            pass
+        primary = next(c.name for c in TABLES[table] if c.primary_key)
+        with self.transaction() as conn:
+            conn.execute(f'DELETE FROM "{table}" WHERE "{primary}" NOT IN (SELECT MAX("{primary}") FROM "{table}" '
+                         f'GROUP BY {", ".join(keys)})')
+        with self.transaction() as conn:  # DuckDB indexes see a transaction's deletes only once committed
+            conn.execute(create)
 
     # -- reads ---------------------------------------------------------------------
     def query(self, sql: str, params: tuple | list = ()) -> pd.DataFrame:
@@ -200,10 +302,10 @@ class Store:
                                     for v in row])
 
     def replace(self, frames: dict[str, pd.DataFrame]) -> None:
-        """Replace whole tables atomically: all of them, or (on any error) none."""
+        """Replace whole tables atomically: all of them, or (on any error) none (bumps their versions)."""
         conformed = {t: conform(t, f) for t, f in frames.items()}
         try:
-            with self.transaction() as conn:
+            with self.transaction(bump=tuple(VERSIONED[t] for t in frames if t in VERSIONED)) as conn:
                 for table, frame in conformed.items():
                     conn.execute(f'DELETE FROM "{table}"')
                     self._insert(conn, table, frame)
@@ -213,17 +315,17 @@ class Store:
             raise StoreError(f"load of {', '.join(frames)} failed and was rolled back: {exc}") from exc
 
     def append(self, table: str, frame: pd.DataFrame) -> None:
-        """Append rows atomically."""
+        """Append rows atomically (bumps the table's version)."""
         frame = conform(table, frame)
         try:
-            with self.transaction() as conn:
+            with self.transaction(bump=(VERSIONED[table],) if table in VERSIONED else ()) as conn:
                 self._insert(conn, table, frame)
         except Exception as exc:
             raise StoreError(f"append to {table} failed and was rolled back: {exc}") from exc
 
-    def execute(self, sql: str, params: tuple | list = ()) -> None:
-        """Run one write statement in its own transaction."""
-        with self.transaction() as conn:
+    def execute(self, sql: str, params: tuple | list = (), bump: tuple[str, ...] = ()) -> None:
+        """Run one write statement in its own transaction (``bump``: version counters it changes)."""
+        with self.transaction(bump=bump) as conn:
             conn.execute(self._sql(sql), list(params))
 
     def next_id(self, table: str, column: str) -> int:
@@ -238,3 +340,8 @@ class Store:
         with self.transaction() as conn:
             conn.execute(self._sql('DELETE FROM meta WHERE "key" = ?'), [key])
             conn.execute(self._sql('INSERT INTO meta ("key", value) VALUES (?, ?)'), [key, value])
+
+
+def _versions(rows) -> dict[str, str]:
+    values = {str(k): str(v) for k, v in rows}
+    return {"data": values.get(DATA_VERSION, "0"), "feedback": values.get(FEEDBACK_VERSION, "0")}

@@ -33,11 +33,12 @@ PROTOCOLS: tuple[str, ...] = ("temporal", "loo-sampled100")
 LOO_NEGATIVES = 100
 LOO_MIN_ENGAGED = 3
 
-_TABLES = ("hcps", "contents", "interactions", "campaigns")
+_TABLES = ("hcps", "contents", "interactions", "campaigns", "feedback")
 
 
 def load_frames(store, progress=QUIET) -> dict[str, pd.DataFrame]:
-    """Read the tables the models need from a :class:`engine.data.store.Store`."""
+    """Read the tables the models need from a :class:`engine.data.store.Store` (feedback included:
+    :func:`make_split` turns dismissals into training examples)."""
     frames = {}
     for table in _TABLES:
         frames[table] = store.read(table)
@@ -260,6 +261,34 @@ def _indexed_interactions(interactions: pd.DataFrame, hcp_ids, content_ids) -> p
     return frame.sort_values(["timestamp", "interaction_id"], kind="stable").reset_index(drop=True)
 
 
+def feedback_examples(feedback: pd.DataFrame | None, hcp_ids, content_ids, at, first_id: int) -> pd.DataFrame:
+    """Dismissed recommendations as training touches that did not engage.
+
+    A field user dismissing an item for an HCP is evidence that the HCP would not engage with it:
+    each dismissal (its latest answer per HCP, content and channel) becomes a ``delivered``,
+    non-engaged touch on the item's channel, dated at the answer's as-of day or ``at`` if earlier
+    (training examples never enter the evaluation windows), with ids from ``first_id`` on.
+    Accepts add nothing: an accepted touch, once made, is ingested with its real outcome.
+    """
+    columns = ["interaction_id", "hcp_id", "content_id", "campaign_id", "channel", "timestamp", "outcome",
+               "engaged", "dwell_seconds", "converted"]
+    if feedback is None or feedback.empty:
+        return pd.DataFrame(columns=columns)
+    latest = feedback.sort_values(["created_at", "feedback_id"], kind="stable").drop_duplicates(
+        ["hcp_id", "content_id", "channel"], keep="last")
+    dismissed = latest[(latest["action"] == "dismiss") & latest["hcp_id"].astype(str).isin(set(hcp_ids))
+                       & latest["content_id"].astype(str).isin(set(content_ids))
+                       & latest["channel"].isin(CHANNELS)]
+    when = pd.to_datetime(dismissed["as_of"]).fillna(pd.to_datetime(dismissed["created_at"]))
+    limit = pd.Timestamp(at) - pd.Timedelta(seconds=1)
+    return pd.DataFrame({
+        "interaction_id": first_id + np.arange(len(dismissed)), "hcp_id": dismissed["hcp_id"].astype(str).to_numpy(),
+        "content_id": dismissed["content_id"].astype(str).to_numpy(), "campaign_id": None,
+        "channel": dismissed["channel"].astype(str).to_numpy(), "timestamp": when.where(when < limit, limit).to_numpy(),
+        "outcome": "delivered", "engaged": False, "dwell_seconds": np.nan, "converted": None,
+    }, columns=columns)
+
+
 def _temporal(frame: pd.DataFrame, cutoff, holdout_days: int, valid_days: int):
     valid_cutoff = cutoff - pd.Timedelta(days=valid_days)
     end = cutoff + pd.Timedelta(days=holdout_days)
@@ -320,7 +349,8 @@ def make_split(frames: dict[str, pd.DataFrame], protocol: str = "temporal", hold
 
     Parameters
     ----------
-    frames : ``hcps``, ``contents``, ``interactions`` (and optionally ``campaigns``) schema frames.
+    frames : ``hcps``, ``contents``, ``interactions`` (and optionally ``campaigns`` and ``feedback``:
+        dismissals join train, see :func:`feedback_examples`) schema frames.
     protocol : ``"temporal"`` or ``"loo-sampled100"``.
     holdout_days, valid_days : temporal test and validation windows.
     seed : seeds the sampled negatives.
@@ -371,6 +401,12 @@ def make_split(frames: dict[str, pd.DataFrame], protocol: str = "temporal", hold
         touched = _RowsByHcp(interactions["hcp_idx"].to_numpy(), interactions["content_idx"].to_numpy(),
                              interactions["timestamp"].to_numpy(), len(hcp_ids))
         test_negatives = _sample_negatives(test, touched, len(content_ids), seed)
+    examples = feedback_examples(frames.get("feedback"), hcp_ids, content_ids, valid_cutoff,
+                                 int(interactions["interaction_id"].max()) + 1)
+    if len(examples):
+        progress("data", f"feedback: {len(examples):,} dismissals added to train as non-engaged touches")
+        train = pd.concat([train, _indexed_interactions(examples, hcp_ids, content_ids)]).sort_values(
+            ["timestamp", "interaction_id"], kind="stable")
     train, valid, test = (f.reset_index(drop=True) for f in (train, valid, test))
     progress("data", f"{protocol} split at {cutoff.date()}: train {len(train):,}, valid {len(valid):,}, test {len(test):,}")
 

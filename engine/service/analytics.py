@@ -44,7 +44,7 @@ class Analytics:
     def _period_comparison(self, days: int) -> dict:
         data = self.snapshot
         history = data.history
-        end = pd.Timestamp(data.now).normalize() + pd.Timedelta(days=1)  # the data's last day, included
+        end = pd.Timestamp(data.data_end).normalize() + pd.Timedelta(days=1)  # the data's last day, included
         bounds = [end - pd.Timedelta(days=days * k) for k in (2, 1, 0)]
         periods = []
         for start, stop in zip(bounds[:-1], bounds[1:]):
@@ -91,7 +91,7 @@ class Analytics:
             "best_channel": CHANNELS[int(np.argmax(by_channel))] if touches else None,
             "consent_share": {c: float(consent[:, k].mean()) if len(consent) else 0.0 for k, c in enumerate(CHANNELS)},
             "data_start": None if monthly.empty else pd.Timestamp(monthly["month"].min()).date().isoformat(),
-            "data_end": data.now.isoformat(),
+            "data_end": data.data_end.isoformat(),
         }
 
     def engagement_trend(self) -> list[dict]:

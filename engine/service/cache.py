@@ -8,7 +8,7 @@ warning is logged, and the backend is tried again after a back-off.
 Small per-request values (recommendations, forecasts) are also kept in a bounded in-process
 LRU in front of the backend: a filesystem round-trip (open, unpickle, temp file + rename on
 set) costs more than computing a recommendation, and under load it dominated a callback's CPU.
-Keys carry the bundle version and data fingerprint, so a memoised value is never stale.
+Keys carry the bundle version and the data and feedback versions, so a memoised value is never stale.
 """
 from __future__ import annotations
 

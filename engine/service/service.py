@@ -1,15 +1,23 @@
 """``NBAService``: the one object the web app talks to.
 
-Per process it holds the serving bundle plus a :class:`DataSnapshot` of the read-mostly tables,
-so requests answer from memory; writes (feedback, audit) are short store transactions. Results
-are cached (filesystem or Redis) under keys that carry the bundle version and the data
-fingerprint, so a reload never serves stale answers. The serving bundle is swapped by one
-reference assignment after the new one is loaded and validated; every process follows the
-shared version pointer (checked at most every ``check_every_s`` seconds).
+Per process it holds one :class:`Live` state: the data snapshot of the read-mostly tables (and
+what is derived from it), the serving bundle over that snapshot, and the feedback, so requests
+answer from memory; writes (feedback, audit) are short store transactions. Every change swaps
+that state by one reference assignment, never attribute by attribute:
+
+- an ingest bumps the store's data version; each process's :class:`VersionWatcher` notices
+  within ``DATA_CHECK_S`` and rebuilds the snapshot (shared through the cache: one worker builds
+  it), then swaps;
+- an answer (accept / dismiss) bumps the feedback version: the feedback is re-read and swapped;
+- a reload switches the bundle and moves the shared version pointer, which every process follows.
+
+Results are cached (filesystem or Redis) under keys that carry the bundle version, the data and
+feedback versions and the as-of day, so no key ever serves a stale answer.
 """
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -17,7 +25,7 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,16 +35,21 @@ from engine.data.store import Store, StoreError
 from engine.progress import QUIET
 from engine.service.analytics import Analytics
 from engine.service.cache import ServiceCache
+from engine.service.feedback import ACTIONS as FEEDBACK_ACTIONS
+from engine.service.feedback import FeedbackBook, upsert
+from engine.service.foldin import PeerFoldIn
+from engine.service.impact import WAVE_DAYS, campaign_impact
+from engine.service.live import VersionWatcher, follows_clock, reasoning_day, reasoning_instant
+from engine.service.plan import DecoderTiming, PlanBatch, Planner
 from engine.service.reasons import ReasonEvidence, ReasonWriter
 from engine.service.registry import VersionPointer
 from engine.service.rules import RuleBook
 from engine.service.search import HcpSearch
-from engine.service.snapshot import SNAPSHOT_FORMAT, DataSnapshot, data_fingerprint
+from engine.service.snapshot import SNAPSHOT_FORMAT, DataSnapshot
 from engine.topics.labels import topic_phrases
 
 log = logging.getLogger("engine.service")
 
-FEEDBACK_ACTIONS = ("accept", "dismiss")
 #: HCPs per ``score_batch`` call in batch scoring (bounds memory: chunk x contents x channels floats)
 BATCH_CHUNK = 2048
 #: a spreadsheet reads a cell as a formula when it starts with = + - @, with tab, CR or LF, or with
@@ -50,6 +63,10 @@ TARGET_COLUMNS = ["hcp_id", "name", "specialty", "state", "city", "segment", "te
 #: columns of the target-list CSV export (:meth:`NBAService.target_list_csv`)
 EXPORT_COLUMNS = ["NPI", "Name", "Specialty", "City", "State", "Territory", "Segment", "Content ID", "Content",
                   "Channel", "Likely to engage (%)", "Why"]
+#: columns of :meth:`NBAService.plan_all`
+PLAN_COLUMNS = ["hcp_id", "step", "date", "content_id", "channel", "engagement_probability", "value"]
+#: HCPs the Overview's simulated campaign impact compares (a seeded sample)
+IMPACT_SAMPLE = 2000
 #: recommended contents listed per segment in :meth:`NBAService.segments`
 SEGMENT_TOP_CONTENT = 3
 
@@ -78,27 +95,41 @@ def _bundles():
     return bundles
 
 
+def channel_costs(settings: Settings) -> dict[str, float]:
+    """λ·cost per channel: what one touch of the channel costs in engagement-probability points."""
+    return {c: float(settings.cost_weight) * float(settings.channel_costs.get(c, 0.0)) for c in CHANNELS}
+
+
 @dataclass(frozen=True)
 class Serving:
-    """One bundle version ready to serve over one data snapshot (never mutated once built)."""
+    """One bundle version ready to serve over one data snapshot (never mutated once built).
+
+    The serving index lists the bundle's HCPs in bundle order, then the store's HCPs the bundle
+    does not know (added after training: scored by :class:`PeerFoldIn`).
+    """
 
     version: str
     bundle: object
     snapshot: DataSnapshot
     rules: RuleBook
+    planner: Planner
+    foldin: PeerFoldIn
     reasons: ReasonWriter
-    hcp_index: pd.Series          # hcp_id -> bundle index
+    hcp_index: pd.Series          # hcp_id -> serving index
+    hcp_ids: np.ndarray           # serving index -> hcp_id
+    n_bundle_hcps: int            # serving indexes below this are the bundle's own rows
     content_ids: np.ndarray       # bundle order
+    content_index: pd.Index       # content_id -> bundle index
     titles: np.ndarray            # bundle order
     doc_topics: np.ndarray | None  # [n_contents, K] in bundle order, when the bundle has topics
     loaded_at: float
 
     @classmethod
     def build(cls, bundle, snapshot: DataSnapshot, settings: Settings) -> "Serving":
-        """Validate ``bundle`` with a smoke prediction, then precompute the rules for it."""
+        """Validate ``bundle`` with a smoke prediction, then precompute the rules and the planner for it."""
         content_ids = np.asarray(bundle.content_ids).astype(str)
-        hcp_ids = np.asarray(bundle.hcp_ids).astype(str)
-        if not len(content_ids) or not len(hcp_ids):
+        bundle_hcps = np.asarray(bundle.hcp_ids).astype(str)
+        if not len(content_ids) or not len(bundle_hcps):
             raise ValueError(f"bundle {bundle.version}: empty catalogue or HCP list")
         smoke = bundle.scorer.score(0)
         engagement = np.asarray(smoke.engagement)
@@ -108,7 +139,16 @@ class Serving:
         if not (np.isfinite(engagement).all() and np.isfinite(smoke.score).all()):
             raise ValueError(f"bundle {bundle.version}: scorer returned non-finite values")
 
-        rules = RuleBook(settings.contact_caps, settings.cap_days).fit(snapshot, hcp_ids, content_ids)
+        stored = snapshot.hcps["hcp_id"].astype(str).to_numpy()
+        added = stored[~np.isin(stored, bundle_hcps)]
+        hcp_ids = np.concatenate([bundle_hcps, added])
+        rules = RuleBook(settings.contact_caps, settings.cap_days, channel_costs(settings)).fit(
+            snapshot, hcp_ids, content_ids)
+        timing = DecoderTiming(bundle.forecaster, np.concatenate([np.arange(len(bundle_hcps)),
+                                                                  np.full(len(added), -1)]), snapshot.now)
+        planner = Planner(rules, timing, settings.plan_horizon_days, settings.plan_max_steps)
+        foldin = PeerFoldIn(bundle.scorer, snapshot, rules.hcp_rows_, len(bundle_hcps))
+
         content_rows = snapshot.content_pos.reindex(content_ids).to_numpy()
         known = ~np.isnan(content_rows)
         titles = np.full(len(content_ids), "", dtype=object)
@@ -121,9 +161,33 @@ class Serving:
         # a content without a topic phrase is named by its therapeutic area ("cardiovascular risk")
         phrases = np.where(phrases != "", phrases, np.char.lower(areas.astype(str))).astype(object)
         reasons = ReasonWriter(ReasonEvidence.build(snapshot, content_ids, rules.hcp_rows_, phrases, topic_of))
-        return cls(version=str(bundle.version), bundle=bundle, snapshot=snapshot, rules=rules, reasons=reasons,
-                   hcp_index=pd.Series(np.arange(len(hcp_ids)), index=hcp_ids), content_ids=content_ids,
+        return cls(version=str(bundle.version), bundle=bundle, snapshot=snapshot, rules=rules, planner=planner,
+                   foldin=foldin, reasons=reasons, hcp_index=pd.Series(np.arange(len(hcp_ids)), index=hcp_ids),
+                   hcp_ids=hcp_ids.astype(object),
+                   n_bundle_hcps=len(bundle_hcps), content_ids=content_ids, content_index=pd.Index(content_ids),
                    titles=titles, doc_topics=doc_topics, loaded_at=time.time())
+
+    def scores(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(score [n, C], engagement [n, C, K])`` of serving HCPs ``idx``: the bundle's scorer for
+        its own HCPs, the peers' fold-in for HCPs added after training."""
+        idx = np.asarray(idx, dtype=np.int64)
+        own = idx < self.n_bundle_hcps
+        if own.all():
+            return self.bundle.scorer.score_batch(idx)
+        score = np.zeros((len(idx), len(self.content_ids)))
+        engagement = np.zeros((len(idx), len(self.content_ids), len(CHANNELS)))
+        if own.any():
+            score[own], engagement[own] = self.bundle.scorer.score_batch(idx[own])
+        for at in np.flatnonzero(~own):
+            score[at], engagement[at], _ = self.foldin.scores(int(idx[at]))
+        return score, engagement
+
+    def score_one(self, idx: int) -> tuple[np.ndarray, np.ndarray, dict]:
+        """``(score [C], engagement [C, K], factors)`` of one serving HCP, with the factors for reasons."""
+        if idx < self.n_bundle_hcps:
+            scores = self.bundle.scorer.score(int(idx))
+            return np.asarray(scores.score), np.asarray(scores.engagement), getattr(scores, "factors", None) or {}
+        return self.foldin.scores(int(idx))
 
 
 def _optional(bundle, name: str):
@@ -153,19 +217,54 @@ def _topic_phrases(bundle) -> dict[int, str]:
 
 
 @dataclass(frozen=True)
-class TargetIndex:
-    """Every HCP's best action for one serving version, sorted best first, ready to filter.
+class DataView:
+    """One data snapshot and what the service derives from it alone (search, analytics, titles)."""
 
-    Built once per (bundle version, data version): a target list is then a few vectorised
-    masks over ``frame`` and the first ``n`` rows, never a re-scoring or a join per request.
+    snapshot: DataSnapshot
+    day: pd.Timestamp              # the as-of day the snapshot reasons at
+    search: HcpSearch
+    analytics: Analytics
+    titles: dict                   # content_id -> title
+    memo: dict = field(default_factory=dict)  # per-snapshot results (top content), filled on demand
+
+    @classmethod
+    def build(cls, snapshot: DataSnapshot, day: pd.Timestamp) -> "DataView":
+        titles = {str(k): (None if pd.isna(v) else str(v))
+                  for k, v in zip(snapshot.contents["content_id"], snapshot.contents["title"])}
+        return cls(snapshot=snapshot, day=pd.Timestamp(day), search=HcpSearch(snapshot),
+                   analytics=Analytics(snapshot), titles=titles)
+
+
+@dataclass(frozen=True)
+class Live:
+    """Everything a request reads, replaced as one reference: data, serving bundle, feedback."""
+
+    data: DataView
+    serving: Serving | None
+    feedback: FeedbackBook
+
+    @property
+    def key(self) -> str:
+        """The cache-key prefix of answers computed from this state."""
+        version = "" if self.serving is None else self.serving.version
+        return (f"{version}:{self.data.snapshot.data_version}:{self.data.day.date().isoformat()}:"
+                f"{self.feedback.version}")
+
+
+@dataclass(frozen=True)
+class TargetIndex:
+    """Every HCP's best action for one live state, sorted best first, ready to filter.
+
+    Built once per (bundle version, data version, feedback version): a target list is then a few
+    vectorised masks over ``frame`` and the first ``n`` rows, never a re-scoring or a join per request.
     """
 
-    version: str
+    key: str
     frame: pd.DataFrame  # TARGET_COLUMNS, engagement_probability descending then hcp_id
     segment_top: dict     # segment -> [{"content_id", "title", "hcps"}] most recommended first
 
     @classmethod
-    def build(cls, best: pd.DataFrame, serving: Serving) -> "TargetIndex":
+    def build(cls, best: pd.DataFrame, serving: Serving, key: str) -> "TargetIndex":
         hcps = serving.snapshot.hcps
         first = hcps["first_name"].astype(object).where(hcps["first_name"].notna(), "").astype(str)
         last = hcps["last_name"].astype(object).where(hcps["last_name"].notna(), "").astype(str)
@@ -191,7 +290,7 @@ class TargetIndex:
             counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
             segment_top[str(name)] = [{"content_id": cid, "title": titles.get(cid, ""), "hcps": int(k)}
                                       for cid, k in counts.head(SEGMENT_TOP_CONTENT).items()]
-        return cls(version=serving.version, frame=frame, segment_top=segment_top)
+        return cls(key=key, frame=frame, segment_top=segment_top)
 
     def select(self, segment=None, specialty=None, state=None, channel=None, min_probability=None) -> np.ndarray:
         """Row positions (best first) matching every given filter (str or list for the text ones)."""
@@ -212,31 +311,30 @@ class TargetIndex:
 
 
 class NBAService:
-    """Recommendations, forecasts, analytics and admin operations over one store and bundle set.
+    """Recommendations, plans, forecasts, analytics and admin operations over one store and bundle set.
 
-    Build it with :meth:`from_settings`. Thread-safe: per request, one read of the serving
-    reference; writers replace that reference, never mutate it.
+    Build it with :meth:`from_settings`. Thread-safe: a request reads the :class:`Live` reference
+    once; writers build a new one and replace it (one assignment), never mutate it.
     """
 
-    def __init__(self, settings: Settings, store: Store, cache: ServiceCache, pointer: VersionPointer,
-                 snapshot: DataSnapshot, serving: Serving | None):
+    def __init__(self, settings: Settings, store: Store, cache: ServiceCache, pointer: VersionPointer, live: Live,
+                 check_every_s: float = 0.5):
         self.settings = settings
         self.store = store
         self.cache = cache
         self.pointer = pointer
-        self._data = snapshot
-        self._serving = serving
+        self._live = live
         self._started = time.time()
         self._follow_lock = threading.Lock()
         self._admin_lock = threading.Lock()
+        self._swap_lock = threading.RLock()
         self._refused: dict[str, str] = {}
-        self._search = HcpSearch(snapshot)
-        self._analytics = Analytics(snapshot)
-        self._best_actions: tuple[str, pd.DataFrame] | None = None
         self._targets: TargetIndex | None = None
         self._targets_lock = threading.Lock()
-        self._top_content: dict = {}
-        self._titles_memo: tuple | None = None
+        self._best_base: tuple[str, pd.DataFrame] | None = None
+        data_check = check_every_s if check_every_s <= 0 else settings.data_check_s
+        self.watcher = VersionWatcher(store, self._follow_data, check_every_s=data_check)
+        self.watcher.last = {**live_versions(live), "today": pd.Timestamp.now().date().isoformat()}
 
     # -- construction ------------------------------------------------------------------
     @classmethod
@@ -245,19 +343,23 @@ class NBAService:
 
         The serving bundle is the shared pointer's version when set and loadable, else the
         artifacts' ``current``; with no bundle at all the service still answers everything
-        that needs only the store (``recommend``/``forecast`` raise :class:`NoBundleError`).
+        that needs only the store (``recommend``/``plan``/``forecast`` raise :class:`NoBundleError`).
+        ``check_every_s``: how often the shared pointer is re-read (0: on every request, and the data
+        versions too; else the data versions every ``settings.data_check_s``).
         """
         store = Store(settings.database_url)
         if store.dialect == "postgresql":  # history lookups by HCP on a large table
             store.execute('CREATE INDEX IF NOT EXISTS interactions_hcp_idx ON interactions (hcp_id)')
         cache = ServiceCache(settings)
         pointer = VersionPointer(store, settings.redis_url, check_every_s=check_every_s)
-        snapshot = _load_snapshot(store, settings, cache)
-        service = cls(settings, store, cache, pointer, snapshot, None)
+        versions = store.versions(mirror=False)
+        data = _load_data(store, settings, cache, versions["data"])
+        feedback = FeedbackBook.load(store, versions["feedback"], settings.dismiss_days)
+        service = cls(settings, store, cache, pointer, Live(data, None, feedback), check_every_s)
         candidates = [pointer.read(), _bundles().current_version(settings.artifacts_dir)]
         for version in dict.fromkeys(v for v in candidates if v):
             try:
-                service._serving = service._load(version, snapshot)
+                service._serving = service._load(version, data.snapshot)
                 break
             except Exception as exc:  # noqa: BLE001 - try the next candidate, say why
                 service._refused[version] = str(exc)
@@ -267,6 +369,54 @@ class NBAService:
     def _load(self, version: str, snapshot: DataSnapshot) -> Serving:
         bundle = _bundles().load_bundle(self.settings.artifacts_dir, version, key=self.settings.bundle_signing_key)
         return Serving.build(bundle, snapshot, self.settings)
+
+    # -- the live state ------------------------------------------------------------------
+    def _state(self) -> Live:
+        """The live state for this request (after the data watcher's check when it runs inline)."""
+        self.watcher.poll()
+        return self._live
+
+    @property
+    def _data(self) -> DataSnapshot:
+        return self._state().data.snapshot
+
+    @property
+    def _serving(self) -> Serving | None:
+        return self._live.serving
+
+    @_serving.setter
+    def _serving(self, serving: Serving | None) -> None:
+        """Swap the serving bundle (one assignment of the live state); a serving built over an older
+        snapshot than the live one is rebuilt over the live one first."""
+        with self._swap_lock:
+            live = self._live
+            if serving is not None and serving.snapshot is not live.data.snapshot:
+                serving = Serving.build(serving.bundle, live.data.snapshot, self.settings)
+            self._live = dataclasses.replace(live, serving=serving)
+
+    def _follow_data(self, state: dict) -> None:
+        """The watcher's callback: rebuild what changed (data, the as-of day, feedback) and swap once."""
+        with self._swap_lock:
+            live = self._live
+            data, serving, feedback = live.data, live.serving, live.feedback
+            if state["data"] != data.snapshot.data_version or follows_clock(self.settings.as_of):
+                day = reasoning_day(self.settings.as_of, self.store)
+                if state["data"] != data.snapshot.data_version or day != data.day:
+                    data = _load_data(self.store, self.settings, self.cache, state["data"], day)
+                    serving = None if serving is None else Serving.build(serving.bundle, data.snapshot, self.settings)
+                    log.info("serving data version %s as of %s", state["data"], day.date())
+            if state["feedback"] != feedback.version:
+                feedback = FeedbackBook.load(self.store, state["feedback"], self.settings.dismiss_days)
+            if (data, serving, feedback) != (live.data, live.serving, live.feedback):
+                self._live = Live(data, serving, feedback)  # the swap: one reference assignment
+
+    def refresh_data(self) -> dict:
+        """Check the store's versions now and switch to new data or feedback at once (the watcher
+        does this in the background every ``DATA_CHECK_S``); returns the versions served."""
+        before = self._live
+        self.watcher.check()
+        after = self._live
+        return {"changed": after is not before, **live_versions(after)}
 
     # -- version following ---------------------------------------------------------------
     @property
@@ -288,21 +438,25 @@ class NBAService:
         run in a background thread right after start-up. Failures are logged, never raised."""
         try:
             if self._serving is not None:
-                self._target_index(self._current())
+                self._target_index(self._current_live())
         except Exception:  # noqa: BLE001 - a warm-up is an optimisation
             log.exception("warm-up failed; the first target list request computes it")
 
     def _current(self) -> Serving:
         """The serving state for this request, after following the shared pointer if it moved."""
-        serving = self._serving
+        return self._current_live().serving
+
+    def _current_live(self) -> Live:
+        """The live state for this request with a serving bundle, after following the shared pointer."""
+        live = self._state()
+        serving = live.serving
         wanted = self.pointer.poll()
         if wanted and (serving is None or wanted != serving.version) and wanted not in self._refused:
             self._follow(wanted)
-            serving = self._serving
-        if serving is None:
+            live = self._live
+        if live.serving is None:
             raise NoBundleError("no model bundle is loaded: train one with `python -m engine train`")
-        return serving
-
+        return live
     def _follow(self, version: str) -> None:
         # one thread loads; the others keep answering from the current version meanwhile
         if not self._follow_lock.acquire(blocking=False):
@@ -321,40 +475,32 @@ class NBAService:
         finally:
             self._follow_lock.release()
 
-    def refresh_data(self) -> dict:
-        """Rebuild the data snapshot (after an ingest) and re-fit the rules for the serving bundle."""
-        fingerprint = data_fingerprint(self.store)
-        if fingerprint == self._data.fingerprint:
-            return {"changed": False, "fingerprint": fingerprint}
-        snapshot = _load_snapshot(self.store, self.settings, self.cache, fingerprint)
-        serving = self._serving
-        rebuilt = None if serving is None else Serving.build(serving.bundle, snapshot, self.settings)
-        self._search, self._analytics, self._best_actions = HcpSearch(snapshot), Analytics(snapshot), None
-        self._targets, self._top_content = None, {}
-        self._data, self._serving = snapshot, rebuilt
-        return {"changed": True, "fingerprint": fingerprint}
 
-    def _key(self, *parts, serving: Serving | None = None) -> str:
+    def _key(self, live: Live, *parts) -> str:
         text = json.dumps(parts, sort_keys=True, default=str)
-        digest = hashlib.sha1(text.encode()).hexdigest()[:20]
-        version = "" if serving is None else serving.version
-        return f"{version}:{self._data.fingerprint}:{digest}"
+        return f"{live.key}:{hashlib.sha1(text.encode()).hexdigest()[:20]}"
 
     # -- HCPs ------------------------------------------------------------------------------
     def search_hcps(self, query: str = "", specialty=None, state=None, sort=None, page: int = 0,
                     page_size: int = 50, filters: dict | None = None, territory=None, segment=None) -> dict:
         """Ranked, filtered, sorted, paged HCP search (see :class:`HcpSearch`)."""
-        return self._search.search(query=query, specialty=specialty, state=state, sort=sort, page=page,
-                                   page_size=page_size, filters=filters, territory=territory, segment=segment)
+        return self._state().data.search.search(query=query, specialty=specialty, state=state, sort=sort, page=page,
+                                                page_size=page_size, filters=filters, territory=territory,
+                                                segment=segment)
+
+    def as_of(self) -> str:
+        """The day rules and plans reason at (ISO date): shown on every page."""
+        return self._state().data.day.date().isoformat()
 
     def hcp_profile(self, hcp_id: str) -> dict | None:
-        data = self._data
+        live = self._state()
+        data = live.data.snapshot
         row = data.hcp_row(hcp_id)
         if row is None:
             return None
         hcp = data.hcps.iloc[row]
         touches, engaged = data.touches[row], data.engaged[row]
-        serving = self._serving
+        serving = live.serving
         rules = None
         if serving is not None and str(hcp_id) in serving.hcp_index.index:
             rules = serving.rules.summary(int(serving.hcp_index[str(hcp_id)]))
@@ -378,9 +524,11 @@ class NBAService:
             "first_touch": _iso(data.first_touch[row]), "last_touch": _iso(data.last_touch[row]),
             "preferred_channel": CHANNELS[int(np.argmax(rates))] if touches.sum() else None,
             "channels": channels,
-            "in_model": rules is not None,
+            "in_model": serving is not None and int(serving.hcp_index.get(str(hcp_id), -1)) in
+            range(serving.n_bundle_hcps),
             "rules": rules,
             "now": data.now.isoformat(),
+            "as_of": live.data.day.date().isoformat(),
         }
 
     def hcp_history(self, hcp_id: str, limit: int | None = 500) -> list[dict]:
@@ -388,13 +536,14 @@ class NBAService:
 
         Answered from the in-memory snapshot (never the store: one DuckDB file is one process at a time).
         """
-        data = self._data
+        view = self._state().data
+        data = view.snapshot
         row = data.hcp_row(hcp_id)
         history = data.history
         if row is None or history is None:
             return []
         at = history.positions(row, limit)
-        titles = self._titles
+        titles = view.titles
         stamps = pd.DatetimeIndex(history.timestamp[at])
         rows = []
         for stamp, content, channel, outcome, engaged, dwell, converted, campaign in zip(
@@ -410,72 +559,84 @@ class NBAService:
             })
         return rows
 
-    @property
-    def _titles(self) -> dict:
-        """content_id -> title of the current snapshot (built once per snapshot)."""
-        memo = self._titles_memo
-        if memo is None or memo[0] is not self._data:
-            data = self._data
-            memo = (data, {str(k): (None if pd.isna(v) else str(v))
-                           for k, v in zip(data.contents["content_id"], data.contents["title"])})
-            self._titles_memo = memo
-        return memo[1]
+    # -- recommendations and plans -------------------------------------------------------------
+    def _serving_index(self, live: Live, hcp_id: str) -> int:
+        """The serving index of a stored HCP (ValueError naming an unknown one)."""
+        hcp_id = str(hcp_id)
+        idx = live.serving.hcp_index.get(hcp_id)
+        if live.data.snapshot.hcp_row(hcp_id) is None or idx is None:
+            raise ValueError(f"unknown HCP {hcp_id!r}")
+        return int(idx)
 
-    # -- recommendations -------------------------------------------------------------------
+    def _check_channels(self, channels):
+        if channels is None:
+            return None
+        channels = sorted(set(channels))
+        unknown = [c for c in channels if c not in CHANNELS]
+        if unknown:
+            raise ValueError(f"unknown channel(s) {unknown}; channels are {', '.join(CHANNELS)}")
+        return channels
+
     def recommend(self, hcp_id: str, n: int = 10, channels=None, use_cache: bool = True) -> list[dict]:
-        """Top-``n`` content for one HCP after the business rules, each with channel, probabilities and reasons.
+        """Top-``n`` content for one HCP after the business rules and feedback, each with channel,
+        probabilities and reasons: what to send today (the as-of day).
 
         Returns
         -------
         list of dict: rank, content_id, title, channel, channel_probabilities {channel: p},
-        engagement_probability, score, reasons [str], rule_notes [str], version.
-        An HCP the serving model does not know (newer than the bundle) gets ``[]``.
+        engagement_probability, score (the value: engagement minus λ·cost), reasons [str],
+        rule_notes [str], version. Rank 1 is step 1 of :meth:`plan`.
 
         Raises
         ------
         ValueError : unknown HCP, bad ``n`` or unknown channel names.
         NoBundleError : no bundle loaded.
         """
-        serving = self._current()
-        hcp_id = str(hcp_id)
-        if serving.snapshot.hcp_row(hcp_id) is None:
-            raise ValueError(f"unknown HCP {hcp_id!r}")
+        live = self._current_live()
+        idx = self._serving_index(live, hcp_id)
         if not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"n must be a positive integer (got {n!r})")
-        if channels is not None:
-            channels = sorted(set(channels))
-            unknown = [c for c in channels if c not in CHANNELS]
-            if unknown:
-                raise ValueError(f"unknown channel(s) {unknown}; channels are {', '.join(CHANNELS)}")
-        key = self._key("recommend", hcp_id, int(n), channels, serving=serving)
+        channels = self._check_channels(channels)
+        key = self._key(live, "recommend", str(hcp_id), int(n), channels)
         if use_cache:
             cached = self.cache.get(key)
             if cached is not None:
                 return cached
-        rows = self._recommend(serving, hcp_id, int(n), channels)
+        rows = self._recommend(live, idx, int(n), channels)
         if use_cache:
             self.cache.set(key, rows)
         return rows
 
-    def _recommend(self, serving: Serving, hcp_id: str, n: int, channels) -> list[dict]:
-        idx = serving.hcp_index.get(hcp_id)
-        if idx is None:
-            return []
-        idx = int(idx)
-        scores = serving.bundle.scorer.score(idx)
-        ruled = serving.rules.apply(np.array([idx]), np.asarray(scores.score)[None, :],
-                                    np.asarray(scores.engagement)[None, :, :], channels)
+    def _inputs(self, live: Live, idx: np.ndarray):
+        """Scores and feedback constraints of serving HCPs ``idx``: (score, engagement, excluded, planned)."""
+        serving = live.serving
+        score, engagement = serving.scores(idx)
+        excluded, planned = live.feedback.constraints(serving.hcp_ids[idx], serving.content_index,
+                                                      serving.snapshot.now)
+        return score, engagement, excluded, planned
+
+    def _recommend(self, live: Live, idx: int, n: int, channels) -> list[dict]:
+        serving = live.serving
+        score, engagement, factors = serving.score_one(idx)
+        excluded, planned = live.feedback.constraints(serving.hcp_ids[[idx]], serving.content_index,
+                                                      serving.snapshot.now)
+        ruled = serving.rules.apply(np.array([idx]), score[None, :], engagement[None], channels, excluded, planned)
         items = ruled.top(n)[0]
         items = items[items >= 0]
         chosen = ruled.channel[0, items]
-        reasons = serving.reasons.reasons(idx, items, chosen, getattr(scores, "factors", None) or {})
+        reasons = serving.reasons.reasons(idx, items, chosen, factors)
+        planned_now = np.bincount([k for k, day in planned[0] if -serving.rules.cap_days < day <= 0],
+                                  minlength=len(CHANNELS))
         rows = []
         for rank, (item, channel) in enumerate(zip(items.tolist(), chosen.tolist()), start=1):
             preferred = int(ruled.preferred[0, item])
             notes = []
             if preferred != channel:
-                note = serving.rules.channel_block_note(idx, preferred)
-                notes.append(note or f"{CHANNELS[preferred]} not requested; using {CHANNELS[channel]}")
+                note = serving.rules.channel_block_note(idx, preferred, int(planned_now[preferred]))
+                if note is None and channels is not None and CHANNELS[preferred] not in channels:
+                    note = f"{channel_label(CHANNELS[preferred])} not requested; using {channel_label(CHANNELS[channel])}"
+                notes.append(note or serving.rules.cost_note(channel, preferred, engagement[item, channel],
+                                                             engagement[item, preferred]))
             shares = ruled.channel_probabilities[0, item]
             rows.append({
                 "rank": rank,
@@ -491,6 +652,104 @@ class NBAService:
             })
         return rows
 
+    def plan(self, hcp_id: str, horizon_days: int | None = None, use_cache: bool = True) -> dict:
+        """One HCP's dated plan from the as-of day over ``horizon_days`` (default ``PLAN_HORIZON_DAYS``).
+
+        Returns
+        -------
+        dict: hcp_id, as_of, horizon_days, version, ``steps`` [{step, date, day, content_id, title,
+        channel, engagement_probability, value, reasons, rule_notes}] (step 1 is today's top
+        recommendation, later dates from the LSTM's gaps) and ``accepted`` [{date, content_id, title,
+        channel}]: touches already accepted, planned from the as-of day on (they count toward caps).
+
+        Raises
+        ------
+        ValueError : unknown HCP or a horizon outside 0..365 days.
+        NoBundleError : no bundle loaded.
+        """
+        live = self._current_live()
+        idx = self._serving_index(live, hcp_id)
+        horizon = self.settings.plan_horizon_days if horizon_days is None else horizon_days
+        if not isinstance(horizon, (int, np.integer)) or not 0 <= horizon <= 365:
+            raise ValueError(f"horizon_days must be an integer in 0..365 (got {horizon_days!r})")
+        key = self._key(live, "plan", str(hcp_id), int(horizon))
+        if use_cache:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached
+        result = self._plan(live, idx, int(horizon))
+        if use_cache:
+            self.cache.set(key, result)
+        return result
+
+    def _plan(self, live: Live, idx: int, horizon: int) -> dict:
+        serving = live.serving
+        rules, day0 = serving.rules, live.data.day
+        score, engagement, factors = serving.score_one(idx)
+        excluded, planned = live.feedback.constraints(serving.hcp_ids[[idx]], serving.content_index,
+                                                      serving.snapshot.now)
+        batch = serving.planner.plan(np.array([idx]), score[None, :], engagement[None], excluded, planned,
+                                     horizon_days=horizon)
+        taken = batch.content[0] >= 0
+        items, chosen = batch.content[0, taken], batch.channel[0, taken]
+        reasons = serving.reasons.reasons(idx, items, chosen, factors)
+        values = rules.values(np.array([idx]), score[None, :], engagement[None])[0]
+        steps = []
+        for s, (item, channel) in enumerate(zip(items.tolist(), chosen.tolist())):
+            day = int(batch.day[0, s])
+            preferred = int(batch.preferred[0, s])
+            notes = []
+            if preferred != channel:
+                if not (rules.consent_[idx, preferred] and rules.in_use_[preferred]):
+                    notes.append(rules.channel_block_note(idx, preferred))
+                elif values[item, preferred] > batch.value[0, s]:  # worth more, yet not chosen: its cap was full
+                    notes.append(f"{channel_label(CHANNELS[preferred])} capped on this day: at most "
+                                 f"{int(rules.cap_limits_[preferred])} touches in {rules.cap_days} days")
+                else:
+                    notes.append(rules.cost_note(channel, preferred, engagement[item, channel],
+                                                 engagement[item, preferred]))
+            steps.append({
+                "step": s + 1, "date": (day0 + pd.Timedelta(days=day)).date().isoformat(), "day": day,
+                "content_id": str(serving.content_ids[item]), "title": str(serving.titles[item]),
+                "channel": CHANNELS[channel], "engagement_probability": float(batch.engagement[0, s]),
+                "value": float(batch.value[0, s]), "reasons": reasons[s], "rule_notes": notes,
+            })
+        accepted = sorted((r for r in live.feedback.for_hcp(serving.hcp_ids[idx])
+                           if r["action"] == "accept" and r["planned_at"] is not None
+                           and pd.Timestamp(r["planned_at"]).normalize() >= day0), key=lambda r: r["planned_at"])
+        titles = live.data.titles
+        return {
+            "hcp_id": str(serving.hcp_ids[idx]), "as_of": day0.date().isoformat(), "horizon_days": horizon,
+            "version": serving.version, "steps": steps,
+            "accepted": [{"date": pd.Timestamp(r["planned_at"]).date().isoformat(), "content_id": r["content_id"],
+                          "title": titles.get(r["content_id"]), "channel": r["channel"]} for r in accepted],
+        }
+
+    def plan_all(self, hcp_ids=None, horizon_days: int | None = None, chunk: int = BATCH_CHUNK,
+                 progress=QUIET) -> pd.DataFrame:
+        """Every HCP's plan (or ``hcp_ids``'), vectorised over chunks: one row per step (:data:`PLAN_COLUMNS`)."""
+        return self._plan_frame_for(self._current_live(), hcp_ids, horizon_days, chunk, progress)
+
+    def _plan_frame_for(self, live: Live, hcp_ids=None, horizon_days: int | None = None, chunk: int = BATCH_CHUNK,
+                        progress=QUIET) -> pd.DataFrame:
+        serving = live.serving
+        horizon = self.settings.plan_horizon_days if horizon_days is None else int(horizon_days)
+        idx = self._batch_index(live, hcp_ids)
+        parts = []
+        for start in range(0, len(idx), chunk):
+            batch = idx[start:start + chunk]
+            score, engagement, excluded, planned = self._inputs(live, batch)
+            parts.append(_plan_frame(serving.planner.plan(batch, score, engagement, excluded, planned,
+                                                          horizon_days=horizon), batch, serving, live.data.day))
+            progress.bar("plan", min(start + chunk, len(idx)), len(idx))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PLAN_COLUMNS)
+
+    def _batch_index(self, live: Live, hcp_ids) -> np.ndarray:
+        serving = live.serving
+        ids = live.data.snapshot.hcps["hcp_id"].astype(str).to_numpy() if hcp_ids is None else \
+            np.asarray(hcp_ids).astype(str)
+        return serving.hcp_index.reindex(ids).dropna().to_numpy().astype(np.int64)
+
     def rule_summary(self, hcp_id: str) -> dict | None:
         """The business rules' state for one HCP (channel consent/caps, excluded items); None if unknown."""
         serving = self._current()
@@ -498,26 +757,28 @@ class NBAService:
         return None if idx is None else serving.rules.summary(int(idx))
 
     def score_all(self, n: int = 10, hcp_ids=None, chunk: int = BATCH_CHUNK, progress=QUIET) -> pd.DataFrame:
-        """Top-``n`` after the rules for every HCP (or ``hcp_ids``), vectorised over chunks.
+        """Top-``n`` after the rules and feedback for every HCP (or ``hcp_ids``), vectorised over chunks.
 
         Returns the ``recommendations`` table: hcp_id, rank, content_id, channel, score,
         engagement_probability, bundle_version.
         """
-        serving = self._current()
-        ids = serving.snapshot.hcps["hcp_id"].astype(str).to_numpy() if hcp_ids is None else \
-            np.asarray(hcp_ids).astype(str)
-        idx = serving.hcp_index.reindex(ids).dropna().to_numpy().astype(np.int64)
-        bundle_ids = serving.hcp_index.index.to_numpy()
+        live = self._current_live()
+        return self._score_all(live, n, self._batch_index(live, hcp_ids), chunk, progress)
+
+    def _score_all(self, live: Live, n: int, idx: np.ndarray, chunk: int = BATCH_CHUNK,
+                   progress=QUIET) -> pd.DataFrame:
+        serving = live.serving
+        ids = serving.hcp_ids
         parts = []
         for start in range(0, len(idx), chunk):
             batch = idx[start:start + chunk]
-            score, engagement = serving.bundle.scorer.score_batch(batch)
-            ruled = serving.rules.apply(batch, score, engagement)
+            score, engagement, excluded, planned = self._inputs(live, batch)
+            ruled = serving.rules.apply(batch, score, engagement, excluded=excluded, planned=planned)
             top = ruled.top(n)
             rows, ranks = np.nonzero(top >= 0)
             items = top[rows, ranks]
             parts.append(pd.DataFrame({
-                "hcp_id": bundle_ids[batch[rows]], "rank": ranks + 1,
+                "hcp_id": ids[batch[rows]], "rank": ranks + 1,
                 "content_id": serving.content_ids[items],
                 "channel": np.asarray(CHANNELS, dtype=object)[ruled.channel[rows, items]],
                 "score": ruled.score[rows, items], "engagement_probability": ruled.engagement[rows, items],
@@ -529,53 +790,113 @@ class NBAService:
         return frame
 
     def forecast(self, hcp_id: str, steps: int = 5) -> list[dict]:
-        """The next ``steps`` touchpoints: step, channel, probability, date, date_low, date_high."""
-        serving = self._current()
-        hcp_id = str(hcp_id)
-        if serving.snapshot.hcp_row(hcp_id) is None:
-            raise ValueError(f"unknown HCP {hcp_id!r}")
+        """What the history predicts: the next ``steps`` touchpoints as the LSTM rolls them out from the
+        HCP's past alone (no rules, no plan): step, channel, probability, date, date_low, date_high.
+        An HCP added after training has no history in the bundle: ``[]``."""
+        live = self._current_live()
+        idx = self._serving_index(live, hcp_id)
         if not isinstance(steps, (int, np.integer)) or not 1 <= steps <= 50:
             raise ValueError(f"steps must be an integer in 1..50 (got {steps!r})")
-        idx = serving.hcp_index.get(hcp_id)
-        if idx is None:
+        serving = live.serving
+        if idx >= serving.n_bundle_hcps:
             return []
 
         def compute():
-            frame = serving.bundle.forecaster.forecast(int(idx), steps=int(steps), rollouts=50,
-                                                       start=serving.snapshot.now)
+            frame = serving.bundle.forecaster.forecast(idx, steps=int(steps), rollouts=50, start=serving.snapshot.now)
             return [{
                 "step": int(r["step"]), "channel": str(r["channel"]),
                 "probability": float(r["channel_probability"]),
                 "date": _iso(r["date"]), "date_low": _iso(r["date_low"]), "date_high": _iso(r["date_high"]),
             } for r in frame.to_dict("records")]
 
-        return self.cache.get_or_compute(self._key("forecast", hcp_id, int(steps), serving=serving), compute)
+        return self.cache.get_or_compute(self._key(live, "forecast", str(hcp_id), int(steps)), compute)
 
     # -- feedback and audit ----------------------------------------------------------------
-    def record_feedback(self, hcp_id: str, content_id: str, channel: str | None, action: str,
-                        reason: str | None = None, user: str | None = None) -> None:
-        """Store an accept/dismiss of a recommendation, with the serving bundle version.
+    def record_feedback(self, hcp_id: str, content_id: str, channel: str, action: str,
+                        reason: str | None = None, user: str | None = None, planned_for=None) -> dict:
+        """Store an accept/dismiss of a recommended item (content on a channel) for one HCP.
+
+        One row per (HCP, content, channel, action): repeating an answer updates that row. An
+        accept is a touch planned for ``planned_for`` (a plan step's date; default the as-of day).
+        The feedback version moves in the same transaction, so every worker reads it back within
+        ``DATA_CHECK_S``; this process at once.
+
+        Returns
+        -------
+        dict: the item's state (see :meth:`feedback_items`).
 
         Raises
         ------
-        ValueError : unknown HCP, content, channel or action.
+        ValueError : unknown HCP, content, channel or action, or a planned day before the as-of day.
         """
-        data = self._data
+        live = self._state()
+        data = live.data.snapshot
         if data.hcp_row(hcp_id) is None:
             raise ValueError(f"feedback: unknown HCP {hcp_id!r}")
         if str(content_id) not in data.content_pos.index:
             raise ValueError(f"feedback: unknown content {content_id!r}")
-        if channel is not None and channel not in CHANNELS:
+        if channel not in CHANNELS:
             raise ValueError(f"feedback: unknown channel {channel!r}; channels are {', '.join(CHANNELS)}")
         if action not in FEEDBACK_ACTIONS:
             raise ValueError(f"feedback: action must be one of {', '.join(FEEDBACK_ACTIONS)} (got {action!r})")
         if reason is not None and len(str(reason)) > 1000:
             raise ValueError("feedback: reason is longer than 1000 characters")
-        self._append_with_id("feedback", "feedback_id", {
+        day = live.data.day
+        planned = None
+        if action == "accept":
+            try:
+                planned = day if planned_for is None else pd.Timestamp(planned_for).normalize()
+            except ValueError as exc:
+                raise ValueError(f"feedback: planned_for {planned_for!r} is not a date") from exc
+            if planned < day:
+                raise ValueError(f"feedback: planned_for {planned.date()} is before the as-of day {day.date()}")
+        upsert(self.store, {
             "hcp_id": str(hcp_id), "content_id": str(content_id), "channel": channel, "action": action,
             "reason": None if reason is None else str(reason), "user_name": user, "bundle_version": self.version,
-            "created_at": pd.Timestamp.now(tz="UTC").tz_localize(None),
+            "created_at": pd.Timestamp.now(tz="UTC").tz_localize(None), "as_of": reasoning_instant(day),
+            "planned_at": None if planned is None else reasoning_instant(planned),
         })
+        self.refresh_data()  # this worker answers with the new feedback at once
+        return next(r for r in self.feedback_items(hcp_id) if r["content_id"] == str(content_id)
+                    and r["channel"] == channel)
+
+    def feedback_items(self, hcp_id: str) -> list[dict]:
+        """Every answered item of one HCP, newest first: content_id, title, channel, action, state
+        (``planned`` / ``done`` for accepts, ``resting`` / ``rest over`` for dismissals), planned_for,
+        rests_until, reason, user_name, answered_at."""
+        live = self._state()
+        day = live.data.day
+        rows = []
+        for r in live.feedback.for_hcp(str(hcp_id)):
+            accepted = r["action"] == "accept"
+            planned = None if r["planned_at"] is None else pd.Timestamp(r["planned_at"]).normalize()
+            rests = None if r["rests_until"] is None else pd.Timestamp(r["rests_until"])
+            if accepted:
+                state = "planned" if planned is not None and planned >= day else "done"
+            else:
+                state = "resting" if rests is not None and rests > day else "rest over"
+            rows.append({
+                "content_id": r["content_id"], "title": live.data.titles.get(r["content_id"]), "channel": r["channel"],
+                "action": r["action"], "state": state,
+                "planned_for": None if planned is None else planned.date().isoformat(),
+                "rests_until": None if rests is None else rests.date().isoformat(),
+                "reason": r["reason"], "user_name": r["user_name"],
+                "answered_at": _iso(r["created_at"]),
+            })
+        return rows
+
+    def feedback_report(self, user: str | None = None, role: str | None = None) -> dict:
+        """Acceptance by channel and content, and dismissal reasons (brand managers and admins only).
+
+        Raises
+        ------
+        PermissionError : ``role`` is neither ``admin`` nor ``brand_manager``.
+        """
+        if role not in ("admin", "brand_manager"):
+            raise PermissionError(f"the feedback report needs the admin or brand_manager role "
+                                  f"(user {user!r} has role {role!r})")
+        live = self._state()
+        return live.feedback.report(live.data.titles)
 
     def _append_with_id(self, table: str, id_column: str, row: dict) -> None:
         # next_id then insert: a concurrent writer in another process may take the same id first
@@ -613,6 +934,7 @@ class NBAService:
                                                    else (int(v) if k == "audit_id" else str(v))))
                  for k, v in r.items()} for r in frame.to_dict("records")]
 
+    # -- admin: reload / rollback ------------------------------------------------------------
     # -- admin: reload / rollback ------------------------------------------------------------
     def reload(self, version: str | None = None, user: str | None = None, role: str | None = None) -> dict:
         """Load, validate and switch to ``version`` (None: the artifacts' ``current``); admin only.
@@ -668,7 +990,7 @@ class NBAService:
                 return {"ok": False, "action": action, "from": old, "to": target, "version": old, "result": result}
             self._serving = new  # the switch: one reference assignment
             self._refused.pop(target, None)
-            self._best_actions = self._targets = None
+            self._targets = None
             self.pointer.write(new.version)
             self._audit(user, action, old, new.version, "ok")
             log.info("%s by %s: %s -> %s", action, user, old, new.version)
@@ -677,33 +999,35 @@ class NBAService:
 
     # -- analytics ---------------------------------------------------------------------------
     def overview_kpis(self) -> dict:
-        kpis = self._analytics.overview_kpis()
-        serving = self._serving
+        live = self._state()
+        kpis = live.data.analytics.overview_kpis()
+        kpis["as_of"] = live.data.day.date().isoformat()
+        serving = live.serving
         kpis["version"] = None if serving is None else serving.version
         return kpis
 
     def period_comparison(self, days: int = 30) -> dict:
         """Touches, engagements, engagement rate and HCPs reached over the last ``days`` days of data
         against the ``days`` before (see :meth:`Analytics.period_comparison`)."""
-        return self._analytics.period_comparison(days)
+        return self._state().data.analytics.period_comparison(days)
 
     def engagement_trend(self) -> list[dict]:
-        return self._analytics.engagement_trend()
+        return self._state().data.analytics.engagement_trend()
 
     def channel_effectiveness(self, specialty=None, state=None, start=None, end=None) -> list[dict]:
-        return self._analytics.channel_effectiveness(specialty=specialty, state=state, start=start, end=end)
+        return self._state().data.analytics.channel_effectiveness(specialty=specialty, state=state, start=start, end=end)
 
     def filter_options(self) -> dict:
         """Distinct specialties, states, segments and territories (for dropdowns)."""
-        return self._analytics.filter_options()
+        return self._state().data.analytics.filter_options()
 
     def segments(self) -> list[dict]:
         """Per segment: hcps, touches, engaged, engagement_rate, touches_per_hcp, top_specialty, consent
         share per channel, and ``top_content``: the contents recommended most often as next best action
         in the segment ([{content_id, title, hcps}]; empty while no bundle is loaded)."""
-        rows = self._analytics.segments()
+        rows = self._state().data.analytics.segments()
         try:
-            top = self._target_index(self._current()).segment_top
+            top = self._target_index(self._current_live()).segment_top
         except NoBundleError:
             top = {}
         return [{**row, "top_content": top.get(row["segment"], [])} for row in rows]
@@ -719,15 +1043,15 @@ class NBAService:
             raise ValueError(f"n must be a positive integer (got {n!r})")
         if not isinstance(days, (int, np.integer)) or days < 1:
             raise ValueError(f"days must be a positive integer (got {days!r})")
-        data = self._data
-        key = (data.fingerprint, int(n), int(days))
-        memo = self._top_content
+        view = self._state().data
+        data, memo = view.snapshot, view.memo
+        key = ("top-content", int(n), int(days))
         if key not in memo:
             history = data.history
             if history is None or not len(history.timestamp):
                 rows = []
             else:
-                since = np.datetime64((data.now - pd.Timedelta(days=int(days))).to_datetime64(), "us")
+                since = np.datetime64((data.data_end - pd.Timedelta(days=int(days))).to_datetime64(), "us")
                 recent = history.timestamp > since
                 size = len(history.content_values)
                 touches = np.bincount(history.content[recent], minlength=size)
@@ -735,40 +1059,63 @@ class NBAService:
                 rate = np.divide(engaged, touches, out=np.zeros(size), where=touches > 0)
                 ids = history.content_values
                 order = [i for i in np.lexsort((ids, -rate, -engaged)) if touches[i] > 0][:int(n)]
-                titles = self._titles
-                rows = [{"content_id": str(ids[i]), "title": titles.get(str(ids[i])), "touches": int(touches[i]),
+                rows = [{"content_id": str(ids[i]), "title": view.titles.get(str(ids[i])), "touches": int(touches[i]),
                          "engaged": int(engaged[i]), "rate": float(rate[i])} for i in order]
-            memo = dict(memo)  # copy-on-write: other threads may be reading the old dict
-            memo[key] = rows
-            self._top_content = memo
+            memo[key] = rows  # one key set: safe for concurrent readers
         return [dict(r) for r in memo[key]]
 
-    def _best_action_frame(self, serving: Serving) -> pd.DataFrame:
-        """Top-1 action per HCP for the serving version: from batch scoring when it ran, else computed."""
-        memo = self._best_actions
-        if memo is not None and memo[0] == serving.version:
-            return memo[1]
+    def campaign_impact(self, sample: int | None = IMPACT_SAMPLE, wave_days: int = WAVE_DAYS) -> dict | None:
+        """Simulated impact of following the plans for one wave against the brand's own policy, scored
+        with the synthetic world's true engagement probabilities (see :mod:`engine.service.impact`).
+
+        ``sample``: HCPs compared (a seeded sample; None: all). None when the store is not a
+        synthetic world (no ``<ARTIFACTS_DIR>/world/truth.npz``). Computed once per bundle, data
+        version and as-of day, shared through the cache.
+        """
+        live = self._current_live()
+        if not (self.settings.artifacts_dir / "world" / "truth.npz").exists():
+            return None
+        base = f"{live.serving.version}:{live.data.snapshot.data_version}:{live.data.day.date()}"
 
         def compute():
-            stored = self.store.query(
-                'SELECT hcp_id, content_id, channel, score, engagement_probability FROM recommendations '
-                'WHERE bundle_version = ? AND "rank" = 1', [serving.version])
-            if not stored.empty:
-                return stored
-            return self.score_all(n=1).drop(columns=["rank", "bundle_version"])
+            from engine.models.data import load_oracle  # the oracle is only needed here (and is large)
 
-        frame = self.cache.get_or_compute_once(self._key("best-actions", serving=serving), compute)
-        self._best_actions = (serving.version, frame)
-        return frame
+            hcps = live.data.snapshot.hcps
+            if sample is not None and sample < len(hcps):
+                hcps = hcps.iloc[np.sort(np.random.default_rng(0).choice(len(hcps), sample, replace=False))]
+            plans = self._plan_frame_for(live, hcps["hcp_id"].astype(str).to_numpy())
+            return campaign_impact(load_oracle(self.settings.artifacts_dir), plans, hcps, live.data.day, wave_days,
+                                   costs=channel_costs(self.settings))
 
-    def _target_index(self, serving: Serving) -> TargetIndex:
+        return self.cache.get_or_compute_once(f"{base}:impact:{sample}:{wave_days}", compute, timeout=0)
+
+    def _best_action_frame(self, live: Live) -> pd.DataFrame:
+        """Top-1 action per HCP for the live state: the whole population once per (bundle, data)
+        version (shared through the cache), then the HCPs with feedback re-scored with it."""
+        serving = live.serving
+        base_key = f"{serving.version}:{live.data.snapshot.data_version}:{live.data.day.date()}:best-actions"
+        memo = self._best_base
+        if memo is None or memo[0] != base_key:
+            plain = dataclasses.replace(live, feedback=FeedbackBook.empty(self.settings.dismiss_days))
+            everyone = self._batch_index(live, None)
+            frame = self.cache.get_or_compute_once(
+                base_key, lambda: self._score_all(plain, 1, everyone).drop(columns=["rank", "bundle_version"]))
+            self._best_base = memo = (base_key, frame)
+        base = memo[1]
+        answered = live.feedback.hcp_ids()
+        if not len(answered):
+            return base
+        patched = self._score_all(live, 1, self._batch_index(live, answered)).drop(columns=["rank", "bundle_version"])
+        return pd.concat([base[~base["hcp_id"].astype(str).isin(set(answered))], patched], ignore_index=True)
+
+    def _target_index(self, live: Live) -> TargetIndex:
         targets = self._targets
-        if targets is not None and targets.version == serving.version:
+        if targets is not None and targets.key == live.key:
             return targets
         with self._targets_lock:  # one thread builds it; the others wait for that one
             targets = self._targets
-            if targets is None or targets.version != serving.version:
-                targets = TargetIndex.build(self._best_action_frame(serving), serving)
+            if targets is None or targets.key != live.key:
+                targets = TargetIndex.build(self._best_action_frame(live), live.serving, live.key)
                 self._targets = targets
         return targets
 
@@ -779,7 +1126,7 @@ class NBAService:
                 raise ValueError(f"unknown channel(s) {unknown}; channels are {', '.join(CHANNELS)}")
         if min_probability is not None and not 0 <= float(min_probability) <= 1:
             raise ValueError(f"min_probability must be in 0..1 (got {min_probability!r})")
-        targets = self._target_index(self._current())
+        targets = self._target_index(self._current_live())
         return targets, targets.select(segment, specialty, state, channel, min_probability)
 
     def target_list(self, segment=None, specialty=None, state=None, n: int = 100, channel=None,
@@ -830,7 +1177,7 @@ class NBAService:
             if idx is None or item < 0:
                 out.append([])
                 continue
-            factors = getattr(serving.bundle.scorer.score(int(idx)), "factors", None) or {}
+            factors = serving.score_one(int(idx))[2]
             out.append(serving.reasons.reasons(int(idx), np.array([item]), np.array([CHANNELS.index(row["channel"])]),
                                                factors)[0])
         return out
@@ -962,7 +1309,8 @@ class NBAService:
         except Exception as exc:  # noqa: BLE001 - health reports, never raises
             store_ok, store_error = False, f"{type(exc).__name__}: {exc}"
         cache_ok = self.cache.probe()
-        serving = self._serving
+        live = self._live
+        serving = live.serving
         try:
             pointer = self.pointer.read()
         except Exception:  # noqa: BLE001
@@ -972,17 +1320,20 @@ class NBAService:
             "status": status, "store": store_ok, "store_error": store_error, "store_dialect": self.store.dialect,
             "bundle_loaded": serving is not None, "version": None if serving is None else serving.version,
             "pointer_version": pointer, "cache_backend": self.cache.backend_name, "cache_ok": cache_ok,
-            "uptime_s": round(time.time() - self._started, 1), "data_now": self._data.now.isoformat(),
-            "data_fingerprint": self._data.fingerprint, "hcps": len(self._data.hcps),
-            "contents": len(self._data.contents),
+            "uptime_s": round(time.time() - self._started, 1), "as_of": live.data.day.date().isoformat(),
+            "data_end": _iso(live.data.snapshot.data_end), "data_version": live.data.snapshot.data_version,
+            "feedback_version": live.feedback.version, "hcps": len(live.data.snapshot.hcps),
+            "contents": len(live.data.snapshot.contents),
         }
 
     def close(self) -> None:
-        """Stop this process's background pointer reader (tests, short-lived scripts)."""
+        """Stop this process's background readers (tests, short-lived scripts)."""
         self.pointer.stop()
+        self.watcher.stop()
 
     def cache_status(self) -> dict:
-        return {**self.cache.status(), "version": self.version, "data_fingerprint": self._data.fingerprint}
+        live = self._state()
+        return {**self.cache.status(), "version": self.version, **live_versions(live)}
 
 
 def _require_admin(role, user, action: str) -> None:
@@ -990,8 +1341,29 @@ def _require_admin(role, user, action: str) -> None:
         raise PermissionError(f"{action} needs the admin role (user {user!r} has role {role!r})")
 
 
-def _load_snapshot(store: Store, settings: Settings, cache: ServiceCache, fingerprint: str | None = None):
-    """The data snapshot for the stored data: from the shared cache when another worker built it."""
-    fingerprint = fingerprint or data_fingerprint(store)
-    key = f"snapshot:v{SNAPSHOT_FORMAT}:{fingerprint}:{settings.cap_days}"
-    return cache.get_or_compute_once(key, lambda: DataSnapshot.load(store, settings, fingerprint), timeout=0)
+def live_versions(live: Live) -> dict:
+    """The store versions a live state serves: ``{"data": ..., "feedback": ...}``."""
+    return {"data": live.data.snapshot.data_version, "feedback": live.feedback.version}
+
+
+def _load_data(store: Store, settings: Settings, cache: ServiceCache, data_version: str,
+               day: pd.Timestamp | None = None) -> DataView:
+    """The data view of ``data_version`` as of ``day`` (default: resolved from the settings); its snapshot
+    comes from the shared cache when another worker built it."""
+    day = reasoning_day(settings.as_of, store) if day is None else day
+    key = f"snapshot:v{SNAPSHOT_FORMAT}:{data_version}:{day.date()}:{settings.cap_days}"
+    snapshot = cache.get_or_compute_once(
+        key, lambda: DataSnapshot.load(store, settings, data_version, reasoning_instant(day)), timeout=0)
+    return DataView.build(snapshot, day)
+
+
+def _plan_frame(batch: PlanBatch, idx: np.ndarray, serving: Serving, day0: pd.Timestamp) -> pd.DataFrame:
+    """A :class:`PlanBatch` as rows of :data:`PLAN_COLUMNS` (one per step)."""
+    rows, steps = np.nonzero(batch.content >= 0)
+    return pd.DataFrame({
+        "hcp_id": serving.hcp_ids[idx[rows]], "step": steps + 1,
+        "date": (day0 + pd.to_timedelta(batch.day[rows, steps], unit="D")).to_numpy(),
+        "content_id": serving.content_ids[batch.content[rows, steps]],
+        "channel": np.asarray(CHANNELS, dtype=object)[batch.channel[rows, steps]],
+        "engagement_probability": batch.engagement[rows, steps], "value": batch.value[rows, steps],
+    }, columns=PLAN_COLUMNS)

@@ -1,4 +1,4 @@
-"""Read-mostly data the service keeps in memory per process, computed once per data version.
+"""Read-mostly data the service keeps in memory per process, computed once per data version and day.
 
 Requests never scan the interactions table for what every page needs: HCPs and contents,
 per-HCP × channel aggregates, touches inside the contact-cap window, consumed (engaged)
@@ -20,18 +20,9 @@ from engine.data.store import Store
 RECENT_DAYS = 90
 #: bumped whenever the snapshot's fields change: part of its cache key, so a worker never
 #: unpickles a snapshot another code version wrote into the shared cache
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 
 _ENGAGED = 'SUM(CASE WHEN engaged THEN 1 ELSE 0 END)'
-
-
-def data_fingerprint(store: Store) -> str:
-    """A cheap identity of the stored data: changes whenever interactions, HCPs or contents change."""
-    row = store.query(
-        'SELECT (SELECT COUNT(*) FROM interactions) AS n_i, (SELECT MAX("timestamp") FROM interactions) AS last_t, '
-        '(SELECT MAX(interaction_id) FROM interactions) AS max_id, (SELECT COUNT(*) FROM hcps) AS n_h, '
-        '(SELECT COUNT(*) FROM contents) AS n_c').iloc[0]
-    return "-".join(str(v) for v in row.tolist()).replace(" ", "T")
 
 
 class _Reader:
@@ -135,26 +126,31 @@ class DataSnapshot:
 
     Attributes
     ----------
-    fingerprint : data identity (see :func:`data_fingerprint`); part of every cache key.
-    now : the data's last interaction timestamp ("now" for business rules and forecasts).
+    data_version : the store's data version (see :meth:`Store.versions`); part of every cache key.
+    now : the instant rules and plans reason at: the end of the as-of day (see :func:`reasoning_instant`).
     hcps, contents : the tables, in stable order (by id).
     touches, engaged : int arrays [n_hcps, n_channels], all history.
-    cap_touches : int array [n_hcps, n_channels], touches in ``(now - cap_days, now]``.
+    window_hcp, window_channel, window_time : the touches in ``(now - cap_days, now]`` (HCP row,
+        channel index, timestamp): what contact caps count.
+    cap_touches : int array [n_hcps, n_channels], touches in that window (derived).
     recent_engaged : int array [n_hcps, n_channels], engaged touches in the last ``RECENT_DAYS``.
     first_touch, last_touch : per-HCP timestamps (NaT without history).
     consumed_hcp, consumed_content : int arrays of (hcp row, content row) pairs already engaged.
     monthly : frame month, channel, specialty, state, touches, engaged.
     history : every touch by HCP (see :class:`HcpHistory`), or None in hand-built snapshots.
+    data_end : the last interaction's timestamp (analytics over "the last days of data"); ``now`` if None.
     """
 
-    fingerprint: str
+    data_version: str
     now: pd.Timestamp
     cap_days: int
     hcps: pd.DataFrame
     contents: pd.DataFrame
     touches: np.ndarray
     engaged: np.ndarray
-    cap_touches: np.ndarray
+    window_hcp: np.ndarray
+    window_channel: np.ndarray
+    window_time: np.ndarray
     recent_engaged: np.ndarray
     first_touch: np.ndarray
     last_touch: np.ndarray
@@ -162,18 +158,27 @@ class DataSnapshot:
     consumed_content: np.ndarray
     monthly: pd.DataFrame
     history: HcpHistory | None = None  # None only in hand-built snapshots (tests): no touch list
-    hcp_pos: pd.Series = field(repr=False, default=None)
-    content_pos: pd.Series = field(repr=False, default=None)
+    data_end: pd.Timestamp | None = None
+    cap_touches: np.ndarray = field(repr=False, default=None, init=False)
+    hcp_pos: pd.Series = field(repr=False, default=None, init=False)
+    content_pos: pd.Series = field(repr=False, default=None, init=False)
 
     def __post_init__(self):
+        self.now = pd.Timestamp(self.now)
+        self.data_end = self.now if self.data_end is None or pd.isna(self.data_end) else pd.Timestamp(self.data_end)
+        self.window_hcp = np.asarray(self.window_hcp, dtype=np.int64)
+        self.window_channel = np.asarray(self.window_channel, dtype=np.int64)
+        self.window_time = np.asarray(self.window_time, dtype="datetime64[us]")
+        self.cap_touches = np.zeros((len(self.hcps), len(CHANNELS)), dtype=np.int64)
+        np.add.at(self.cap_touches, (self.window_hcp, self.window_channel), 1)
         self.hcp_pos = pd.Series(np.arange(len(self.hcps)), index=self.hcps["hcp_id"].astype(str).to_numpy())
         self.content_pos = pd.Series(np.arange(len(self.contents)),
                                      index=self.contents["content_id"].astype(str).to_numpy())
 
-    def __getstate__(self):  # the position indexes are rebuilt on unpickling (smaller cache entries)
+    def __getstate__(self):  # derived arrays and indexes are rebuilt on unpickling (smaller cache entries)
         state = dict(self.__dict__)
-        state.pop("hcp_pos", None)
-        state.pop("content_pos", None)
+        for name in ("hcp_pos", "content_pos", "cap_touches"):
+            state.pop(name, None)
         return state
 
     def __setstate__(self, state):
@@ -181,26 +186,31 @@ class DataSnapshot:
         self.__post_init__()
 
     @classmethod
-    def load(cls, store: Store, settings: Settings, fingerprint: str | None = None) -> "DataSnapshot":
-        """Build the snapshot with grouped queries (no full scan of interactions into Python)."""
-        fingerprint = fingerprint or data_fingerprint(store)
+    def load(cls, store: Store, settings: Settings, data_version: str, now: pd.Timestamp) -> "DataSnapshot":
+        """Build the snapshot with grouped queries (no full scan of interactions into Python).
+
+        ``data_version``: the store's data version the caller read before (a write after it only
+        makes the snapshot newer than its label; the next version check rebuilds it).
+        ``now``: the instant rules reason at (:func:`reasoning_instant`).
+        """
+        now = pd.Timestamp(now)
         with _Reader(store) as read:  # one connection for every query (opening one is the slow part)
             hcps = read('SELECT * FROM hcps ORDER BY hcp_id')
             contents = read('SELECT * FROM contents ORDER BY content_id')
             last = read('SELECT MAX("timestamp") AS t FROM interactions')["t"].iloc[0]
-            now = pd.Timestamp(last) if last is not None and not pd.isna(last) else pd.Timestamp.now().floor("s")
+            data_end = pd.Timestamp(last) if last is not None and not pd.isna(last) else None
             cap_start = (now - pd.Timedelta(days=settings.cap_days)).to_pydatetime()
             recent_start = (now - pd.Timedelta(days=RECENT_DAYS)).to_pydatetime()
             per_channel = read(
                 f'SELECT hcp_id, channel, COUNT(*) AS touches, {_ENGAGED} AS engaged, '
                 'MIN("timestamp") AS first_t, MAX("timestamp") AS last_t FROM interactions GROUP BY hcp_id, channel')
             in_window = read(
-                'SELECT hcp_id, channel, COUNT(*) AS touches FROM interactions '
-                'WHERE "timestamp" > ? AND "timestamp" <= ? GROUP BY hcp_id, channel',
+                'SELECT hcp_id, channel, "timestamp" FROM interactions WHERE "timestamp" > ? AND "timestamp" <= ?',
                 [cap_start, now.to_pydatetime()])
             recent = read(
                 'SELECT hcp_id, channel, COUNT(*) AS engaged FROM interactions '
-                'WHERE engaged AND "timestamp" > ? GROUP BY hcp_id, channel', [recent_start])
+                'WHERE engaged AND "timestamp" > ? AND "timestamp" <= ? GROUP BY hcp_id, channel',
+                [recent_start, now.to_pydatetime()])
             consumed = read('SELECT DISTINCT hcp_id, content_id FROM interactions WHERE engaged')
             monthly = read(
                 'SELECT date_trunc(\'month\', i."timestamp") AS month, i.channel, h.specialty, h.state, '
@@ -222,6 +232,10 @@ class DataSnapshot:
             ok = ~np.isnan(rows)
             first_touch[rows[ok].astype(int)] = pd.to_datetime(spans["first_t"]).to_numpy(dtype="datetime64[us]")[ok]
             last_touch[rows[ok].astype(int)] = pd.to_datetime(spans["last_t"]).to_numpy(dtype="datetime64[us]")[ok]
+        w_rows = hcp_pos.reindex(in_window["hcp_id"].astype(str)).to_numpy()
+        w_channels = pd.Series({c: i for i, c in enumerate(CHANNELS)}).reindex(
+            in_window["channel"].astype(str)).to_numpy()
+        w_ok = ~(np.isnan(w_rows) | np.isnan(w_channels))
         c_rows = hcp_pos.reindex(consumed["hcp_id"].astype(str)).to_numpy()
         c_cols = content_pos.reindex(consumed["content_id"].astype(str)).to_numpy()
         ok = ~(np.isnan(c_rows) | np.isnan(c_cols))
@@ -237,15 +251,16 @@ class DataSnapshot:
                                     "specialty": pd.Series(dtype=str), "state": pd.Series(dtype=str),
                                     "touches": pd.Series(dtype=np.int64), "engaged": pd.Series(dtype=np.int64)})
         return cls(
-            fingerprint=fingerprint, now=now, cap_days=settings.cap_days, hcps=hcps, contents=contents,
+            data_version=str(data_version), now=now, cap_days=settings.cap_days, hcps=hcps, contents=contents,
             touches=_channel_matrix(per_channel, hcp_pos, "touches", n),
             engaged=_channel_matrix(per_channel, hcp_pos, "engaged", n),
-            cap_touches=_channel_matrix(in_window, hcp_pos, "touches", n),
+            window_hcp=w_rows[w_ok].astype(np.int64), window_channel=w_channels[w_ok].astype(np.int64),
+            window_time=pd.to_datetime(in_window["timestamp"]).to_numpy(dtype="datetime64[us]")[w_ok],
             recent_engaged=_channel_matrix(recent, hcp_pos, "engaged", n),
             first_touch=first_touch, last_touch=last_touch,
             consumed_hcp=c_rows[ok].astype(np.int64), consumed_content=c_cols[ok].astype(np.int64),
             monthly=monthly.sort_values(["month", "channel", "specialty", "state"]).reset_index(drop=True),
-            history=HcpHistory.build(touches, hcp_pos, n),
+            history=HcpHistory.build(touches, hcp_pos, n), data_end=data_end,
         )
 
     # -- conveniences ------------------------------------------------------------------

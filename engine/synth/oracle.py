@@ -235,6 +235,46 @@ class Oracle:
             out[sl] = _sigmoid(z)
         return out
 
+    def wave_probability(self, hcp_idx, content_idx, channel_idx, at) -> np.ndarray:
+        """True engagement probabilities of a wave of *new* touches (not in the world's history).
+
+        Each touch is valued given the history before it plus the wave's earlier touches of the same
+        HCP: their fatigue load and the gap to the last one exactly, their channel momentum and theme
+        follow-up counted by each one's engagement probability (its expected outcome). Arguments as
+        in :meth:`probability`; ``at`` per touch.
+        """
+        hd, fx = self.hidden, self.effects
+        hcp_idx = np.atleast_1d(np.asarray(hcp_idx, np.int64))
+        content_idx = np.atleast_1d(np.asarray(content_idx, np.int64))
+        channel_idx = np.atleast_1d(np.asarray(channel_idx, np.int64))
+        if not len(hcp_idx):
+            return np.zeros(0)
+        day = np.broadcast_to(np.asarray(self.day_of(at), float), hcp_idx.shape).astype(float)
+        order = np.lexsort((day, hcp_idx))
+        h, i, c, d = hcp_idx[order], content_idx[order], channel_idx[order], day[order]
+        first = np.r_[0, np.flatnonzero(np.diff(h)) + 1]
+        rank = np.arange(len(h)) - np.repeat(first, np.diff(np.r_[first, len(h)]))
+        load, gap, momentum, follow = self._state(h, d)
+        momentum = momentum[np.arange(len(h)), c]
+        p = np.zeros(len(h))
+        for r in range(int(rank.max(initial=-1)) + 1):
+            now = np.flatnonzero(rank == r)
+            ld, gp, mo = load[now].copy(), gap[now].copy(), momentum[now].copy()
+            fo = follow[now].copy()
+            for lag in range(1, r + 1):  # the wave's earlier touches of the same HCP
+                prev = now - lag
+                dt = d[now] - d[prev]
+                ld += np.exp(-dt / fx.tau_fatigue)
+                gp = np.minimum(gp, dt)
+                mo += (c[prev] == c[now]) * p[prev] * np.exp(-dt / fx.tau_momentum)
+                fo += (p[prev] * np.exp(-dt / fx.tau_follow))[:, None] * hd.phi[i[prev]]
+            z = engagement_logit(hd, fx, h[now], i[now], c[now], d[now], ld, gp, mo,
+                                 np.einsum("nk,nk->n", fo, hd.phi[i[now]]))
+            p[now] = _sigmoid(z)
+        out = np.empty(len(h))
+        out[order] = p
+        return out
+
     def score_matrix(self, hcp_idx, at) -> np.ndarray:
         """``[len(hcp_idx), n_contents, n_channels]`` true engagement probabilities at ``at``."""
         hd, fx = self.hidden, self.effects

@@ -86,6 +86,48 @@ class BrandPolicy:
         total = mix.sum(axis=1, keepdims=True)
         return np.divide(mix, total, out=np.zeros_like(mix), where=total > 0)
 
+    def week_touches(self, rng: np.random.Generator, day0: float, rate: np.ndarray, reachable: np.ndarray,
+                     channel_w: np.ndarray, area_w: np.ndarray, content_area: np.ndarray, hidden,
+                     consumed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One week of the brand's touches from day ``day0``: ``(hcp, content, channel)`` index arrays.
+
+        Who: each HCP with probability ``rate`` (:meth:`touch_rate`) if ``reachable``; channel drawn
+        from ``channel_w`` (:meth:`channel_weights`); content: an area by specialty (``area_w``, or
+        uniform when exploring), then among the area's content live all week (published, approved)
+        newer content first, never one the HCP engaged with (``consumed`` [n_hcps, n_contents]).
+        ``hidden`` gives the content calendar (``publication_day``, ``approval_start_day``,
+        ``approval_end_day``); ``content_area`` each content's area index.
+        """
+        n = len(rate)
+        touched = np.flatnonzero((rng.random(n) < rate) & reachable)
+        if len(touched) == 0:
+            return touched, touched, touched
+        channel = sample_rows(rng, channel_w[touched])
+        # content: area by specialty (or exploration), then newest approved content of the area
+        explore = rng.random(len(touched)) < self.exploration
+        areas = np.where(explore, rng.integers(len(AREAS), size=len(touched)), sample_rows(rng, area_w[touched]))
+        live = ((hidden.publication_day <= day0) & (hidden.approval_start_day <= day0)
+                & (hidden.approval_end_day >= day0 + 7))
+        content = np.full(len(touched), -1)
+        for a in range(len(AREAS)):
+            pool = np.flatnonzero(live & (content_area == a))
+            rows = np.flatnonzero(areas == a)
+            if len(pool) == 0 or len(rows) == 0:
+                continue
+            recency = np.exp(-(day0 - hidden.publication_day[pool]) / self.recency_days)
+            picks = np.empty((len(rows), self.candidates), dtype=np.int64)
+            for e, weights in ((True, np.ones(len(pool))), (False, recency)):
+                sel = rows[explore[rows] == e]
+                if len(sel):
+                    picks[np.searchsorted(rows, sel)] = pool[rng.choice(len(pool), size=(len(sel), self.candidates),
+                                                                       p=weights / weights.sum())]
+            fresh = ~consumed[touched[rows][:, None], picks]  # never resend content already engaged with
+            first = fresh.argmax(axis=1)
+            ok = fresh[np.arange(len(rows)), first]
+            content[rows[ok]] = picks[ok, first[ok]]
+        keep = content >= 0
+        return touched[keep], content[keep], channel[keep]
+
     def area_weights(self, specialties: np.ndarray) -> np.ndarray:
         """``[n, n_areas]`` area probabilities by specialty (exploration is applied by the simulator)."""
         uniq, idx = np.unique(np.asarray(specialties, dtype=object).astype(str), return_inverse=True)

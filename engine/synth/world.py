@@ -20,7 +20,7 @@ from engine.progress import QUIET, Progress
 from engine.synth import population as pop
 from engine.synth.content import AREAS, SUBTOPIC_AREA, SUBTOPIC_NAMES, SUBTOPICS, assign_subtopics, generate_catalogue
 from engine.synth.oracle import Effects, EventLog, Hidden, Oracle, engagement_logit
-from engine.synth.policy import BrandPolicy, area_mix, sample_rows, target_specialty_for_area
+from engine.synth.policy import BrandPolicy, area_mix, target_specialty_for_area
 
 N_THEMES = len(SUBTOPICS)
 N_CHANNELS = len(CHANNELS)
@@ -124,6 +124,15 @@ class World:
             "period": {"start": self.start.date().isoformat(), "end": self.end.date().isoformat()},
             "seconds": round(self.seconds, 2),
         }
+
+    def load_into(self, store, frames: dict[str, pd.DataFrame] | None = None) -> None:
+        """Replace the store's tables with this world (one transaction; ``frames``: its tables as the
+        caller changed them, default :meth:`frames`) and record its last day as the store's demo as-of
+        day (``meta.demo_as_of``): the "today" the service reasons at by default."""
+        from engine.data.store import DEMO_AS_OF
+
+        store.replace(self.frames() if frames is None else frames)
+        store.set_meta(DEMO_AS_OF, pd.Timestamp(self.interactions["timestamp"].max()).date().isoformat())
 
     def save_truth(self, path) -> Path:
         """Write the hidden truth to ``path/truth.npz`` + ``path/truth.json``."""
@@ -272,34 +281,7 @@ def _simulate(rng: np.random.Generator, hidden: Hidden, fx: Effects, policy: Bra
     n_weeks = int(period_days // 7)
     for week in range(n_weeks):
         day0 = week * 7.0
-        touched = np.flatnonzero((rng.random(n) < rate) & reachable)
-        if len(touched) == 0:
-            continue
-        channel = sample_rows(rng, channel_w[touched])
-        # content: area by specialty (or exploration), then newest approved content of the area
-        explore = rng.random(len(touched)) < policy.exploration
-        areas = np.where(explore, rng.integers(len(AREAS), size=len(touched)), sample_rows(rng, area_w[touched]))
-        live = ((hidden.publication_day <= day0) & (hidden.approval_start_day <= day0)
-                & (hidden.approval_end_day >= day0 + 7))
-        content = np.full(len(touched), -1)
-        for a in range(len(AREAS)):
-            pool = np.flatnonzero(live & (content_area == a))
-            rows = np.flatnonzero(areas == a)
-            if len(pool) == 0 or len(rows) == 0:
-                continue
-            recency = np.exp(-(day0 - hidden.publication_day[pool]) / policy.recency_days)
-            picks = np.empty((len(rows), policy.candidates), dtype=np.int64)
-            for e, weights in ((True, np.ones(len(pool))), (False, recency)):
-                sel = rows[explore[rows] == e]
-                if len(sel):
-                    picks[np.searchsorted(rows, sel)] = pool[rng.choice(len(pool), size=(len(sel), policy.candidates),
-                                                                       p=weights / weights.sum())]
-            fresh = ~consumed[touched[rows][:, None], picks]  # never resend content already engaged with
-            first = fresh.argmax(axis=1)
-            ok = fresh[np.arange(len(rows)), first]
-            content[rows[ok]] = picks[ok, first[ok]]
-        keep = content >= 0
-        h, i, c = touched[keep], content[keep], channel[keep]
+        h, i, c = policy.week_touches(rng, day0, rate, reachable, channel_w, area_w, content_area, hidden, consumed)
         if len(h) == 0:
             continue
         # weekday, working hours: second-resolution timestamps so the oracle sees the same day

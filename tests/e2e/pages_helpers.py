@@ -79,3 +79,9 @@ def set_viewport(driver, width: int, height: int) -> None:
     inner = driver.execute_script("return window.innerWidth;")
     if inner != width:  # window chrome (scroll bar, borders) takes the difference
         driver.set_window_size(width + (width - inner), height)
+
+
+def click(driver, element) -> None:
+    """Scroll ``element`` to the middle of the window and click it there (long pages put it below the
+    fold, where the fixed top bar and a loading overlay can take a pointer click)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)

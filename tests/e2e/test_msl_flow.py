@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.e2e.pages_helpers import figure, pick_option, wait_until
+from tests.e2e.pages_helpers import click, figure, pick_option, wait_until
 from tests.fixtures.web import login, screenshot, wait_for, wait_ready
 
 pytestmark = pytest.mark.e2e
@@ -42,7 +42,7 @@ def test_msl_finds_an_hcp_and_dismisses_a_recommendation(browser, live_server):
     screenshot(browser, "msl-02-hcp360")
 
     title = rows[0].find_element(By.CSS_SELECTOR, ".rec-title").text
-    rows[0].find_element(By.XPATH, './/button[contains(@id, "hcp360-dismiss")]').click()
+    click(browser, rows[0].find_element(By.XPATH, './/button[contains(@id, "hcp360-dismiss")]'))
     wait_until(browser, lambda d: d.find_element(By.ID, "hcp360-dismiss-confirm").is_displayed(), "the dismiss dialog")
     confirm = browser.find_element(By.ID, "hcp360-dismiss-confirm")
     assert not confirm.is_enabled(), "a reason is required before dismissing"

@@ -98,6 +98,20 @@ def test_email_opt_out_is_deterministic_and_documented_share():
     assert first.drop(columns="consent_email").all().all()
 
 
+def test_consent_columns_of_the_file_override_the_defaults_and_bad_flags_are_errors(tmp_path):
+    text = ("hcp_id,last_name,taxonomy_code,consent_email,Consent Rep Visit\n"
+            f"{NPI_A},SMITH,207RC0000X,no,1\n{NPI_B},JONES,207RC0000X,TRUE,n\n{NPI_C},LEE,207RC0000X,,yes\n")
+    hcps, report = read_hcps(write(tmp_path, "consents.csv", text))
+    assert report.ok, report.summary()
+    defaults = ingest.default_consents(hcps["hcp_id"])
+    assert hcps["consent_email"].tolist() == [False, True, bool(defaults["consent_email"].iloc[2])]  # blank: default
+    assert hcps["consent_rep_visit"].tolist() == [True, False, True] and hcps["consent_webinar"].all()
+    bad = "hcp_id,last_name,consent_webinar\n" + f"{NPI_A},SMITH,maybe\n"
+    _, report = read_hcps(write(tmp_path, "bad.csv", bad))
+    assert [(p.row, p.column, p.value, p.rule) for p in report.errors] == [
+        (2, "consent_webinar", "maybe", "bad consent flag (expected true/false, yes/no or 1/0)")]
+
+
 def test_every_invalid_npi_is_reported_with_its_row(tmp_path):
     rows = [f"{NPI_A},1,A,A,,X,MA,02138,207Q00000X,Other",
             "1234567890,1,B,B,,X,MA,02138,207Q00000X,Other",

@@ -95,7 +95,7 @@ def test_hcp_lookup_pages_rows_from_the_service(web, request_as):
     assert hcp_lookup.open_hcp({"rowId": first["hcp_id"]}) == f"/hcp/{first['hcp_id']}"
 
 
-def test_hcp_360_profile_recommendations_forecast_and_feedback(web, request_as):
+def test_hcp_360_profile_plan_recommendations_forecast_and_feedback(web, request_as):
     _, service, pages = web
     request_as("msl", "msl")
     from pages import hcp_360
@@ -103,13 +103,35 @@ def test_hcp_360_profile_recommendations_forecast_and_feedback(web, request_as):
     hcp_id = an_hcp_with_recommendations(service)
     page = hcp_360.layout(hcp_id=hcp_id)
     assert hcp_id in texts(page) and no_raw_html(page)
-    history, recs, stored, forecast, marker = hcp_360.load_hcp(hcp_id)
-    assert ready(marker, "hcp360") and no_raw_html(recs)
+    history, timeline, steps, recs, items, feedback, forecast, marker = hcp_360.load_hcp(hcp_id)
+    assert ready(marker, "hcp360") and no_raw_html(recs) and no_raw_html(steps)
     expected = service.recommend(hcp_id, n=hcp_360.N_RECOMMENDATIONS)
-    assert [r["content_id"] for r in stored] == [r["content_id"] for r in expected]
+    plan = service.plan(hcp_id)
+    assert [items[f"rec-{i}"]["content_id"] for i in range(len(expected))] == [r["content_id"] for r in expected]
+    assert [items[f"plan-{i}"]["date"] for i in range(len(plan["steps"]))] == [s["date"] for s in plan["steps"]]
+    # the plan's timeline and table agree with today's list: step 1 is the top recommendation
+    assert (plan["steps"][0]["content_id"], plan["steps"][0]["channel"]) == \
+        (expected[0]["content_id"], expected[0]["channel"])
+    assert plan["steps"][0]["title"] in texts(steps)
+    drawn = [int(t) for trace in timeline["data"] for t in (trace.get("text") or [])]
+    assert sorted(drawn) == [s["step"] for s in plan["steps"]]
     assert expected[0]["reasons"][0] in texts(recs)
-    assert go.Figure(forecast).data  # the journey forecast is drawn (a valid figure dict)
+    assert "No feedback on this HCP yet." in texts(feedback)
+    assert go.Figure(forecast).data  # what the history predicts is still drawn (a valid figure dict)
     assert go.Figure(history).data
+
+
+def test_feedback_report_page_is_for_brand_and_admin_only(web, request_as):
+    request_as("msl", "msl")
+    from pages import feedback
+
+    assert "Brand managers and admins only" in texts(feedback.layout())
+    with pytest.raises(Exception) as refused:
+        feedback.refresh(1)
+    assert getattr(refused.value, "code", None) == 403
+    request_as("brand_manager", "brand")
+    page = feedback.layout()
+    assert ready(page, "feedback") and "By channel" in texts(page)
 
 
 def test_unknown_npi_gives_the_not_found_page(web, request_as):

@@ -25,9 +25,13 @@ def snapshot(consent_webinar=(True, False, True), cap_touches=None, channels_in_
         "approval_end": pd.to_datetime(["2024-12-31", "2024-12-31", None, "2024-06-29"]),    # C4 expired yesterday
     })
     cap = np.zeros((n_h, len(CHANNELS)), dtype=np.int64) if cap_touches is None else np.asarray(cap_touches)
+    hcp_of, channel_of = np.nonzero(cap)
+    hcp_of, channel_of = np.repeat(hcp_of, cap[cap > 0]), np.repeat(channel_of, cap[cap > 0])
     return DataSnapshot(
-        fingerprint="test", now=NOW, cap_days=30, hcps=hcps, contents=contents,
-        touches=cap + np.isin(CHANNELS, channels_in_use)[None, :], engaged=np.zeros_like(cap), cap_touches=cap, recent_engaged=np.zeros_like(cap),
+        data_version="test", now=NOW, cap_days=30, hcps=hcps, contents=contents,
+        touches=cap + np.isin(CHANNELS, channels_in_use)[None, :], engaged=np.zeros_like(cap), window_hcp=hcp_of, window_channel=channel_of,
+        window_time=np.full(len(hcp_of), np.datetime64(NOW - pd.Timedelta(days=1), "us")),
+        recent_engaged=np.zeros_like(cap),
         first_touch=np.full(n_h, np.datetime64("NaT"), "datetime64[us]"),
         last_touch=np.full(n_h, np.datetime64("NaT"), "datetime64[us]"),
         consumed_hcp=np.array([0, 2]), consumed_content=np.array([2, 0]),  # H1 engaged C3, H3 engaged C1

@@ -5,14 +5,16 @@ import pytest
 
 from engine.data.store import Store
 from engine.service.search import HcpSearch, query_tokens
-from engine.service.snapshot import DataSnapshot, data_fingerprint
+from engine.service.live import reasoning_day, reasoning_instant
+from engine.service.snapshot import DataSnapshot
 from tests.fixtures.world import LEVY
 
 
 @pytest.fixture(scope="module")
 def search(world_settings):
     store = Store(world_settings.database_url)
-    return HcpSearch(DataSnapshot.load(store, world_settings, data_fingerprint(store)))
+    now = reasoning_instant(reasoning_day(world_settings.as_of, store))
+    return HcpSearch(DataSnapshot.load(store, world_settings, store.versions()["data"], now))
 
 
 def names(result):

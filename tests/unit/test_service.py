@@ -308,13 +308,15 @@ def test_forecast_and_feedback(svc, settings_v1):
     assert [s["step"] for s in steps] == [1, 2, 3]
     assert steps[0]["date_low"] <= steps[0]["date"] <= steps[0]["date_high"]
     svc.record_feedback(hcp_id, content_id, "email", "dismiss", reason="already discussed", user="maria")
-    svc.record_feedback(hcp_id, content_id, None, "accept", user="maria")
+    svc.record_feedback(hcp_id, content_id, "email", "accept", user="maria")
+    svc.record_feedback(hcp_id, content_id, "email", "accept", user="maria")  # a repeat: the same row
     stored = Store(settings_v1.database_url).read("feedback")
     assert len(stored) == 2 and set(stored["action"]) == {"accept", "dismiss"}
     assert (stored["bundle_version"] == V1).all() and stored["feedback_id"].is_unique
     for bad, message in [(("nobody", content_id, "email", "accept"), "unknown HCP"),
                          ((hcp_id, "C-none", "email", "accept"), "unknown content"),
                          ((hcp_id, content_id, "fax", "accept"), "unknown channel"),
+                         ((hcp_id, content_id, None, "accept"), "unknown channel"),
                          ((hcp_id, content_id, "email", "like"), "action must be")]:
         with pytest.raises(ValueError, match=message):
             svc.record_feedback(*bad)

@@ -7,7 +7,6 @@ business-rule tests exact (we choose which channel an HCP prefers) and the reloa
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pandas as pd
 from engine.bundles import allow_component_class, load_bundle, validate_bundle, write_bundle
 from engine.config import CHANNELS
 from engine.data.store import Store
+from engine.models.sequence import DECODER_INPUTS, JourneyForecaster
 
 
 @dataclass
@@ -70,27 +70,21 @@ class TableScorer:
             return cls(a["engagement"], a["content_ids"], a["hcp_ids"], a["consent"])
 
 
-@allow_component_class
-class StepForecaster:
-    """Forecast: the HCP's most engaging channel every 14 days."""
-
-    def __init__(self, preferred):
-        self.preferred = np.asarray(preferred, dtype=np.int64)
-
-    def forecast(self, hcp_idx, steps=5, rollouts=50, start=None) -> pd.DataFrame:
-        start = pd.Timestamp(start)
-        dates = [start + pd.Timedelta(days=14 * (s + 1)) for s in range(steps)]
-        return pd.DataFrame({"step": np.arange(1, steps + 1), "channel": CHANNELS[self.preferred[hcp_idx]],
-                             "channel_probability": 0.6, "date": dates,
-                             "date_low": [d - pd.Timedelta(days=3) for d in dates],
-                             "date_high": [d + pd.Timedelta(days=3) for d in dates]})
-
-    def save(self, path) -> None:
-        (Path(path) / "forecaster.json").write_text(json.dumps({"preferred": self.preferred.tolist()}))
-
-    @classmethod
-    def load(cls, path) -> "StepForecaster":
-        return cls(json.loads((Path(path) / "forecaster.json").read_text())["preferred"])
+def constant_forecaster(preferred, hcp_ids, reference_time, gap_days: float = 14.0) -> JourneyForecaster:
+    """A real LSTM decoder whose weights make every gap ``gap_days`` and every HCP's next channel its
+    ``preferred`` one: zero kernels leave ``c`` halving each step from ``10 · onehot(preferred)``, the
+    channel head reads it back, the gap head is its bias alone (median ``gap_days``, tiny spread)."""
+    preferred = np.asarray(preferred, dtype=np.int64)
+    units = len(CHANNELS)
+    weights = {"dec_kernel": np.zeros((DECODER_INPUTS, 4 * units), np.float32),
+               "dec_recurrent": np.zeros((units, 4 * units), np.float32), "dec_bias": np.zeros(4 * units, np.float32),
+               "channel_w": 10 * np.eye(units, dtype=np.float32), "channel_b": np.zeros(units, np.float32),
+               "gap_w": np.zeros((units, 2), np.float32), "gap_b": np.array([np.log1p(gap_days), -3.0], np.float32)}
+    n = len(preferred)
+    state_c = 10 * np.eye(units, dtype=np.float32)[preferred]
+    return JourneyForecaster(weights, np.zeros((n, units), np.float32), state_c, np.full(n, -1),
+                             np.zeros(n, np.float32), np.full(n, np.datetime64("NaT"), "datetime64[us]"),
+                             reference_time, hcp_ids)
 
 
 def table_bundle(settings, seed: int = 0, engagement=None, make_current: bool = True, version=None) -> str:
@@ -103,8 +97,10 @@ def table_bundle(settings, seed: int = 0, engagement=None, make_current: bool = 
     if engagement is None:
         rng = np.random.default_rng(seed)
         engagement = rng.uniform(0.02, 0.9, size=(len(hcp_ids), len(content_ids), len(CHANNELS)))
+    last = store.query('SELECT MAX("timestamp") AS t FROM interactions')["t"].iloc[0]
     components = {"scorer": TableScorer(engagement, content_ids, hcp_ids, consent),
-                  "forecaster": StepForecaster(np.asarray(engagement).mean(axis=1).argmax(axis=1))}
+                  "forecaster": constant_forecaster(np.asarray(engagement).mean(axis=1).argmax(axis=1), hcp_ids,
+                                                    pd.Timestamp(last).normalize() + pd.Timedelta(days=1))}
     return write_bundle(settings.artifacts_dir, components, {"protocol": "temporal", "metrics": {
         "models": {"hybrid": {"ndcg@10": 0.3 + seed / 100}, "oracle": {"ndcg@10": 0.4}}}},
         make_current=make_current, version=version)

@@ -46,3 +46,51 @@ def test_meta_pointer_overwrites(store):
     store.set_meta("serving_version", "v2")
     assert store.get_meta("serving_version") == "v2"
     assert store.get_meta("missing", "default") == "default"
+
+
+# -- versions: every write to a data table moves the data version in its own transaction ---------------
+def test_writes_bump_their_version_in_the_same_transaction(store):
+    start = store.versions(mirror=False)
+    assert start == {"data": "0", "feedback": "0"}
+    store.replace({"hcps": _hcps(["1234567893"])})
+    after_load = store.versions(mirror=False)
+    assert after_load["data"].startswith("1.") and after_load["feedback"] == "0"
+    with pytest.raises(StoreError):
+        store.replace({"hcps": _hcps(["1245319599", "1245319599"])})  # rolled back: so is the bump
+    assert store.versions(mirror=False) == after_load
+    store.replace({"recommendations": pd.DataFrame(columns=["hcp_id", "rank", "content_id", "channel", "score",
+                                                            "engagement_probability", "bundle_version"])})
+    assert store.versions(mirror=False) == after_load  # derived tables are not data
+    store.append("feedback", pd.DataFrame([{"feedback_id": 1, "hcp_id": "1234567893", "content_id": "C1",
+                                            "channel": "email", "action": "accept",
+                                            "created_at": pd.Timestamp("2025-01-01")}]))
+    versions = store.versions(mirror=False)
+    assert versions["data"] == after_load["data"] and versions["feedback"].startswith("1.")
+    assert store.versions() == versions  # the mirror a DuckDB file keeps (PostgreSQL: the table)
+
+
+def test_the_mirror_is_rebuilt_from_the_store_when_missing(tmp_path):
+    from engine.data.store import Store
+
+    store = Store(f"duckdb:///{tmp_path / 'store.duckdb'}")
+    store.replace({"hcps": _hcps(["1234567893"])})
+    store.versions_mirror.unlink()
+    assert store.versions() == store.versions(mirror=False) and store.versions_mirror.exists()
+
+
+def test_feedback_repeats_are_one_row_and_old_duplicates_are_merged(tmp_path):
+    import duckdb
+
+    from engine.data.store import Store
+
+    path = tmp_path / "old.duckdb"
+    with duckdb.connect(str(path)) as conn:  # a store from before the unique key and the as_of column
+        conn.execute("CREATE TABLE feedback (feedback_id BIGINT PRIMARY KEY, hcp_id VARCHAR NOT NULL, "
+                     "content_id VARCHAR NOT NULL, channel VARCHAR, action VARCHAR NOT NULL, reason VARCHAR, "
+                     "user_name VARCHAR, bundle_version VARCHAR, created_at TIMESTAMP NOT NULL)")
+        for fid in (1, 2):
+            conn.execute("INSERT INTO feedback VALUES (?, 'H', 'C', 'email', 'accept', NULL, 'u', 'v', "
+                         "TIMESTAMP '2025-01-01')", [fid])
+    store = Store(f"duckdb:///{path}")
+    frame = store.read("feedback")
+    assert frame["feedback_id"].tolist() == [2] and "as_of" in frame and "planned_at" in frame
