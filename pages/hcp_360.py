@@ -184,7 +184,7 @@ def send_feedback(_accepts, _confirm, hcp_id, items, pending, reason, details, d
     else:
         return unchanged
     item = items[position]
-    planned_for = text(item.get("date"), "hcp360-items.data", 10) or None if action == "accept" else None
+    planned_for = (text(item.get("date"), "hcp360-items.data", 10) or None) if action == "accept" else None
     try:
         nba.service.record_feedback(hcp_id, item["content_id"], item["channel"], action, full_reason, user.name,
                                     planned_for=planned_for)

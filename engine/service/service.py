@@ -935,7 +935,6 @@ class NBAService:
                  for k, v in r.items()} for r in frame.to_dict("records")]
 
     # -- admin: reload / rollback ------------------------------------------------------------
-    # -- admin: reload / rollback ------------------------------------------------------------
     def reload(self, version: str | None = None, user: str | None = None, role: str | None = None) -> dict:
         """Load, validate and switch to ``version`` (None: the artifacts' ``current``); admin only.
 
