@@ -38,7 +38,7 @@ def test_reload_ten_times_under_load(world_settings, tmp_path):
         table_bundle(settings, seed=seed, version=version, make_current=False)
     table_bundle(settings, seed=9, version=BROKEN, make_current=False)
     tampered = settings.artifacts_dir / BROKEN / "forecaster" / "forecaster.json"
-    tampered.write_text(tampered.read_text().replace("1", "2", 1))
+    tampered.write_text(tampered.read_text() + " ")  # one byte more: the checksum no longer matches
 
     svc = NBAService.from_settings(settings)
     assert svc.reload(VERSIONS[0], user="ada", role="admin")["ok"]
