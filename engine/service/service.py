@@ -65,6 +65,9 @@ EXPORT_COLUMNS = ["NPI", "Name", "Specialty", "City", "State", "Territory", "Seg
                   "Channel", "Likely to engage (%)", "Why"]
 #: columns of :meth:`NBAService.plan_all`
 PLAN_COLUMNS = ["hcp_id", "step", "date", "content_id", "channel", "engagement_probability", "value"]
+#: lifetime of the large per-version values shared between workers (snapshot, impact): long enough for
+#: every worker to pick them up, short enough that superseded data versions leave the cache
+SHARED_TTL_S = 24 * 3600
 #: HCPs the Overview's simulated campaign impact compares (a seeded sample)
 IMPACT_SAMPLE = 2000
 #: recommended contents listed per segment in :meth:`NBAService.segments`
@@ -409,6 +412,14 @@ class NBAService:
                 feedback = FeedbackBook.load(self.store, state["feedback"], self.settings.dismiss_days)
             if (data, serving, feedback) != (live.data, live.serving, live.feedback):
                 self._live = Live(data, serving, feedback)  # the swap: one reference assignment
+
+    def _follow_feedback(self, version: str) -> None:
+        """Read the feedback of ``version`` back and swap it in (data and bundle unchanged)."""
+        with self._swap_lock:
+            live = self._live
+            if version != live.feedback.version:
+                self._live = dataclasses.replace(
+                    live, feedback=FeedbackBook.load(self.store, version, self.settings.dismiss_days))
 
     def refresh_data(self) -> dict:
         """Check the store's versions now and switch to new data or feedback at once (the watcher
@@ -856,7 +867,7 @@ class NBAService:
             "created_at": pd.Timestamp.now(tz="UTC").tz_localize(None), "as_of": reasoning_instant(day),
             "planned_at": None if planned is None else reasoning_instant(planned),
         })
-        self.refresh_data()  # this worker answers with the new feedback at once
+        self._follow_feedback(self.store.versions()["feedback"])  # this worker answers with it at once
         return next(r for r in self.feedback_items(hcp_id) if r["content_id"] == str(content_id)
                     and r["channel"] == channel)
 
@@ -1086,7 +1097,7 @@ class NBAService:
             return campaign_impact(load_oracle(self.settings.artifacts_dir), plans, hcps, live.data.day, wave_days,
                                    costs=channel_costs(self.settings))
 
-        return self.cache.get_or_compute_once(f"{base}:impact:{sample}:{wave_days}", compute, timeout=0)
+        return self.cache.get_or_compute_once(f"{base}:impact:{sample}:{wave_days}", compute, timeout=SHARED_TTL_S)
 
     def _best_action_frame(self, live: Live) -> pd.DataFrame:
         """Top-1 action per HCP for the live state: the whole population once per (bundle, data)
@@ -1352,7 +1363,7 @@ def _load_data(store: Store, settings: Settings, cache: ServiceCache, data_versi
     day = reasoning_day(settings.as_of, store) if day is None else day
     key = f"snapshot:v{SNAPSHOT_FORMAT}:{data_version}:{day.date()}:{settings.cap_days}"
     snapshot = cache.get_or_compute_once(
-        key, lambda: DataSnapshot.load(store, settings, data_version, reasoning_instant(day)), timeout=0)
+        key, lambda: DataSnapshot.load(store, settings, data_version, reasoning_instant(day)), timeout=SHARED_TTL_S)
     return DataView.build(snapshot, day)
 
 
