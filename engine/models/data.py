@@ -88,7 +88,7 @@ class RecordedFrames:
         self._path: Path | None = None
 
     def frames(self) -> dict[str, pd.DataFrame | None]:
-        """``{table: frame or None}`` for ``hcps``, ``contents``, ``interactions``, ``campaigns``."""
+        """``{table: frame or None}`` for ``hcps``, ``contents``, ``interactions``, ``campaigns``, ``feedback``."""
         if self._path is not None:
             from engine.data.store import conform
 

@@ -39,8 +39,9 @@ def snapshot() -> DataSnapshot:
     sent[0, EMAIL], engaged[0, EMAIL] = 6, 4
     hcp_pos = pd.Series(np.arange(4), index=hcps["hcp_id"])
     return DataSnapshot(
-        fingerprint="test", now=NOW, cap_days=30, hcps=hcps, contents=contents, touches=sent, engaged=engaged,
-        cap_touches=counts, recent_engaged=counts, first_touch=np.full(4, np.datetime64("NaT"), "datetime64[us]"),
+        data_version="test", now=NOW, cap_days=30, hcps=hcps, contents=contents, touches=sent, engaged=engaged,
+        window_hcp=np.zeros(0, np.int64), window_channel=np.zeros(0, np.int64),
+        window_time=np.zeros(0, "datetime64[us]"), recent_engaged=counts, first_touch=np.full(4, np.datetime64("NaT"), "datetime64[us]"),
         last_touch=np.full(4, np.datetime64("NaT"), "datetime64[us]"),
         consumed_hcp=np.array([0, 0, 1, 2, 3]), consumed_content=np.array([0, 1, 2, 2, 2]),
         monthly=pd.DataFrame(columns=["month", "channel", "specialty", "state", "touches", "engaged"]),
