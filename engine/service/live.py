@@ -9,9 +9,9 @@
 :class:`VersionWatcher` reads them in a background thread of each process (every
 ``check_every_s``) and calls back when they change, so a worker switches to new data within a
 second plus the time to build it, with or without traffic. A DuckDB file store mirrors its
-versions to a small file: there requests also glance at it (at most every :data:`GLANCE_S`) and
-wake the thread at once, so an answer given on one worker is read back by the next page another
-worker serves.
+versions to a small file: there requests also glance at it (at most every :data:`GLANCE_S`), read
+new feedback back at once (a small query) and wake the thread for the rest, so an answer given on
+one worker is read back by the next page another worker serves.
 """
 from __future__ import annotations
 
@@ -61,11 +61,14 @@ class VersionWatcher:
     on_change : callable taking ``{"data": str, "feedback": str, "today": "YYYY-MM-DD"}``; runs in the
         watcher thread (or in :meth:`poll` when ``check_every_s`` is 0). Exceptions are logged.
     check_every_s : period of the background check; 0 checks on every :meth:`poll` instead.
+    on_glance : optional callable taking the same state, run in the request when a glance at the
+        version mirror shows a change (what is cheap enough to follow at once); exceptions are logged.
     """
 
-    def __init__(self, store: Store, on_change, check_every_s: float = 1.0):
+    def __init__(self, store: Store, on_change, check_every_s: float = 1.0, on_glance=None):
         self.store = store
         self.on_change = on_change
+        self.on_glance = on_glance
         self.check_every_s = float(check_every_s)
         self.last: dict | None = None
         self._pid: int | None = None
@@ -114,6 +117,11 @@ class VersionWatcher:
             except Exception:  # noqa: BLE001 - the background check reports problems
                 return
             if state != self.last:
+                if self.on_glance is not None:
+                    try:
+                        self.on_glance(state)
+                    except Exception:  # noqa: BLE001 - the background check follows it anyway
+                        log.exception("following %s at once failed; the background check will", state)
                 self._wake.set()
 
     def _run(self) -> None:

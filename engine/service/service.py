@@ -336,7 +336,8 @@ class NBAService:
         self._targets_lock = threading.Lock()
         self._best_base: tuple[str, pd.DataFrame] | None = None
         data_check = check_every_s if check_every_s <= 0 else settings.data_check_s
-        self.watcher = VersionWatcher(store, self._follow_data, check_every_s=data_check)
+        self.watcher = VersionWatcher(store, self._follow_data, check_every_s=data_check,
+                                      on_glance=lambda state: self._follow_feedback(state["feedback"]))
         self.watcher.last = {**live_versions(live), "today": pd.Timestamp.now().date().isoformat()}
 
     # -- construction ------------------------------------------------------------------
