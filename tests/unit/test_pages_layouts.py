@@ -56,9 +56,11 @@ def no_raw_html(component):
     return not any(getattr(c, "dangerously_allow_html", False) for c in walk(component))
 
 
-def an_hcp_with_recommendations(service):
+def an_hcp_with_recommendations(service, without_feedback=False):
+    """The first HCP with recommendations (and, if asked, no feedback: e2e tests answer on the
+    same session-wide trained store)."""
     for row in service.search_hcps(page_size=50)["rows"]:
-        if service.recommend(row["hcp_id"], n=5):
+        if service.recommend(row["hcp_id"], n=5) and not (without_feedback and service.feedback_items(row["hcp_id"])):
             return row["hcp_id"]
     pytest.fail("no HCP in the tiny world has a recommendation")
 
@@ -100,7 +102,7 @@ def test_hcp_360_profile_plan_recommendations_forecast_and_feedback(web, request
     request_as("msl", "msl")
     from pages import hcp_360
 
-    hcp_id = an_hcp_with_recommendations(service)
+    hcp_id = an_hcp_with_recommendations(service, without_feedback=True)
     page = hcp_360.layout(hcp_id=hcp_id)
     assert hcp_id in texts(page) and no_raw_html(page)
     history, timeline, steps, recs, items, feedback, forecast, marker = hcp_360.load_hcp(hcp_id)
