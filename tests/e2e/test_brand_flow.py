@@ -35,13 +35,15 @@ def test_brand_manager_filters_explores_and_exports(browser, live_server, tmp_pa
                f"the term bars of topic {topic_id}")
     wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#topics-cloud img, #topics-docs li"),
                "the word cloud and documents")
-    for link in browser.find_elements(By.CSS_SELECTOR, "#topics-docs a"):
-        href = link.get_attribute("href")
+    # one snapshot of the links: the list may still be re-rendered by a late callback
+    links = browser.execute_script(
+        "return [...document.querySelectorAll('#topics-docs a')].map(a => [a.href, a.rel, a.target]);")
+    for href, rel, target in links:
         if href.startswith(live_server):  # a title: the content's page on this site
             assert href.startswith(live_server + "/content/")
         else:  # the record on PubMed, opened safely
             assert href.startswith("https://pubmed.ncbi.nlm.nih.gov/")
-            assert link.get_attribute("rel") == "noopener noreferrer" and link.get_attribute("target") == "_blank"
+            assert rel == "noopener noreferrer" and target == "_blank"
     screenshot(browser, "brand-02-topics")
 
     browser.get(live_server + "/segments")
