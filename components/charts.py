@@ -98,9 +98,10 @@ def trend_figure(rows: list[dict], value: str = "rate", title: str = "Engagement
             marker=dict(size=5),
             hovertemplate="%{x|%b %Y}<br>" + ("%{y:.1%}" if value == "rate" else "%{y:,.0f} touches")
                           + f"<extra>{channel_label(channel)}</extra>"))
-    fig.update_xaxes(type="date", tickformat="%b %Y", dtick="M1" if len({m for _, m in agg}) <= 12 else None)
+    fig.update_xaxes(type="date", tickformat="%b %Y", nticks=8)
     fig.update_yaxes(tickformat=".0%" if value == "rate" else ",", rangemode="tozero")
-    return _layout(fig, title)
+    # the legend under the plot: five channels wrap to two lines on a phone, and above it would cover it
+    return _layout(fig, title, legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
 
 
 def channel_mix_figure(rows: list[dict], title: str = "Channel mix (touches)") -> go.Figure:
@@ -259,28 +260,33 @@ def plan_figure(plan: dict, title: str | None = None):
 
 
 def forecast_figure(forecast: list[dict], title: str = "Journey forecast: next touchpoints"):
-    """Next steps as channel markers at the median date with 10–90 % interval bars (a figure dict)."""
+    """Next steps as channel markers at the median date with 10–90 % interval bars (a figure dict).
+
+    Each step's channel and probability are its row label ("1 · Rep visit 60%") beside the axis,
+    where the margin grows to fit them: a label next to its marker would be cut at the plot's edge
+    on a phone."""
     if not forecast:
         return empty_figure("No forecast available", height=280)
-    traces = []
+    traces, labels = [], []
     for step in forecast:
         channel = step["channel"]
         mid, low, high = (datetime.fromisoformat(str(step[k])[:19]) for k in ("date", "date_low", "date_high"))
-        label = f"Step {step['step']}"
+        label = f"{step['step']} · {channel_label(channel)} {step['probability']:.0%}"
+        labels.append(label)
         traces.append(dict(
             type="scatter", x=[low.isoformat(), high.isoformat()], y=[label, label], mode="lines",
             line=dict(color=channel_color(channel), width=6), opacity=0.35, hoverinfo="skip", showlegend=False))
         traces.append(dict(
-            type="scatter", x=[mid.isoformat()], y=[label], mode="markers+text",
+            type="scatter", x=[mid.isoformat()], y=[label], mode="markers",
             marker=dict(color=channel_color(channel), size=16, line=dict(color="white", width=2)),
-            text=[f"{channel_label(channel)} ({step['probability']:.0%})"], textposition="top center",
+            text=[f"{channel_label(channel)} ({step['probability']:.0%})"],
             name=channel_label(channel), legendgroup=channel, showlegend=False,
-            hovertemplate=(f"<b>{label}: {channel_label(channel)}</b><br>p = {step['probability']:.0%}<br>"
+            hovertemplate=(f"<b>Step {step['step']}: {channel_label(channel)}</b><br>p = {step['probability']:.0%}<br>"
                            f"median {mid:%d %b %Y}<br>10–90 %: {low:%d %b} – {high:%d %b %Y}<extra></extra>")))
-    # Reversed (step 1 on top) with room above the first step's label.
-    layout = _plain_layout(title, height=80 + 44 * len(forecast),
-                           yaxis=dict(range=[len(forecast) - 0.5, -0.9], automargin=True),
-                           xaxis=dict(tickformat="%d %b %Y"))
+    # step 1 on top
+    layout = _plain_layout(title, height=80 + 40 * len(forecast),
+                           yaxis=dict(categoryorder="array", categoryarray=list(reversed(labels)), automargin=True),
+                           xaxis=dict(tickformat="%d %b", nticks=5))
     return {"data": traces, "layout": layout}
 
 

@@ -16,7 +16,6 @@ from components.charts import channel_mix_figure, trend_figure
 from components.common import empty_state, kpi_card, loading, page_header, ready_marker, section_card
 from components.content import content_link
 from components.formats import count, day, percent, signed_percent_points
-from components.tables import simple_table
 from webapp.extensions import nba
 
 dash.register_page(__name__, path="/", name="Overview", title="Overview · HCP NBA", order=0)
@@ -62,9 +61,13 @@ def last_day(end_exclusive: str) -> str:
     return (date.fromisoformat(end_exclusive) - timedelta(days=1)).isoformat()
 
 
-def top_content_rows(rows: list[dict]) -> list[dict]:
-    return [{"Content": content_link(r["content_id"], r.get("title")), "Touches": count(r.get("touches")),
-             "Engagement rate": percent(r.get("rate"), 1)} for r in rows]
+def top_content_list(rows: list[dict]) -> html.Ol:
+    """The most engaged contents, best first: title (a link to its page) and how HCPs responded."""
+    return html.Ol([html.Li([
+        html.Div(content_link(r["content_id"], r.get("title")), className="clamp-2 fw-semibold"),
+        html.Div(f"{count(r.get('touches'))} sends · {percent(r.get('rate'), 1)} engaged", className="small text-muted"),
+    ], className="list-group-item") for r in rows], className="list-group list-group-flush list-group-numbered mb-0",
+        id="overview-top-list")
 
 
 def layout(**_kwargs):
@@ -111,7 +114,9 @@ def load_top_content(_trigger):
         top = nba.service.top_content(n=10, days=TOP_CONTENT_DAYS)
     except Exception as exc:  # noqa: BLE001 - this card says why; the rest of the page is unaffected
         return empty_state("Top content is not available", str(exc))
-    return simple_table(top_content_rows(top), empty="No content was sent in the last quarter")
+    if not top:
+        return empty_state("No content was sent in the last quarter")
+    return top_content_list(top)
 
 
 def impact_panel(impact: dict | None):

@@ -17,6 +17,12 @@ GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 N_DOCUMENTS = 15
 
 
+def topic_name(topic: dict) -> str:
+    """A topic as people say it ("Heart failure and titration"); its term label when it has no phrase."""
+    phrase = topic.get("phrase") or ""
+    return phrase[:1].upper() + phrase[1:] if phrase else topic["label"]
+
+
 def document_list(docs: list[dict]) -> html.Div:
     """Titles (plain text) linking to each content's page, with a PubMed link when it has a PMID."""
     if not docs:
@@ -46,7 +52,7 @@ def layout(**_kwargs):
         dbc.Row([
             dbc.Col([dbc.Label("Topic", html_for="topics-select"),
                      dcc.Dropdown(id="topics-select", value=first, clearable=False,
-                                  options=[{"label": f"{t['id']}: {t['label']}", "value": t["id"]}
+                                  options=[{"label": f"{t['id']}: {topic_name(t)}", "value": t["id"]}
                                            for t in sorted(topics, key=lambda t: t["id"])])], lg=6),
             dbc.Col([dbc.Label("Relevance λ (1 = frequent in topic, 0 = distinctive to topic)",
                                html_for="topics-lambda"),
@@ -92,12 +98,13 @@ def show_topic(topic_id):
         return no_update, error_alert(f"Topic {topic_id} is not in the served model"), no_update, None, \
             ready_marker("topics")
     cloud_uri = wordcloud_data_uri(explorer["word_cloud"].get(str(topic_id)) or {})
-    cloud = html.Img(src=cloud_uri, alt=f"Word cloud of topic {topic_id}: {topic['label']}",
+    cloud = html.Img(src=cloud_uri, alt=f"Word cloud of topic {topic_id}: {topic_name(topic)}",
                      className="img-fluid", id="topics-cloud-img") if cloud_uri else empty_state("No terms")
     series = [s for s in explorer.get("prevalence_over_time") or [] if s["topic_id"] == topic_id]
     docs = nba.service.topic_documents(topic_id, n=N_DOCUMENTS)
     return (intertopic_map(explorer["topics"], selected=topic_id, title=None), cloud,
-            prevalence_figure(series, title=f"Topic {topic_id}: {topic['label']}"), document_list(docs), ready_marker("topics"))
+            prevalence_figure(series, title=f"Topic {topic_id}: {topic_name(topic)}"), document_list(docs),
+            ready_marker("topics"))
 
 
 @dash.callback(Output("topics-terms", "figure"), Input("topics-select", "value"), Input("topics-lambda", "value"))

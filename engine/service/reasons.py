@@ -102,9 +102,11 @@ class ReasonEvidence:
     peers_in_specialty: np.ndarray  # [n_specialties, n_contents]
     content_sends: np.ndarray       # [n_contents] touches of each content (all HCPs, all channels)
     content_engaged: np.ndarray     # [n_contents] engaged touches of each content
+    topic_phrases: dict             # topic id -> the topic as people say it
 
     @classmethod
-    def build(cls, snapshot, content_ids, hcp_rows, content_phrases, content_topic) -> "ReasonEvidence":
+    def build(cls, snapshot, content_ids, hcp_rows, content_phrases, content_topic,
+              topic_phrases: dict | None = None) -> "ReasonEvidence":
         """``content_ids`` in bundle order; ``hcp_rows`` maps bundle HCP indexes to snapshot rows."""
         content_ids = np.asarray(content_ids).astype(str)
         n_contents = len(content_ids)
@@ -150,7 +152,7 @@ class ReasonEvidence:
                    peer_group=peer_group.astype(np.int64), peers_in_group=counts(peer_group.astype(np.int64)),
                    peer_specialty=peer_specialty.astype(np.int64),
                    peers_in_specialty=counts(peer_specialty.astype(np.int64)),
-                   content_sends=sends, content_engaged=engaged)
+                   content_sends=sends, content_engaged=engaged, topic_phrases=dict(topic_phrases or {}))
 
 
 class _HcpFacts:

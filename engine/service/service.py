@@ -160,10 +160,12 @@ class Serving:
         areas[known] = snapshot.contents["therapeutic_area"].fillna("").astype(str).to_numpy()[
             content_rows[known].astype(int)]
 
-        doc_topics, topic_of, phrases = _content_topics(bundle, len(content_ids))
+        doc_topics, topic_of, phrase_of = _content_topics(bundle, len(content_ids))
+        phrases = np.array([phrase_of.get(int(k), "") for k in topic_of], dtype=object)
         # a content without a topic phrase is named by its therapeutic area ("cardiovascular risk")
         phrases = np.where(phrases != "", phrases, np.char.lower(areas.astype(str))).astype(object)
-        reasons = ReasonWriter(ReasonEvidence.build(snapshot, content_ids, rules.hcp_rows_, phrases, topic_of))
+        reasons = ReasonWriter(ReasonEvidence.build(snapshot, content_ids, rules.hcp_rows_, phrases, topic_of,
+                                                    phrase_of))
         return cls(version=str(bundle.version), bundle=bundle, snapshot=snapshot, rules=rules, planner=planner,
                    foldin=foldin, reasons=reasons, hcp_index=pd.Series(np.arange(len(hcp_ids)), index=hcp_ids),
                    hcp_ids=hcp_ids.astype(object),
@@ -199,16 +201,14 @@ def _optional(bundle, name: str):
 
 
 def _content_topics(bundle, n_contents: int):
-    """(doc_topics [n_contents, K] or None, dominant topic per content (-1 unknown), that topic's phrase
-    as people say it per content ('' unknown))."""
+    """(doc_topics [n_contents, K] or None, dominant topic per content (-1 unknown), {topic id: the
+    topic as people say it})."""
     topics = _optional(bundle, "topics")
     doc_topics = getattr(topics, "doc_topics_", None) if topics is not None else None
     if doc_topics is None or np.asarray(doc_topics).shape[0] != n_contents:
-        return None, np.full(n_contents, -1, dtype=np.int64), np.full(n_contents, "", dtype=object)
+        return None, np.full(n_contents, -1, dtype=np.int64), {}
     doc_topics = np.asarray(doc_topics, dtype=np.float64)
-    dominant = doc_topics.argmax(axis=1)
-    phrase_of = _topic_phrases(bundle)
-    return doc_topics, dominant, np.array([phrase_of.get(int(k), "") for k in dominant], dtype=object)
+    return doc_topics, doc_topics.argmax(axis=1), _topic_phrases(bundle)
 
 
 def _topic_phrases(bundle) -> dict[int, str]:
@@ -1195,12 +1195,15 @@ class NBAService:
 
     # -- topics and model --------------------------------------------------------------------
     def topic_explorer(self) -> dict:
-        """The bundle's topic explorer data (intertopic map, term relevance, word clouds, trends)."""
+        """The bundle's topic explorer data (intertopic map, term relevance, word clouds, trends); each
+        topic also has its ``phrase``, the topic as people say it ("heart failure and titration")."""
         serving = self._current()
         bundle = serving.bundle
         if _optional(bundle, "explorer") is None and _optional(bundle, "topics") is None:
             return {}
-        return bundle.explorer
+        explorer = bundle.explorer
+        phrases = serving.reasons.evidence.topic_phrases
+        return {**explorer, "topics": [{**t, "phrase": phrases.get(int(t["id"]), "")} for t in explorer.get("topics") or []]}
 
     def content_detail(self, content_id: str) -> dict | None:
         """One content: its record, its topic as people say it, and how HCPs responded to it.

@@ -102,6 +102,7 @@ def test_forecast_figure_marks_median_and_interval_per_step():
     assert str(marker.x[0])[:10] == "2024-03-10"
     assert marker.marker.color == CHANNEL_COLORS["rep_visit"]
     assert "60%" in marker.text[0]
+    assert marker.y[0] == "1 · Rep visit 60%" and marker.mode == "markers"  # the label is the row's, never clipped
 
 
 def test_relevance_ranks_distinctive_terms_first_at_low_lambda():
