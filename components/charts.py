@@ -98,10 +98,12 @@ def trend_figure(rows: list[dict], value: str = "rate", title: str = "Engagement
             marker=dict(size=5),
             hovertemplate="%{x|%b %Y}<br>" + ("%{y:.1%}" if value == "rate" else "%{y:,.0f} touches")
                           + f"<extra>{channel_label(channel)}</extra>"))
-    fig.update_xaxes(type="date", tickformat="%b %Y", nticks=8)
+    fig.update_xaxes(type="date", tickformat="%b %y", nticks=7, tickangle=0)
     fig.update_yaxes(tickformat=".0%" if value == "rate" else ",", rangemode="tozero")
-    # the legend under the plot: five channels wrap to two lines on a phone, and above it would cover it
-    return _layout(fig, title, legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
+    # the legend at the figure's foot: five channels wrap to two lines on a phone, and at the top they
+    # would cover the lines
+    return _layout(fig, title, legend=dict(orientation="h", yref="container", yanchor="bottom", y=0, x=0),
+                   margin=dict(_MARGIN, b=96))
 
 
 def channel_mix_figure(rows: list[dict], title: str = "Channel mix (touches)") -> go.Figure:
