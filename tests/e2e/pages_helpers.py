@@ -39,6 +39,7 @@ DESKTOP = (1440, 900)
 
 _LAYOUT_SCRIPT = """
 const viewport = window.innerWidth;
+const clientWidth = document.documentElement.clientWidth;
 const clipped = [];
 for (const el of document.querySelectorAll('body *')) {
     if (!el.offsetParent && el.tagName !== 'BODY') { continue; }  // not displayed
@@ -55,18 +56,20 @@ for (const el of document.querySelectorAll('body *')) {
 const wide = [];
 for (const el of document.querySelectorAll('body *')) {
     const box = el.getBoundingClientRect();
-    if (box.width > 0 && box.right > viewport + 1 && !el.closest('.js-plotly-plot') && wide.length < 10) {
+    if (box.width > 0 && box.right > clientWidth + 1 && !el.closest('.js-plotly-plot') && wide.length < 10) {
         wide.push({element: el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
                    (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\s+/).slice(0, 3).join('.') : ''),
                    right: Math.round(box.right)});
     }
 }
-return {viewport: viewport, scrollWidth: document.documentElement.scrollWidth, clipped: clipped, wide: wide};
+return {viewport: viewport, clientWidth: clientWidth, scrollWidth: document.documentElement.scrollWidth,
+        clipped: clipped, wide: wide};
 """
 
 
 def layout_report(driver) -> dict:
-    """``{viewport, scrollWidth, clipped, wide}``: the page's width against the window's; every box
+    """``{viewport, clientWidth, scrollWidth, clipped, wide}``: the page's width against the window's
+    (``innerWidth``) and against its width without the scroll bar (``clientWidth``); every box
     (table wrapper, grid viewport, card, cell) whose content is wider than the box (hidden sideways
     or behind a horizontal scroll bar), plotly's drawing and closed menus left out; and the first
     elements reaching past the window's right edge (what makes the page scroll sideways)."""
