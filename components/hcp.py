@@ -175,7 +175,8 @@ def plan_table(plan: dict, id_prefix: str = "hcp360", offset: int = 0) -> html.D
 
 #: How each feedback state reads on the page.
 FEEDBACK_STATES = {"planned": "Accepted · planned", "done": "Accepted · done", "resting": "Dismissed · not suggested",
-                   "rest over": "Dismissed · may return"}
+                   "rest over": "Dismissed · may return", "snoozed": "Snoozed · back later",
+                   "snooze over": "Snoozed · suggested again"}
 
 
 def feedback_table(items: list[dict], id_prefix: str = "hcp360") -> html.Div:

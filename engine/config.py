@@ -32,6 +32,10 @@ DEFAULT_CAPS = {"email": 4, "webinar": 2, "rep_visit": 2, "in_person": 1, "socia
 DEFAULT_COSTS = {"email": 0.0, "webinar": 0.02, "rep_visit": 0.08, "in_person": 0.10, "social_event": 0.03}
 
 
+#: Default actions a day of a territory's worklist holds per channel (a rep visits about eight HCPs a day).
+DEFAULT_WORKLIST_CAPACITY = {"email": 40, "webinar": 15, "rep_visit": 8, "in_person": 4, "social_event": 6}
+
+
 def _default_database_url() -> str:
     return f"duckdb:///{PROJECT_ROOT / 'var' / 'nba.duckdb'}"
 
@@ -120,6 +124,8 @@ class Settings:
     channel_costs, cost_weight : cost of a touch per channel and its weight λ (value = P - λ·cost).
     plan_horizon_days, plan_max_steps : default length of a plan.
     dismiss_days : how long a dismissed content is not suggested again to that HCP.
+    snooze_days : how long a snoozed action waits before it is suggested again.
+    worklist_capacity : most worklist actions per channel per day.
     data_check_s : how often each process checks the store's data and feedback versions.
     """
 
@@ -144,6 +150,8 @@ class Settings:
     plan_max_steps: int = 8
     dismiss_days: int = 90
     data_check_s: float = 1.0
+    snooze_days: int = 7
+    worklist_capacity: dict = field(default_factory=lambda: dict(DEFAULT_WORKLIST_CAPACITY))
 
     @classmethod
     def from_env(cls, environ: dict | None = None) -> "Settings":
@@ -171,6 +179,9 @@ class Settings:
             plan_max_steps=int(env.get("PLAN_MAX_STEPS") or base.plan_max_steps),
             dismiss_days=int(env.get("DISMISS_DAYS") or base.dismiss_days),
             data_check_s=float(env.get("DATA_CHECK_S") or base.data_check_s),
+            snooze_days=int(env.get("SNOOZE_DAYS") or base.snooze_days),
+            worklist_capacity=_parse_channel_values(env.get("WORKLIST_CAPACITY"), DEFAULT_WORKLIST_CAPACITY,
+                                                    "WORKLIST_CAPACITY"),
         )
 
     def with_(self, **changes) -> "Settings":

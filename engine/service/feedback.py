@@ -7,7 +7,8 @@ when, reason), never adds one. An item's state is its latest answer:
   the service reasoned at when it was dismissed;
 - *accepted*: the touch is planned for its day (``planned_at``, the plan step's day or the as-of
   day); it counts toward that channel's caps, and its content rests like a dismissed one (it is
-  already planned), counted from the planned day.
+  already planned), counted from the planned day;
+- *snoozed* ("not now"): the content rests for ``snooze_days`` only, then is suggested again.
 
 :class:`FeedbackBook` holds every row of one feedback version in memory (feedback is small), so
 rules never query the store per request.
@@ -23,7 +24,7 @@ from engine.config import CHANNELS
 from engine.data.store import FEEDBACK_VERSION, Store
 from engine.service.rules import touch_days
 
-ACTIONS = ("accept", "dismiss")
+ACTIONS = ("accept", "dismiss", "snooze")
 _COLUMNS = ["feedback_id", "hcp_id", "content_id", "channel", "action", "reason", "user_name", "bundle_version",
             "created_at", "as_of", "planned_at"]
 
@@ -60,7 +61,8 @@ class FeedbackBook:
     latest : one row per (HCP, content, channel), its latest answer, with ``rests_until`` (the day
         its content may be suggested to that HCP again).
     items : hcp_id -> the HCP's ``latest`` rows as dicts, newest first (per-request lookups).
-    rest_days : how long an answered content rests for that HCP.
+    rest_days : how long an accepted or dismissed content rests for that HCP.
+    snooze_days : how long a snoozed one rests.
     """
 
     version: str
@@ -68,9 +70,10 @@ class FeedbackBook:
     latest: pd.DataFrame
     items: dict
     rest_days: int
+    snooze_days: int
 
     @classmethod
-    def from_rows(cls, rows: pd.DataFrame, version: str, rest_days: int) -> "FeedbackBook":
+    def from_rows(cls, rows: pd.DataFrame, version: str, rest_days: int, snooze_days: int) -> "FeedbackBook":
         rows = rows.reindex(columns=_COLUMNS).copy()
         for column in ("created_at", "as_of", "planned_at"):
             rows[column] = pd.to_datetime(rows[column])
@@ -79,21 +82,24 @@ class FeedbackBook:
         rows = rows.sort_values(["created_at", "feedback_id"], ascending=False, kind="stable").reset_index(drop=True)
         latest = rows.drop_duplicates(["hcp_id", "content_id", "channel"], keep="first").copy()
         anchor = latest["planned_at"].where(latest["action"] == "accept", latest["as_of"])
-        latest["rests_until"] = anchor.dt.normalize() + pd.Timedelta(days=int(rest_days))
+        days = np.where(latest["action"] == "snooze", int(snooze_days), int(rest_days))
+        latest["rests_until"] = anchor.dt.normalize() + pd.to_timedelta(days, unit="D")
         latest = latest.reset_index(drop=True)
         items: dict[str, list[dict]] = {}
         for record in latest.to_dict("records"):
             record = {k: (None if not isinstance(v, str) and pd.isna(v) else v) for k, v in record.items()}
             items.setdefault(record["hcp_id"], []).append(record)
-        return cls(version=str(version), rows=rows, latest=latest, items=items, rest_days=int(rest_days))
+        return cls(version=str(version), rows=rows, latest=latest, items=items, rest_days=int(rest_days),
+                   snooze_days=int(snooze_days))
 
     @classmethod
-    def load(cls, store: Store, version: str, rest_days: int) -> "FeedbackBook":
-        return cls.from_rows(store.query(f'SELECT {", ".join(_COLUMNS)} FROM feedback'), version, rest_days)
+    def load(cls, store: Store, version: str, rest_days: int, snooze_days: int) -> "FeedbackBook":
+        return cls.from_rows(store.query(f'SELECT {", ".join(_COLUMNS)} FROM feedback'), version, rest_days,
+                             snooze_days)
 
     @classmethod
-    def empty(cls, rest_days: int) -> "FeedbackBook":
-        return cls.from_rows(pd.DataFrame(columns=_COLUMNS), "0", rest_days)
+    def empty(cls, rest_days: int, snooze_days: int) -> "FeedbackBook":
+        return cls.from_rows(pd.DataFrame(columns=_COLUMNS), "0", rest_days, snooze_days)
 
     # -- item states ------------------------------------------------------------------------
     def for_hcp(self, hcp_id: str) -> list[dict]:

@@ -46,6 +46,7 @@ from engine.service.registry import VersionPointer
 from engine.service.rules import RuleBook
 from engine.service.search import HcpSearch
 from engine.service.snapshot import SNAPSHOT_FORMAT, DataSnapshot
+from engine.service.worklist import fill_days
 from engine.topics.labels import topic_phrases
 
 log = logging.getLogger("engine.service")
@@ -70,6 +71,11 @@ PLAN_COLUMNS = ["hcp_id", "step", "date", "content_id", "channel", "engagement_p
 SHARED_TTL_S = 24 * 3600
 #: HCPs the Overview's simulated campaign impact compares (a seeded sample)
 IMPACT_SAMPLE = 2000
+#: columns of a territory's week plan export (:meth:`NBAService.week_plan_csv`)
+WEEK_PLAN_COLUMNS = ["Date", "Order", "Status", "NPI", "Name", "Specialty", "City", "State", "Content ID", "Content",
+                     "Channel", "Likely to engage (%)"]
+#: worklist actions listed at most (a day rarely holds more)
+WORKLIST_LIMIT = 60
 #: recommended contents listed per segment in :meth:`NBAService.segments`
 SEGMENT_TOP_CONTENT = 3
 
@@ -358,7 +364,7 @@ class NBAService:
         pointer = VersionPointer(store, settings.redis_url, check_every_s=check_every_s)
         versions = store.versions(mirror=False)
         data = _load_data(store, settings, cache, versions["data"])
-        feedback = FeedbackBook.load(store, versions["feedback"], settings.dismiss_days)
+        feedback = FeedbackBook.load(store, versions["feedback"], settings.dismiss_days, settings.snooze_days)
         service = cls(settings, store, cache, pointer, Live(data, None, feedback), check_every_s)
         candidates = [pointer.read(), _bundles().current_version(settings.artifacts_dir)]
         for version in dict.fromkeys(v for v in candidates if v):
@@ -410,7 +416,8 @@ class NBAService:
                     serving = None if serving is None else Serving.build(serving.bundle, data.snapshot, self.settings)
                     log.info("serving data version %s as of %s", state["data"], day.date())
             if state["feedback"] != feedback.version:
-                feedback = FeedbackBook.load(self.store, state["feedback"], self.settings.dismiss_days)
+                feedback = FeedbackBook.load(self.store, state["feedback"], self.settings.dismiss_days,
+                                                 self.settings.snooze_days)
             if (data, serving, feedback) != (live.data, live.serving, live.feedback):
                 self._live = Live(data, serving, feedback)  # the swap: one reference assignment
 
@@ -420,7 +427,8 @@ class NBAService:
             live = self._live
             if version != live.feedback.version:
                 self._live = dataclasses.replace(
-                    live, feedback=FeedbackBook.load(self.store, version, self.settings.dismiss_days))
+                    live, feedback=FeedbackBook.load(self.store, version, self.settings.dismiss_days,
+                                                             self.settings.snooze_days))
 
     def refresh_data(self) -> dict:
         """Check the store's versions now and switch to new data or feedback at once (the watcher
@@ -874,7 +882,8 @@ class NBAService:
 
     def feedback_items(self, hcp_id: str) -> list[dict]:
         """Every answered item of one HCP, newest first: content_id, title, channel, action, state
-        (``planned`` / ``done`` for accepts, ``resting`` / ``rest over`` for dismissals), planned_for,
+        (``planned`` / ``done`` for accepts, ``resting`` / ``rest over`` for dismissals, ``snoozed`` /
+        ``snooze over`` for snoozes), planned_for,
         rests_until, reason, user_name, answered_at."""
         live = self._state()
         day = live.data.day
@@ -885,6 +894,8 @@ class NBAService:
             rests = None if r["rests_until"] is None else pd.Timestamp(r["rests_until"])
             if accepted:
                 state = "planned" if planned is not None and planned >= day else "done"
+            elif r["action"] == "snooze":
+                state = "snoozed" if rests is not None and rests > day else "snooze over"
             else:
                 state = "resting" if rests is not None and rests > day else "rest over"
             rows.append({
@@ -1107,7 +1118,8 @@ class NBAService:
         base_key = f"{serving.version}:{live.data.snapshot.data_version}:{live.data.day.date()}:best-actions"
         memo = self._best_base
         if memo is None or memo[0] != base_key:
-            plain = dataclasses.replace(live, feedback=FeedbackBook.empty(self.settings.dismiss_days))
+            plain = dataclasses.replace(live, feedback=FeedbackBook.empty(self.settings.dismiss_days,
+                                                                               self.settings.snooze_days))
             everyone = self._batch_index(live, None)
             frame = self.cache.get_or_compute_once(
                 base_key, lambda: self._score_all(plain, 1, everyone).drop(columns=["rank", "bundle_version"]))
@@ -1175,6 +1187,132 @@ class NBAService:
                 row["hcp_id"], row["name"], row["specialty"], row["city"], row["state"], row["territory"],
                 row["segment"], row["content_id"], row["title"], channel_label(row["channel"]),
                 round(100 * row["engagement_probability"]), "; ".join(why))])
+        return out.getvalue()
+
+    # -- worklist ------------------------------------------------------------------------------
+    def worklist(self, territory: str, limit: int = WORKLIST_LIMIT) -> dict:
+        """Today's suggested actions for one territory: each HCP's next best action (after the rules and
+        the feedback), best value first, as many per channel as a day holds (``WORKLIST_CAPACITY``).
+
+        Touches already accepted for today keep their HCP's place (listed in ``accepted``, counted in
+        the capacity); an HCP whose action was dismissed or snoozed gets its next best one.
+
+        Returns
+        -------
+        dict: territory, as_of, capacity {channel: n}, used {channel: n}, ``actions`` [{rank, hcp_id,
+        name, specialty, city, state, content_id, title, channel, engagement_probability, value,
+        reasons}] (the first ``limit``), total (actions the day holds), ``accepted`` [{hcp_id, name,
+        specialty, city, state, content_id, title, channel, date}].
+
+        Raises
+        ------
+        ValueError : a territory no HCP is in.
+        NoBundleError : no bundle loaded.
+        """
+        live = self._current_live()
+        if not isinstance(limit, (int, np.integer)) or limit < 1:
+            raise ValueError(f"limit must be a positive integer (got {limit!r})")
+        key = self._key(live, "worklist", str(territory), int(limit), sorted(self.settings.worklist_capacity.items()))
+        return self.cache.get_or_compute(key, lambda: self._worklist(live, str(territory), int(limit)))
+
+    def _territory_hcps(self, live: Live, territory: str) -> pd.DataFrame:
+        hcps = live.data.snapshot.hcps
+        mine = hcps[hcps["territory"].astype(str) == territory]
+        if mine.empty:
+            raise ValueError(f"no HCP is in territory {territory!r}")
+        return mine
+
+    def _accepted_for(self, live: Live, hcp_ids, start: pd.Timestamp, days: int) -> pd.DataFrame:
+        """Touches accepted for ``days`` days from ``start`` for these HCPs: hcp_id, content_id, channel, date."""
+        latest = live.feedback.latest
+        planned = latest["planned_at"].dt.normalize()
+        mask = (latest["action"] == "accept") & latest["hcp_id"].isin(set(hcp_ids)) & (planned >= start) & \
+            (planned < start + pd.Timedelta(days=days))
+        out = latest.loc[mask, ["hcp_id", "content_id", "channel"]].copy()
+        out["date"] = planned[mask].dt.date.map(lambda d: d.isoformat()).to_numpy(dtype=object)
+        return out.sort_values(["date", "hcp_id", "content_id"], kind="stable").reset_index(drop=True)
+
+    def _worklist(self, live: Live, territory: str, limit: int) -> dict:
+        mine = self._territory_hcps(live, territory)
+        day = live.data.day
+        accepted = self._accepted_for(live, mine["hcp_id"].astype(str), day, 1)
+        frame = self._target_index(live).frame
+        candidates = frame[(frame["territory"] == territory) & ~frame["hcp_id"].isin(set(accepted["hcp_id"]))]
+        kept = fill_days(candidates.assign(value=candidates["score"]), self.settings.worklist_capacity, accepted)
+        shown = kept.head(limit).to_dict("records")
+        reasons = self._action_reasons(live.serving, shown)
+        profiles = mine.set_index(mine["hcp_id"].astype(str))
+        titles = live.data.titles
+
+        def who(hcp_id: str) -> dict:
+            row = profiles.loc[hcp_id]
+            return {"name": " ".join(str(v) for v in (row["first_name"], row["last_name"]) if isinstance(v, str)),
+                    **{c: (None if pd.isna(row[c]) else str(row[c])) for c in ("specialty", "city", "state")}}
+
+        used = accepted["channel"].value_counts().to_dict()
+        for channel, n in kept["channel"].value_counts().items():
+            used[channel] = used.get(channel, 0) + int(n)
+        return {
+            "territory": territory, "as_of": day.date().isoformat(),
+            "capacity": {c: int(n) for c, n in self.settings.worklist_capacity.items()},
+            "used": {c: int(used.get(c, 0)) for c in CHANNELS}, "total": int(len(kept)),
+            "actions": [{"rank": int(r["rank"]), "hcp_id": r["hcp_id"], "name": r["name"], "specialty": r["specialty"],
+                         "city": r["city"], "state": r["state"], "content_id": r["content_id"], "title": r["title"],
+                         "channel": r["channel"], "engagement_probability": float(r["engagement_probability"]),
+                         "value": float(r["value"]), "reasons": why} for r, why in zip(shown, reasons)],
+            "accepted": [{**who(a["hcp_id"]), "hcp_id": a["hcp_id"], "content_id": a["content_id"],
+                          "title": titles.get(a["content_id"]), "channel": a["channel"], "date": a["date"]}
+                         for a in accepted.to_dict("records")],
+        }
+
+    def week_plan(self, territory: str, days: int = 7) -> list[dict]:
+        """The territory's plans for ``days`` days from the as-of day, as many per channel and day as a day
+        holds, best value first each day, with the touches already accepted for those days first.
+
+        Returns
+        -------
+        list of dict: date, rank, status (``accepted`` / ``suggested``), hcp_id, name, specialty, city,
+        state, content_id, title, channel, engagement_probability (None for accepted touches), value.
+        """
+        if not isinstance(days, (int, np.integer)) or not 1 <= days <= 31:
+            raise ValueError(f"days must be an integer in 1..31 (got {days!r})")
+        live = self._current_live()
+        mine = self._territory_hcps(live, str(territory))
+        ids = mine["hcp_id"].astype(str).to_numpy()
+        day = live.data.day
+        steps = self._plan_frame_for(live, ids, horizon_days=int(days) - 1)
+        steps = steps.assign(date=pd.to_datetime(steps["date"]).dt.date.map(lambda d: d.isoformat()))
+        accepted = self._accepted_for(live, ids, day, int(days))
+        kept = fill_days(steps, self.settings.worklist_capacity, accepted)
+        people = mine.set_index(mine["hcp_id"].astype(str))
+        titles = live.data.titles
+        rows = [{"date": a["date"], "status": "accepted", "hcp_id": a["hcp_id"], "content_id": a["content_id"],
+                 "channel": a["channel"], "engagement_probability": None, "value": None}
+                for a in accepted.to_dict("records")]
+        rows += [{"date": r["date"], "status": "suggested", "hcp_id": str(r["hcp_id"]), "content_id": str(r["content_id"]),
+                  "channel": str(r["channel"]), "engagement_probability": float(r["engagement_probability"]),
+                  "value": float(r["value"])} for r in kept.to_dict("records")]
+        rows.sort(key=lambda r: (r["date"], r["status"] != "accepted", -(r["value"] or 0.0), r["hcp_id"]))
+        out, rank = [], {}
+        for r in rows:
+            person = people.loc[r["hcp_id"]]
+            rank[r["date"]] = rank.get(r["date"], 0) + 1
+            out.append({**r, "rank": rank[r["date"]], "title": titles.get(r["content_id"]),
+                        "name": " ".join(str(v) for v in (person["first_name"], person["last_name"]) if isinstance(v, str)),
+                        **{c: (None if pd.isna(person[c]) else str(person[c])) for c in ("specialty", "city", "state")}})
+        return out
+
+    def week_plan_csv(self, territory: str, days: int = 7) -> str:
+        """:meth:`week_plan` as a spreadsheet (:data:`WEEK_PLAN_COLUMNS`), safe to open (no formula injection)."""
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(WEEK_PLAN_COLUMNS)
+        for r in self.week_plan(territory, days):
+            likely = "" if r["engagement_probability"] is None else round(100 * r["engagement_probability"])
+            writer.writerow([csv_safe(v) for v in (
+                r["date"], r["rank"], "Accepted" if r["status"] == "accepted" else "Suggested", r["hcp_id"], r["name"],
+                r["specialty"], r["city"], r["state"], r["content_id"], r["title"], channel_label(r["channel"]),
+                likely)])
         return out.getvalue()
 
     @staticmethod

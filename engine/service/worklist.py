@@ -11,30 +11,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from engine.config import CHANNELS
-
 #: Columns a candidate frame carries (``date`` optional: all candidates are for one day without it).
 CANDIDATE_COLUMNS = ("hcp_id", "content_id", "channel", "engagement_probability", "value")
-
-
-def parse_capacity(text: str | None, default: dict[str, int]) -> dict[str, int]:
-    """``"rep_visit=8,in_person=4"`` over ``default`` (a channel given 0 gets no action).
-
-    Raises
-    ------
-    ValueError : a part that is not ``channel=whole number`` of a known channel.
-    """
-    capacity = dict(default)
-    for part in (text or "").split(","):
-        if not part.strip():
-            continue
-        name, _, value = part.partition("=")
-        name, value = name.strip(), value.strip()
-        if name not in CHANNELS or not value.isdigit():
-            raise ValueError(f"WORKLIST_CAPACITY: bad entry {part.strip()!r} (expected channel=whole number, "
-                             f"channels: {', '.join(CHANNELS)})")
-        capacity[name] = int(value)
-    return capacity
 
 
 def fill_days(candidates: pd.DataFrame, capacity: dict[str, int], taken: pd.DataFrame | None = None) -> pd.DataFrame:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from engine.service.worklist import fill_days, parse_capacity
+from engine.config import DEFAULT_WORKLIST_CAPACITY, Settings
+from engine.service.worklist import fill_days
 
 
 def candidates(rows):
@@ -28,11 +29,9 @@ def test_accepted_touches_use_the_capacity_first():
     assert fill_days(frame, {})["hcp_id"].tolist() == ["H2", "H1"]  # no limit named: no limit
 
 
-def test_capacity_parses_over_defaults_and_names_bad_parts():
-    assert parse_capacity("rep_visit=3, email=0", {"rep_visit": 8, "webinar": 5}) == {
-        "rep_visit": 3, "webinar": 5, "email": 0}
-    assert parse_capacity(None, {"rep_visit": 8}) == {"rep_visit": 8}
-    with pytest.raises(ValueError, match="'fax=2'"):
-        parse_capacity("fax=2", {})
-    with pytest.raises(ValueError, match="'rep_visit=many'"):
-        parse_capacity("rep_visit=many", {})
+def test_capacity_is_configured_per_channel_over_defaults():
+    settings = Settings.from_env({"WORKLIST_CAPACITY": "rep_visit=3, email=0", "SNOOZE_DAYS": "14"})
+    assert settings.worklist_capacity == {**DEFAULT_WORKLIST_CAPACITY, "rep_visit": 3, "email": 0}
+    assert settings.snooze_days == 14
+    with pytest.raises(ValueError, match="WORKLIST_CAPACITY: bad entry 'fax=2'"):
+        Settings.from_env({"WORKLIST_CAPACITY": "fax=2"})
