@@ -54,7 +54,7 @@ def action_card(action: dict, key: str, id_prefix: str, number: int | str | None
 
     Parameters
     ----------
-    action : content_id, title, channel, engagement_probability, reasons; optional date.
+    action : content_id, title, channel; optional engagement_probability, reasons, date.
     key : the ``index`` of its buttons (the page keeps what it stands for).
     hcp : a component naming the HCP (worklist), or None (HCP 360: the page is the HCP's).
     state : an answer already given ("Accepted · planned 02 Dec"): shown instead of the buttons.
@@ -63,7 +63,9 @@ def action_card(action: dict, key: str, id_prefix: str, number: int | str | None
     head = [html.Span(str(number), className="action-number me-2") if number is not None else None,
             dcc.Link(action.get("title") or action["content_id"], href=content_href(action["content_id"]),
                      className="action-title clamp-3", title=action.get("title") or "")]
-    facts = [channel_badge(action["channel"]), likelihood(action["engagement_probability"], action["channel"])]
+    facts = [channel_badge(action["channel"])]
+    if action.get("engagement_probability") is not None:
+        facts.append(likelihood(action["engagement_probability"], action["channel"]))
     if action.get("date"):
         facts.insert(0, html.Span(day(action["date"]), className="action-date me-2"))
     body = [

@@ -1,15 +1,15 @@
-"""HCP pieces: profile card, channel badges, recommendation table with feedback buttons.
+"""HCP pieces: profile card, channel and consent badges, the answered items' list (the suggested
+actions themselves are cards: :mod:`components.actions`).
 
 All text from data (names, titles, reasons) is passed as plain component children, which Dash
 renders as text, never as HTML.
 """
 from __future__ import annotations
 
-import datetime
-
 import dash_bootstrap_components as dbc
 from dash import html
 
+from components.formats import day
 from components.theme import channel_color, channel_label
 from engine.config import CHANNELS
 
@@ -73,104 +73,11 @@ def profile_card(profile: dict) -> dbc.Card:
     ]), className="h-100 shadow-sm")
 
 
-def probability_bars(probabilities: dict[str, float], best: str | None = None) -> html.Div:
-    """Five small vertical bars (one per channel, channel colours, tallest = most likely) with the value on hover.
-
-    Each bar is one element whose filled part is a background gradient (not a nested element):
-    the HCP 360 table draws ten rows of these, and every Dash component costs server time to
-    build and serialise on each callback.
-    """
-    top = max([float(p or 0.0) for p in probabilities.values()] + [1e-9])
-    bars = []
-    for channel in CHANNELS:
-        p = float(probabilities.get(channel) or 0.0)
-        filled = f"{max(p / top, 0.04) * 100:.0f}%"
-        color = channel_color(channel)
-        bars.append(html.Div(
-            title=f"{channel_label(channel)}: {p:.0%}",
-            style={"height": "28px", "width": "12px", "borderRadius": "2px 2px 0 0",
-                   "background": f"linear-gradient(to top, {color} {filled}, transparent {filled})",
-                   "opacity": 1.0 if channel == best else 0.55}))
-    return html.Div(bars, className="d-flex gap-1 align-items-end", style={"height": "28px"})
-
-
-def feedback_buttons(id_prefix: str, key: int) -> html.Div:
-    """Accept / Dismiss buttons of one item; ids ``{"type": f"{id_prefix}-accept"|..., "index": key}``."""
-    return html.Div([
-        dbc.Button("Accept", id={"type": f"{id_prefix}-accept", "index": key}, size="sm", color="success",
-                   className="me-1"),
-        dbc.Button("Dismiss", id={"type": f"{id_prefix}-dismiss", "index": key}, size="sm", color="secondary"),
-    ], className="d-flex flex-nowrap")
-
-
-def _why(reasons: list[str], notes: list[str]) -> list:
-    return [html.Ul([html.Li(r) for r in reasons[:3]], className="mb-1 ps-3 small"),
-            *[html.Div(n, className="small text-warning-emphasis") for n in notes]]
-
-
-def recommendations_table(recs: list[dict], id_prefix: str = "hcp360") -> html.Div:
-    """Ranked recommendations with reasons and Accept/Dismiss buttons (pattern-matching ids).
-
-    Button ids are ``{"type": f"{id_prefix}-accept"|f"{id_prefix}-dismiss", "index": i}`` (the row's
-    position); the page keeps the items in a store to look up the content and channel of a clicked row.
-    """
-    header = html.Thead(html.Tr([html.Th("#"), html.Th("Content"), html.Th("Best channel"),
-                                 html.Th("Channel probability"), html.Th("Engagement", className="text-end"),
-                                 html.Th("Why"), html.Th("")]))
-    rows = []
-    for i, rec in enumerate(recs):
-        reasons = rec.get("reasons") or []
-        notes = rec.get("rule_notes") or []
-        rows.append(html.Tr([
-            html.Td(rec["rank"], className="fw-semibold"),
-            html.Td([html.Div(rec.get("title") or rec["content_id"], className="rec-title"),
-                     html.Div(rec["content_id"], className="text-muted small")], style={"maxWidth": "340px"}),
-            html.Td(channel_badge(rec["channel"])),
-            html.Td(probability_bars(rec.get("channel_probabilities") or {}, best=rec["channel"])),
-            html.Td(f"{float(rec['engagement_probability']):.0%}", className="text-end fw-semibold"),
-            html.Td(_why(reasons, notes), style={"maxWidth": "300px"}),
-            html.Td(feedback_buttons(id_prefix, i)),
-        ], id={"type": f"{id_prefix}-rec-row", "index": i}))
-    legend = html.Div(["Channel probability bars, left to right: ",
-                       *[channel_badge(c) for c in CHANNELS]], className="small text-muted mb-2")
-    return html.Div([legend, dbc.Table([header, html.Tbody(rows)], hover=True, striped=True, borderless=True,
-                                       responsive=True, className="align-middle mb-0")], id=f"{id_prefix}-recs-table")
-
-
 #: Reasons offered when dismissing a recommendation (free text can add detail).
 DISMISS_REASONS = [
     "Already discussed with HCP", "Not relevant to HCP's practice", "Wrong channel for this HCP",
     "Timing not right", "Content outdated", "Other",
 ]
-
-
-def _day(iso: str | None) -> str:
-    return "—" if not iso else datetime.date.fromisoformat(str(iso)[:10]).strftime("%d %b %Y")
-
-
-def plan_table(plan: dict, id_prefix: str = "hcp360", offset: int = 0) -> html.Div:
-    """The plan's steps (date, content, channel, expected engagement, why) with Accept/Dismiss buttons
-    (``index`` ``offset + i``, after the page's other items; accepting plans the touch for the step's date)."""
-    header = html.Thead(html.Tr([html.Th("Step"), html.Th("Date"), html.Th("Content"), html.Th("Channel"),
-                                 html.Th("Engagement", className="text-end"), html.Th("Why"), html.Th("")]))
-    rows = [html.Tr([
-        html.Td(step["step"], className="fw-semibold"),
-        html.Td(_day(step["date"]), className="text-nowrap"),
-        html.Td([html.Div(step.get("title") or step["content_id"], className="rec-title"),
-                 html.Div(step["content_id"], className="text-muted small")], style={"maxWidth": "340px"}),
-        html.Td(channel_badge(step["channel"])),
-        html.Td(f"{float(step['engagement_probability']):.0%}", className="text-end fw-semibold"),
-        html.Td(_why(step.get("reasons") or [], step.get("rule_notes") or []), style={"maxWidth": "300px"}),
-        html.Td(feedback_buttons(id_prefix, offset + i)),
-    ], id={"type": f"{id_prefix}-plan-row", "index": i}) for i, step in enumerate(plan.get("steps") or [])]
-    rows += [html.Tr([
-        html.Td("✓", className="text-success fw-semibold", title="accepted"), html.Td(_day(a["date"])),
-        html.Td([html.Div(a.get("title") or a["content_id"], className="rec-title"),
-                 html.Div("accepted: planned touch", className="text-muted small")]),
-        html.Td(channel_badge(a["channel"])), html.Td(""), html.Td(""), html.Td(""),
-    ], className="table-success") for a in plan.get("accepted") or []]
-    return dbc.Table([header, html.Tbody(rows)], hover=True, borderless=True, responsive=True,
-                     className="align-middle mb-0", id=f"{id_prefix}-plan-table")
 
 
 #: How each feedback state reads on the page.
@@ -179,20 +86,21 @@ FEEDBACK_STATES = {"planned": "Accepted · planned", "done": "Accepted · done",
                    "snooze over": "Snoozed · suggested again"}
 
 
-def feedback_table(items: list[dict], id_prefix: str = "hcp360") -> html.Div:
-    """The HCP's answered items and their state (text only: reasons are user text)."""
+def feedback_list(items: list[dict], id_prefix: str = "hcp360") -> html.Div:
+    """The HCP's answered items and their state, one line each (text only: reasons are user text)."""
     if not items:
         return html.P("No feedback on this HCP yet.", className="text-muted mb-0", id=f"{id_prefix}-feedback-empty")
-    header = html.Thead(html.Tr([html.Th(h) for h in ("Content", "Channel", "State", "For", "Reason", "By",
-                                                      "Answered")]))
-    rows = [html.Tr([
-        html.Td(item.get("title") or item["content_id"], className="rec-title"),
-        html.Td(channel_badge(item["channel"])),
-        html.Td(FEEDBACK_STATES.get(item["state"], item["state"]), className="feedback-state"),
-        html.Td(_day(item["planned_for"]) if item["action"] == "accept" else f"until {_day(item['rests_until'])}"),
-        html.Td(item.get("reason") or "—", className="small"),
-        html.Td(item.get("user_name") or "—"),
-        html.Td(_day(item.get("answered_at"))),
-    ], id={"type": f"{id_prefix}-feedback-row", "index": i}) for i, item in enumerate(items)]
-    return dbc.Table([header, html.Tbody(rows)], size="sm", striped=True, responsive=True, className="mb-0",
-                     id=f"{id_prefix}-feedback-table")
+    rows = []
+    for i, item in enumerate(items):
+        when = (f"for {day(item['planned_for'])}" if item["action"] == "accept"
+                else f"until {day(item['rests_until'])}")
+        by = " · ".join(v for v in (item.get("user_name"), f"answered {day(item.get('answered_at'))}") if v)
+        rows.append(html.Li([
+            html.Div(item.get("title") or item["content_id"], className="feedback-title fw-semibold clamp-2"),
+            html.Div([channel_badge(item["channel"]),
+                      html.Span(FEEDBACK_STATES.get(item["state"], item["state"]), className="feedback-state me-1"),
+                      html.Span(when, className="text-muted")], className="small d-flex flex-wrap align-items-center"),
+            html.Div(item["reason"], className="small fst-italic") if item.get("reason") else None,
+            html.Div(by, className="small text-muted"),
+        ], className="list-group-item feedback-item", id={"type": f"{id_prefix}-feedback-row", "index": i}))
+    return html.Ul(rows, className="list-group list-group-flush", id=f"{id_prefix}-feedback-list")

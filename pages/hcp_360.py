@@ -8,8 +8,9 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from components.charts import forecast_figure, history_timeline, plan_figure
 from components.common import empty_state, error_alert, loading, page_header, ready_marker, section_card
-from components.hcp import (DISMISS_REASONS, feedback_table, full_name, plan_table, profile_card,
-                            recommendations_table)
+from components.formats import day
+from components.actions import action_card, action_grid, notes_block, shared_notes
+from components.hcp import DISMISS_REASONS, feedback_list, full_name, profile_card
 from webapp.auth import require_role
 from webapp.extensions import nba
 from webapp.inputs import InvalidInput, index, records, text, whole_numbers
@@ -67,7 +68,7 @@ def layout(hcp_id: str | None = None, **_kwargs):
                               "likely channel at the median date, bars = 10–90 % range"),
         dismiss_modal(),
         dbc.Toast(id="hcp360-toast", header="Feedback", is_open=False, dismissable=True, duration=5000,
-                  icon="success", style={"position": "fixed", "top": 76, "right": 16, "width": 360, "zIndex": 1080}),
+                  icon="success", className="app-toast"),
         html.Div(id="hcp360-ready-slot"),
     ])
 
@@ -107,7 +108,7 @@ def load_hcp(hcp_id):
     hcp_id = text(hcp_id, "hcp360-id.data", MAX_HCP_ID_CHARS)
     service = nba.service
     history = history_timeline(service.hcp_history(hcp_id), title=None)
-    feedback = feedback_table(service.feedback_items(hcp_id))
+    feedback = feedback_list(service.feedback_items(hcp_id))
     try:
         plan = service.plan(hcp_id)
         recs = service.recommend(hcp_id, n=N_RECOMMENDATIONS)
@@ -116,10 +117,16 @@ def load_hcp(hcp_id):
         unavailable = error_alert(str(exc), "Recommendations unavailable")
         return (history, plan_figure({}), unavailable, unavailable, [], feedback, forecast_figure([], title=None),
                 ready_marker("hcp360"))
-    table = recommendations_table(recs) if recs else empty_state(
+    table = html.Div([
+        notes_block(shared_notes(recs + plan["steps"]), id="hcp360-notes"),
+        action_grid([action_card(r, i, "hcp360", number=r["rank"]) for i, r in enumerate(recs)], "hcp360-recs"),
+    ]) if recs else empty_state(
         "No eligible recommendation", "Consent, contact caps, approval windows or feedback rule out every content "
                                       "today.")
-    steps = plan_table(plan, offset=len(recs)) if plan["steps"] or plan["accepted"] else html.Div()
+    steps = action_grid(
+        [action_card(s, len(recs) + i, "hcp360", number=s["step"]) for i, s in enumerate(plan["steps"])]
+        + [action_card(a, f"accepted-{i}", "hcp360", state=f"Accepted · planned for {day(a['date'])}")
+           for i, a in enumerate(plan["accepted"])], "hcp360-plan") if plan["steps"] or plan["accepted"] else html.Div()
     return (history, plan_figure(plan), steps, table, feedback_items(recs, plan), feedback,
             forecast_figure(forecast, title=None), ready_marker("hcp360"))
 
@@ -194,7 +201,7 @@ def send_feedback(_accepts, _confirm, hcp_id, items, pending, reason, details, d
     same = {k for k, other in enumerate(items)
             if (other["content_id"], other["channel"]) == (item["content_id"], item["channel"])}
     return (feedback_message(action, item.get("title") or item["content_id"]), True, "success",
-            sorted(set(done) | same), feedback_table(nba.service.feedback_items(hcp_id)), False)
+            sorted(set(done) | same), feedback_list(nba.service.feedback_items(hcp_id)), False)
 
 
 def locked(done: list[int] | None, ids: list[dict]) -> list[bool]:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 from dash import dcc, html
 
-from components.hcp import consent_badges, probability_bars, recommendations_table
+from components.actions import action_card, notes_block, shared_notes
+from components.hcp import consent_badges, feedback_list
 from components.tables import npi_link, simple_table, sort_from_model
 from components.theme import CHANNEL_COLORS
 from engine.config import CHANNELS, Settings
@@ -50,24 +51,38 @@ def _rec(title="Statins in <script>alert(1)</script> heart failure"):
             "rule_notes": ["email: contact cap reached"]}
 
 
-def test_recommendations_table_renders_text_and_feedback_buttons():
-    table = recommendations_table([_rec()])
-    strings = texts(table)
+def test_an_action_card_shows_one_percentage_reasons_and_answers_as_text():
+    card = action_card(_rec(), 0, "hcp360", number=1)
+    strings = texts(card)
     assert "Statins in <script>alert(1)</script> heart failure" in strings  # a text child, never HTML
-    assert {"topic match: statins", "peers engaged", "email: contact cap reached", "42%"} <= set(strings)
-    ids = [c.id for c in walk(table) if getattr(c, "id", None) and isinstance(c.id, dict)]
+    assert {"topic match: statins", "peers engaged", "42%", " likely to engage, by webinar"} <= set(strings)
+    assert "email: contact cap reached" not in strings  # rule notes are said once per HCP, not per card
+    ids = [c.id for c in walk(card) if getattr(c, "id", None) and isinstance(c.id, dict)]
     assert {"type": "hcp360-accept", "index": 0} in ids and {"type": "hcp360-dismiss", "index": 0} in ids
-    assert not any(getattr(c, "dangerously_allow_html", False) for c in walk(table))
+    assert not any(getattr(c, "dangerously_allow_html", False) for c in walk(card))
+    links = [c for c in walk(card) if isinstance(c, dcc.Link)]
+    assert links[0].href == "/content/C1"
+    snoozable = texts(action_card(_rec(), "3", "worklist", snooze=True))
+    assert "Snooze" in snoozable
+    answered = texts(action_card(_rec(), 0, "hcp360", state="Accepted · planned for today"))
+    assert "Accepted · planned for today" in answered and "Accept" not in answered
 
 
-def test_probability_bars_one_per_channel_with_value_on_hover():
-    bars = probability_bars({"email": 0.5, "webinar": 0.25}, best="email").children
-    assert len(bars) == len(CHANNELS)
-    assert bars[0].title == "Email: 50%" and bars[1].title == "Webinar: 25%"
-    assert CHANNEL_COLORS["email"] in bars[0].style["background"]
-    assert bars[0].style["opacity"] == 1.0 and bars[1].style["opacity"] < 1.0  # the best channel stands out
-    # the most likely channel is full height, the others in proportion
-    assert "100%" in bars[0].style["background"] and "50%" in bars[1].style["background"]
+def test_rule_notes_are_said_once_per_hcp():
+    recs = [_rec(), {**_rec(), "rule_notes": ["email: contact cap reached", "Rep visit excluded: HCP opted out"]}]
+    assert shared_notes(recs) == ["email: contact cap reached", "Rep visit excluded: HCP opted out"]
+    block = notes_block(shared_notes(recs))
+    assert "; ".join(shared_notes(recs)) in texts(block)
+    assert notes_block([]) is None
+
+
+def test_feedback_list_says_each_answer_and_its_state():
+    items = [{"content_id": "C1", "title": "<i>T</i>", "channel": "email", "action": "snooze", "state": "snoozed",
+              "planned_for": None, "rests_until": "2025-07-04", "reason": None, "user_name": "msl",
+              "answered_at": "2025-06-27T10:00:00"}]
+    strings = texts(feedback_list(items))
+    assert "<i>T</i>" in strings and "Snoozed · back later" in strings and "until 04 Jul 2025" in strings
+    assert "No feedback on this HCP yet." in texts(feedback_list([]))
 
 
 def test_consent_badges_show_consent_and_caps():

@@ -223,3 +223,33 @@ def test_content_page_shows_the_record_and_the_response(web, request_as):
     assert top["title"] in words and "No PubMed record" in words  # generated content has no PMID
     assert content.layout(content_id="nope").id == "content-not-found"
     assert content.layout(content_id="x" * 500).id == "content-not-found"
+
+
+def test_the_worklist_is_the_msl_territory_whatever_the_browser_sends(web, request_as):
+    _, service, _ = web
+    request_as("msl", "msl")
+    from pages import worklist
+
+    page = worklist.layout()
+    assert "Territory: West" in texts(page) and no_raw_html(page)
+    body, items, usage, marker = worklist.load_worklist("Southeast", 0)  # an MSL cannot look elsewhere
+    assert ready(marker, "worklist") and no_raw_html(body)
+    expected = service.worklist("West")
+    assert [i["hcp_id"] for i in items] == [a["hcp_id"] for a in expected["actions"]]
+    assert usage.startswith(f"{expected['total']} action")
+    csv_text = worklist.export_week(1, "Southeast")["content"]
+    assert csv_text.startswith("Date,Order,Status,NPI")
+    west = {r["hcp_id"] for r in service.search_hcps(territory="West", page_size=1000)["rows"]}
+    assert {line.split(",")[3] for line in csv_text.splitlines()[1:]} <= west
+
+
+def test_brand_managers_pick_the_worklist_territory(web, request_as):
+    _, service, _ = web
+    request_as("brand_manager", "brand")
+    from pages import worklist
+
+    page = worklist.layout(territory="Southeast")
+    select = next(c for c in walk(page) if getattr(c, "id", None) == "worklist-territory-select")
+    assert select.value == "Southeast" and "West" in select.options
+    _, items, _, _ = worklist.load_worklist("Southeast", 0)
+    assert [i["hcp_id"] for i in items] == [a["hcp_id"] for a in service.worklist("Southeast")["actions"]]

@@ -1,0 +1,228 @@
+"""Worklist: today's suggested actions for a territory, best first, within what a day holds.
+
+An MSL sees the territory their user carries (checked on the server: the territory comes from the
+user, never from the browser); brand managers and admins pick one. Each action can be accepted
+(a touch planned for today), snoozed (suggested again in ``SNOOZE_DAYS``) or dismissed with a
+reason; the list answers at once. The week's plan exports as CSV.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import dash
+import dash_bootstrap_components as dbc
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+
+from components.actions import action_card, action_grid
+from components.common import MAX_OPTION_CHARS, empty_state, error_alert, filter_choices, loading, page_header, \
+    ready_marker, section_card
+from components.formats import day
+from components.hcp import DISMISS_REASONS
+from engine.config import CHANNELS, channel_label
+from webapp.auth import current_user, require_role
+from webapp.extensions import nba
+from webapp.inputs import InvalidInput, index, optional_text, records, text
+
+dash.register_page(__name__, path="/worklist", name="Worklist", title="Worklist · HCP NBA", order=2)
+
+#: what each action button stands for (kept in a store, looked up by the button's index)
+ITEM_KEYS = ("hcp_id", "content_id", "channel")
+MAX_DETAILS_CHARS = 500
+ROLES = ("admin", "brand_manager", "msl")
+
+
+def territory_of(user, wanted: str | None) -> str | None:
+    """The territory ``user`` may see: an MSL's own (whatever the browser sent), else the one chosen."""
+    return user.territory if user.role == "msl" else wanted
+
+
+def hcp_line(action: dict) -> html.Div:
+    where = ", ".join(v for v in (action.get("city"), action.get("state")) if v)
+    return html.Div([dcc.Link(action.get("name") or action["hcp_id"], href=f"/hcp/{action['hcp_id']}",
+                              className="fw-semibold"),
+                     html.Span(" · " + " · ".join(v for v in (action.get("specialty"), where) if v),
+                               className="text-muted small")])
+
+
+def usage_text(work: dict) -> str:
+    """"9 actions today: rep visits 8 of 8, emails 1 of 40"."""
+    parts = [f"{channel_label(c).lower()}s {work['used'][c]} of {work['capacity'][c]}"
+             for c in CHANNELS if work["used"].get(c) and c in work["capacity"]]
+    total = work["total"] + len(work["accepted"])
+    return f"{total} action{'s' if total != 1 else ''} for {day(work['as_of'])}" + (f": {', '.join(parts)}" if parts else "")
+
+
+def worklist_body(work: dict) -> tuple[list, list[dict]]:
+    """(the page's cards, what each button stands for)."""
+    items = [{"hcp_id": a["hcp_id"], "content_id": a["content_id"], "channel": a["channel"], "title": a.get("title")}
+             for a in work["actions"]]
+    cards = [action_card(a, str(i), "worklist", number=a["rank"], hcp=hcp_line(a), snooze=True)
+             for i, a in enumerate(work["actions"])]
+    accepted = [action_card(a, f"accepted-{i}", "worklist", hcp=hcp_line(a), state="Accepted · planned for today")
+                for i, a in enumerate(work["accepted"])]
+    body = []
+    if accepted:
+        body.append(section_card("Accepted for today", action_grid(accepted, "worklist-accepted"),
+                                 subtitle="planned touches: they count toward the day and the contact caps"))
+    body.append(section_card("Suggested", action_grid(cards, "worklist-actions") if cards else empty_state(
+        "Nothing more to suggest today", "The day's capacity is used, or the rules and answers rule the rest out."),
+        subtitle="best value first (chance to engage, less the channel's cost); one action per HCP"))
+    return body, items
+
+
+def layout(territory=None, **_kwargs):
+    user = current_user()
+    if user is None:
+        return empty_state("Sign in", "The worklist needs a signed-in user.")
+    options = filter_choices(nba.service.filter_options().get("territory") or [], "territory")
+    if user.role == "msl":
+        if not user.territory:
+            return html.Div([page_header("Worklist"), empty_state(
+                "No territory", "Your user has no territory yet: ask an admin to set one."), ready_marker("worklist")])
+        chooser = html.Div(f"Territory: {user.territory}", className="fw-semibold", id="worklist-territory-name")
+        chosen = user.territory
+    else:
+        wanted = territory if isinstance(territory, str) and territory in options else user.territory
+        chosen = wanted if wanted in options else (options[0] if options else None)
+        chooser = dcc.Dropdown(id="worklist-territory-select", options=options, value=chosen, clearable=False)
+    return html.Div([
+        page_header("Worklist", "Today's suggested actions for a territory",
+                    actions=dbc.Button("Export the week's plan (CSV)", id="worklist-export", color="primary",
+                                       outline=True, size="sm")),
+        dbc.Row([dbc.Col(chooser, md=4), dbc.Col(html.Div(id="worklist-usage", className="text-muted small pt-2"),
+                                                  md=8)], className="g-2 mb-3 align-items-center"),
+        dcc.Store(id="worklist-territory", data=chosen),
+        dcc.Store(id="worklist-items"),
+        dcc.Store(id="worklist-pending"),
+        dcc.Store(id="worklist-answered", data=0),
+        loading(html.Div(id="worklist-body")),
+        dcc.Download(id="worklist-download"),
+        dismiss_modal(),
+        dbc.Toast(id="worklist-toast", header="Worklist", is_open=False, dismissable=True, duration=4000,
+                  icon="success", className="app-toast"),
+        html.Div(id="worklist-ready-slot"),
+    ])
+
+
+def dismiss_modal() -> dbc.Modal:
+    return dbc.Modal([
+        dbc.ModalHeader(dbc.ModalTitle("Dismiss action")),
+        dbc.ModalBody([
+            html.Div(id="worklist-dismiss-title", className="fw-semibold mb-3"),
+            dbc.Label("Reason", html_for="worklist-dismiss-reason"),
+            dcc.Dropdown(id="worklist-dismiss-reason", options=DISMISS_REASONS, placeholder="Choose a reason…",
+                         clearable=False, className="mb-3"),
+            dbc.Label("Details (optional)", html_for="worklist-dismiss-text"),
+            dbc.Textarea(id="worklist-dismiss-text", maxLength=MAX_DETAILS_CHARS,
+                         placeholder="Anything the brand team should know"),
+        ]),
+        dbc.ModalFooter([dbc.Button("Cancel", id="worklist-dismiss-cancel", color="link"),
+                         dbc.Button("Dismiss", id="worklist-dismiss-confirm", color="danger", disabled=True)]),
+    ], id="worklist-dismiss-modal", is_open=False)
+
+
+# a brand manager's or admin's choice of territory goes to the store the other callbacks read
+dash.clientside_callback("function(value) { return value; }", Output("worklist-territory", "data"),
+                         Input("worklist-territory-select", "value"), prevent_initial_call=True)
+
+
+@dash.callback(
+    Output("worklist-body", "children"), Output("worklist-items", "data"), Output("worklist-usage", "children"),
+    Output("worklist-ready-slot", "children"),
+    Input("worklist-territory", "data"), Input("worklist-answered", "data"),
+)
+def load_worklist(territory, _answered):
+    user = require_role(*ROLES)
+    territory = territory_of(user, optional_text(territory, "worklist-territory.data", MAX_OPTION_CHARS))
+    if not territory:
+        return empty_state("No territory", "Choose a territory."), [], "", ready_marker("worklist")
+    try:
+        work = nba.service.worklist(territory)
+    except Exception as exc:  # noqa: BLE001 - e.g. no bundle yet or an unknown territory: say so
+        return error_alert(str(exc), "Worklist unavailable"), [], "", ready_marker("worklist")
+    body, items = worklist_body(work)
+    return body, items, usage_text(work), ready_marker("worklist")
+
+
+@dash.callback(
+    Output("worklist-dismiss-modal", "is_open"), Output("worklist-pending", "data"),
+    Output("worklist-dismiss-title", "children"), Output("worklist-dismiss-reason", "value"),
+    Output("worklist-dismiss-text", "value"),
+    Input({"type": "worklist-dismiss", "index": ALL}, "n_clicks"), Input("worklist-dismiss-cancel", "n_clicks"),
+    State("worklist-items", "data"),
+    prevent_initial_call=True,
+)
+def open_dismiss(_clicks, _cancel, items):
+    trigger = ctx.triggered_id
+    if trigger == "worklist-dismiss-cancel":
+        return False, None, no_update, no_update, no_update
+    if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
+        return no_update, no_update, no_update, no_update, no_update  # buttons just rendered, not clicked
+    items = records(items, "worklist-items.data", ITEM_KEYS)
+    position = _position(trigger, items, "worklist-dismiss.index")
+    return True, position, items[position].get("title") or items[position]["content_id"], None, ""
+
+
+@dash.callback(Output("worklist-dismiss-confirm", "disabled"), Input("worklist-dismiss-reason", "value"))
+def need_reason(reason):
+    return not reason
+
+
+def _position(trigger: dict, items: list, field: str) -> int:
+    key = trigger.get("index")
+    if not (isinstance(key, str) and key.isdigit()):
+        raise InvalidInput(field, "expected the position of an action")
+    return index(int(key), len(items), field)
+
+
+ANSWERED = {"accept": "Accepted: planned for today", "snooze": "Snoozed: suggested again later",
+            "dismiss": "Dismissed. Thanks, the reason was recorded"}
+
+
+@dash.callback(
+    Output("worklist-toast", "children"), Output("worklist-toast", "is_open"), Output("worklist-toast", "icon"),
+    Output("worklist-answered", "data"), Output("worklist-dismiss-modal", "is_open", allow_duplicate=True),
+    Input({"type": "worklist-accept", "index": ALL}, "n_clicks"),
+    Input({"type": "worklist-snooze", "index": ALL}, "n_clicks"), Input("worklist-dismiss-confirm", "n_clicks"),
+    State("worklist-items", "data"), State("worklist-pending", "data"), State("worklist-dismiss-reason", "value"),
+    State("worklist-dismiss-text", "value"), State("worklist-answered", "data"),
+    prevent_initial_call=True,
+)
+def answer(_accepts, _snoozes, _confirm, items, pending, reason, details, answered):
+    user = require_role(*ROLES)
+    trigger = ctx.triggered_id
+    if not ctx.triggered or not ctx.triggered[0]["value"]:
+        return no_update, no_update, no_update, no_update, no_update
+    items = records(items, "worklist-items.data", ITEM_KEYS)
+    if trigger == "worklist-dismiss-confirm":
+        if pending is None or not reason:
+            return no_update, no_update, no_update, no_update, no_update
+        if reason not in DISMISS_REASONS:
+            raise InvalidInput("worklist-dismiss-reason.value", "not one of the offered reasons")
+        position, action = index(pending, len(items), "worklist-pending.data"), "dismiss"
+        details = text(details, "worklist-dismiss-text.value", MAX_DETAILS_CHARS)
+        full_reason = f"{reason}: {details}" if details else reason
+    elif isinstance(trigger, dict) and trigger.get("type") in ("worklist-accept", "worklist-snooze"):
+        action = "accept" if trigger["type"] == "worklist-accept" else "snooze"
+        position, full_reason = _position(trigger, items, f"{trigger['type']}.index"), None
+    else:
+        return no_update, no_update, no_update, no_update, no_update
+    item = items[position]
+    try:
+        nba.service.record_feedback(item["hcp_id"], item["content_id"], item["channel"], action, full_reason,
+                                    user.name)
+    except Exception as exc:  # noqa: BLE001 - the user must know it was not saved
+        return f"Not saved: {exc}", True, "danger", no_update, False
+    title = item.get("title") or item["content_id"]
+    return f"{ANSWERED[action]}: “{title}”.", True, "success", int(answered or 0) + 1, False
+
+
+@dash.callback(Output("worklist-download", "data"), Input("worklist-export", "n_clicks"),
+               State("worklist-territory", "data"), prevent_initial_call=True)
+def export_week(clicked, territory):
+    user = require_role(*ROLES)
+    territory = territory_of(user, optional_text(territory, "worklist-territory.data", MAX_OPTION_CHARS))
+    if not clicked or not territory:
+        return no_update
+    return dict(content=nba.service.week_plan_csv(territory), type="text/csv",
+                filename=f"week-plan-{territory}-{datetime.now():%Y%m%d}.csv".replace(" ", "-"))
