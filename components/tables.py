@@ -61,21 +61,22 @@ HCP_CARD_COLUMNS = [
 ]
 
 
-def hcp_grid_options(page_size: int = 50, row_height: int | None = None) -> dict:
-    """AG Grid options of the HCP grid (infinite row model, one row selected by a tap)."""
+#: Row height of the HCP grid on a phone: its card cells hold three lines.
+PHONE_ROW_HEIGHT = 76
+
+
+def hcp_grid(id: str, page_size: int = 50, height: int = 560, phone: bool = False) -> dag.AgGrid:
+    """The server-side paged, sorted grid over all HCPs (rows arrive through ``getRowsResponse``);
+    ``phone``: one card column (:data:`HCP_CARD_COLUMNS`) in taller rows."""
     options = {"cacheBlockSize": page_size, "maxBlocksInCache": 20, "infiniteInitialRowCount": page_size,
                "rowSelection": {"mode": "singleRow", "checkboxes": False, "enableClickSelection": True},
                "localeText": {"noRowsToShow": "No HCP matches this search"}, "suppressCellFocus": True}
-    return {**options, "rowHeight": row_height} if row_height else options
-
-
-def hcp_grid(id: str, page_size: int = 50, height: int = 560) -> dag.AgGrid:
-    """The server-side paged, sorted grid over all HCPs (rows arrive through ``getRowsResponse``)."""
     return dag.AgGrid(
-        id=id, rowModelType="infinite", columnDefs=HCP_GRID_COLUMNS, className="ag-theme-alpine",
-        defaultColDef={"sortable": True, "resizable": True, "filter": False},
+        id=id, rowModelType="infinite", columnDefs=HCP_CARD_COLUMNS if phone else HCP_GRID_COLUMNS,
+        className="ag-theme-alpine", defaultColDef={"sortable": True, "resizable": True, "filter": False},
         columnSize="responsiveSizeToFit", style={"height": f"{height}px", "width": "100%"},
-        dashGridOptions=hcp_grid_options(page_size), getRowId="params.data.hcp_id",
+        dashGridOptions={**options, "rowHeight": PHONE_ROW_HEIGHT} if phone else options,
+        getRowId="params.data.hcp_id",
     )
 
 

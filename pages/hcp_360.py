@@ -43,7 +43,7 @@ def layout(hcp_id: str | None = None, **_kwargs):
         return not_found_layout(hcp_id)
     return html.Div([
         page_header(full_name(profile), f"NPI {profile['hcp_id']} · {profile.get('specialty') or ''}",
-                    actions=dbc.Button("← Back to search", href="/hcps", color="link", size="sm", id="hcp360-back")),
+                    actions=dcc.Link("← Back to search", href="/hcps", className="btn btn-link btn-sm", id="hcp360-back")),
         dcc.Store(id="hcp360-id", data=profile["hcp_id"]),
         dcc.Store(id="hcp360-items"),
         dcc.Store(id="hcp360-pending"),

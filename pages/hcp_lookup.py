@@ -12,7 +12,7 @@ import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
 from components.common import MAX_OPTION_CHARS, filter_choices, page_header, ready_marker
-from components.tables import HCP_CARD_COLUMNS, hcp_grid, hcp_grid_options, npi_link, sort_from_model
+from components.tables import hcp_grid, npi_link, sort_from_model
 from webapp.extensions import nba
 from webapp.inputs import InvalidInput, optional_text, text
 
@@ -53,12 +53,12 @@ def layout(q=None, territory=None, segment=None, **_kwargs):
                                  value=segment if segment in segments else None), xs=6, lg=3, className="mb-2"),
         ], className="g-2 mb-1"),
         html.Div(id="hcps-count", className="text-muted mb-2"),
-        hcp_grid("hcps-grid", page_size=PAGE_SIZE),
+        html.Div(id="hcps-grid-slot", className="hcps-grid-slot"),
         html.Div("Tap a row to open the HCP 360 view.", className="text-muted small mt-2"),
         dcc.Store(id="hcps-purged"),
         dcc.Store(id="hcps-url"),
-        dcc.Store(id="hcps-phone-grid", data={"columnDefs": HCP_CARD_COLUMNS,
-                                              "dashGridOptions": hcp_grid_options(PAGE_SIZE, row_height=76)}),
+        dcc.Store(id="hcps-grids", data={"phone": hcp_grid("hcps-grid", PAGE_SIZE, phone=True).to_plotly_json(),
+                                         "desktop": hcp_grid("hcps-grid", PAGE_SIZE).to_plotly_json()}),
         dcc.Location(id="hcps-nav", refresh="callback-nav"),
         html.Div(id="hcps-ready-slot"),
     ])
@@ -149,16 +149,11 @@ dash.clientside_callback(
     Input("hcps-search", "value"), Input("hcps-territory", "value"), Input("hcps-segment", "value"),
 )
 
-# Phones get one card-like column (components/tables.py: HCP_CARD_COLUMNS): nothing hides sideways.
+# Phones get the grid with one card-like column (components/tables.py: HCP_CARD_COLUMNS): nothing hides
+# sideways. The browser picks the grid before it mounts: a grid's row height cannot change once it runs.
 dash.clientside_callback(
-    """
-    function(phone) {
-        if (window.innerWidth >= 768) { return [window.dash_clientside.no_update, window.dash_clientside.no_update]; }
-        return [phone.columnDefs, phone.dashGridOptions];
-    }
-    """,
-    Output("hcps-grid", "columnDefs"), Output("hcps-grid", "dashGridOptions"),
-    Input("hcps-phone-grid", "data"),
+    "function(grids) { return window.innerWidth < 768 ? grids.phone : grids.desktop; }",
+    Output("hcps-grid-slot", "children"), Input("hcps-grids", "data"),
 )
 
 

@@ -63,6 +63,11 @@ def _value(field: str, value) -> None:
     _scalar(field, value)
 
 
+def _flag(field: str, value) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise InvalidInput(field, "expected true or false")
+
+
 def _iso_date(field: str, value) -> None:
     if value is None:
         return
@@ -117,6 +122,7 @@ PROPERTY_RULES = {
     "start_date": _iso_date, "end_date": _iso_date, "date": _iso_date,
     "pathname": _pathname, "search": _url_part, "hash": _url_part, "href": _url_part,
     "data": _json,
+    "is_open": _flag,
     "getRowsRequest": _json_object, "cellClicked": _json_object, "clickData": _json_object,
     "id": _component_id,
 }

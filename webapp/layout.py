@@ -6,7 +6,7 @@ import logging
 import dash
 import dash_bootstrap_components as dbc
 import pandas as pd
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from webapp.auth import csrf_token, current_user
 from webapp.extensions import nba
@@ -117,7 +117,7 @@ def navbar(user) -> dbc.Navbar:
                 html.A([html.Span("NBA", className="brand-mark me-2"), "HCP Next Best Action"], href="/", className="navbar-brand", id="shell-brand"),
                 dbc.NavbarToggler(id="shell-nav-toggle", n_clicks=0),
                 dbc.Collapse(
-                    [dbc.Nav(links, navbar=True, className="me-auto", id="shell-nav"), html.Div(right, className="d-flex align-items-center")],
+                    [dbc.Nav(links, navbar=True, className="me-auto", id="shell-nav"), html.Div(right, className="d-flex flex-wrap align-items-center gap-2 py-2 py-lg-0")],
                     id="shell-nav-collapse", navbar=True, is_open=False,
                 ),
             ],
@@ -166,6 +166,14 @@ def register_shell_callbacks(app: dash.Dash) -> None:
     def _version(_pathname):
         return model_version_text(), as_of_text()
 
-    @app.callback(Output("shell-nav-collapse", "is_open"), Input("shell-nav-toggle", "n_clicks"), prevent_initial_call=True)
-    def _toggle(n_clicks):
-        return bool((n_clicks or 0) % 2)
+    # The phone's menu opens and closes with its button, and closes when a page opens (in the browser:
+    # no server round trip).
+    app.clientside_callback(
+        """
+        function(_clicks, _pathname, isOpen) {
+            const trigger = window.dash_clientside.callback_context.triggered_id;
+            return trigger === "shell-nav-toggle" ? !isOpen : false;
+        }
+        """,
+        Output("shell-nav-collapse", "is_open"), Input("shell-nav-toggle", "n_clicks"),
+        Input("_pages_location", "pathname"), State("shell-nav-collapse", "is_open"), prevent_initial_call=True)

@@ -2,6 +2,8 @@
 and the brand's feedback report shows both answers."""
 from __future__ import annotations
 
+from urllib.parse import unquote
+
 import pytest
 from selenium.webdriver.common.by import By
 
@@ -15,27 +17,27 @@ pytestmark = pytest.mark.e2e
 def open_hcp(browser, live_server, hcp_id):
     browser.get(f"{live_server}/hcp/{hcp_id}")
     wait_ready(browser, timeout=120)  # a worker's first request may load the model
-    return wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#hcp360-recs-table tbody tr"),
-                      "recommendation rows")
+    return wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#hcp360-recs .action-card"),
+                      "recommendation cards")
 
 
-def row_item(row):
-    """(title, content_id) of a recommendation or plan row."""
-    return row.find_element(By.CSS_SELECTOR, ".rec-title").text, row.find_element(By.CSS_SELECTOR, ".text-muted").text
+def row_item(card):
+    """(title, content_id) of a recommendation or plan step card (its title links to the content's page)."""
+    link = card.find_element(By.CSS_SELECTOR, ".action-title")
+    return link.text, unquote(link.get_attribute("href").rsplit("/", 1)[-1])
 
 
 def listed_contents(browser) -> set[str]:
-    rows = browser.find_elements(By.CSS_SELECTOR, "#hcp360-recs-table tbody tr, #hcp360-plan-table tbody tr")
-    return {r.find_element(By.CSS_SELECTOR, ".rec-title + .text-muted").text for r in rows
-            if r.find_elements(By.CSS_SELECTOR, ".rec-title + .text-muted")}
+    cards = browser.find_elements(By.CSS_SELECTOR, "#hcp360-recs .action-card, #hcp360-plan .action-card")
+    return {row_item(c)[1] for c in cards if not c.find_elements(By.CSS_SELECTOR, ".action-state")}
 
 
 def feedback_rows(browser, title: str) -> list[str]:
-    wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#hcp360-feedback-table, #hcp360-feedback-empty"),
+    wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#hcp360-feedback-list, #hcp360-feedback-empty"),
                "the feedback section")
     return [r.find_element(By.CSS_SELECTOR, ".feedback-state").text
-            for r in browser.find_elements(By.CSS_SELECTOR, "#hcp360-feedback-table tbody tr")
-            if r.find_element(By.CSS_SELECTOR, ".rec-title").text == title]
+            for r in browser.find_elements(By.CSS_SELECTOR, "#hcp360-feedback-list .feedback-item")
+            if r.find_element(By.CSS_SELECTOR, ".feedback-title").text == title]
 
 
 def hcps_with_recommendations(browser, live_server, n=2) -> list[str]:
@@ -48,7 +50,7 @@ def hcps_with_recommendations(browser, live_server, n=2) -> list[str]:
     for npi in npis:
         browser.get(f"{live_server}/hcp/{npi}")
         wait_ready(browser, timeout=60)
-        if browser.find_elements(By.CSS_SELECTOR, "#hcp360-recs-table tbody tr"):
+        if browser.find_elements(By.CSS_SELECTOR, "#hcp360-recs .action-card"):
             found.append(npi)
         if len(found) == n:
             return found
@@ -72,7 +74,7 @@ def test_dismiss_then_reload_accept_twice_and_the_report(browser, live_server, t
     wait_until(browser, lambda d: feedback_rows(d, title) == ["Dismissed · not suggested"], "the dismissal's state")
     browser.refresh()
     wait_ready(browser, timeout=60)
-    wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#hcp360-recs-table tbody tr"), "the new list")
+    wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#hcp360-recs .action-card"), "the new list")
     assert content_id not in listed_contents(browser), "a dismissed item came back after a reload"
     assert feedback_rows(browser, title) == ["Dismissed · not suggested"]
     screenshot(browser, "feedback-01-dismissed-gone")

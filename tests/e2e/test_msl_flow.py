@@ -33,15 +33,15 @@ def test_msl_finds_an_hcp_and_dismisses_a_recommendation(browser, live_server):
     wait_ready(browser)
     assert npi in browser.find_element(By.TAG_NAME, "body").text
 
-    rows = wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#hcp360-recs-table tbody tr"),
-                      "recommendation rows")
+    rows = wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#hcp360-recs .action-card"),
+                      "recommendation cards")
     reasons = rows[0].find_elements(By.CSS_SELECTOR, "li")
     assert reasons and all(r.text.strip() for r in reasons), "every recommendation shows its reasons"
     forecast = wait_until(browser, lambda d: figure(d, "hcp360-forecast").get("data"), "the journey forecast")
     assert len(forecast) >= 2  # interval bar + median marker per step
     screenshot(browser, "msl-02-hcp360")
 
-    title = rows[0].find_element(By.CSS_SELECTOR, ".rec-title").text
+    title = rows[0].find_element(By.CSS_SELECTOR, ".action-title").text
     click(browser, rows[0].find_element(By.XPATH, './/button[contains(@id, "hcp360-dismiss")]'))
     wait_until(browser, lambda d: d.find_element(By.ID, "hcp360-dismiss-confirm").is_displayed(), "the dismiss dialog")
     confirm = browser.find_element(By.ID, "hcp360-dismiss-confirm")

@@ -416,7 +416,7 @@ def test_type_confused_callback_inputs_get_4xx_never_500(real_app, real_client, 
 
 
 @pytest.mark.parametrize("output_part, values, expected", [
-    ("shell-nav-collapse.is_open", [{"a": 1}], "shell-nav-toggle.n_clicks: expected a click count"),
+    ("shell-nav-collapse.is_open", [{"a": 1}, "/"], "shell-nav-toggle.n_clicks: expected a click count"),
     ("channels-heatmap", [{"a": 1}, None, None, None], "channels-specialty.value: expected a text or a number"),
     ("channels-heatmap", [None, None, "not a date", None], "channels-dates.start_date: 'not a date' is not a date"),
     ("segments-preview", [None, None, None, None, "lots"], "segments-minp.value: expected a number from 0 to 1"),
