@@ -18,7 +18,9 @@ from engine.config import channel_label
 
 def likelihood(probability: float, channel: str) -> html.Span:
     """"38% likely to engage, by email": the one percentage an action shows, and what it is."""
-    return html.Span([html.Strong(f"{float(probability):.0%}"), f" likely to engage, by {channel_label(channel).lower()}"],
+    p = float(probability)
+    shown = ">99%" if p >= 0.995 else "<1%" if p < 0.005 else f"{p:.0%}"  # a model is never quite sure
+    return html.Span([html.Strong(shown), f" likely to engage, by {channel_label(channel).lower()}"],
                      className="action-likelihood",
                      title="The chance this HCP opens, clicks or attends when sent this content on this channel")
 

@@ -10,15 +10,18 @@ from components.common import empty_state
 
 def simple_table(rows: list[dict], empty: str = "Nothing to show", columns: list[str] | None = None,
                  id: str | None = None) -> html.Div | dbc.Table:
-    """A compact striped table of plain-text cells; a friendly empty state when there are no rows."""
+    """A compact striped table of plain-text cells; a friendly empty state when there are no rows.
+
+    On a phone each row stacks into label: value lines (``stack-table``, assets/10_app.css), so a wide
+    table never scrolls sideways."""
     if not rows:
         return empty_state(empty)
     columns = columns or list(rows[0])
     head = html.Thead(html.Tr([html.Th(c) for c in columns]))
-    body = html.Tbody([html.Tr([html.Td(_cell(r.get(c))) for c in columns]) for r in rows])
+    body = html.Tbody([html.Tr([html.Td(_cell(r.get(c)), **{"data-label": c}) for c in columns]) for r in rows])
     kwargs = {"id": id} if id else {}
-    return dbc.Table([head, body], striped=True, hover=True, size="sm", responsive=True,
-                     className="mb-0 align-middle", **kwargs)
+    return dbc.Table([head, body], striped=True, hover=True, size="sm", className="mb-0 align-middle stack-table",
+                     **kwargs)
 
 
 def _cell(value):

@@ -58,14 +58,13 @@ def versions_table(versions: list[dict]):
         problem = row.get("refused") or row.get("error")
         if problem:
             status.append(dbc.Badge("refused", color="danger", title=str(problem)))
-        rows.append(html.Tr([html.Td(str(row.get("version")), className="font-monospace small text-break"),
+        rows.append(html.Tr([html.Td(str(row.get("version")), className="font-monospace small text-break",
+                                     **{"data-label": "Version"}),
                              html.Td(when(row.get("created")) if row.get("created") else version_time(row.get("version")),
-                                     className="small"),
-                             html.Td(status)]))
-    return html.Div(dbc.Table([html.Thead(html.Tr([html.Th("Version"), html.Th("Created"), html.Th("Status")])),
-                               html.Tbody(rows)], hover=True, size="sm", className="mb-0 admin-table",
-                              id="admin-versions-grid"),
-                    className="admin-table-wrap")
+                                     className="small", **{"data-label": "Created"}),
+                             html.Td(status, **{"data-label": "Status"})]))
+    return dbc.Table([html.Thead(html.Tr([html.Th("Version"), html.Th("Created"), html.Th("Status")])),
+                      html.Tbody(rows)], hover=True, size="sm", className="mb-0 stack-table", id="admin-versions-grid")
 
 
 def health_panel(health: dict):
@@ -113,11 +112,10 @@ def audit_table(rows: list[dict]):
         return empty_state("No admin actions yet", "Retrains, reloads and rollbacks are listed here; answers to "
                                                    "recommendations are on the Feedback page.")
     columns = [c for c in AUDIT_LABELS if any(r.get(c) not in (None, "") for r in rows)]
-    body = [html.Tr([html.Td(when(r.get(c)) if c == "at" else (r.get(c) or "—"),
-                             className="text-break small" + (" text-nowrap" if c == "at" else ""))
-                     for c in columns]) for r in rows]
-    return html.Div(dbc.Table([html.Thead(html.Tr([html.Th(AUDIT_LABELS[c]) for c in columns])), html.Tbody(body)],
-                              size="sm", striped=True, className="mb-0 admin-table"), className="admin-table-wrap")
+    body = [html.Tr([html.Td(when(r.get(c)) if c == "at" else (r.get(c) or "—"), className="text-break small",
+                             **{"data-label": AUDIT_LABELS[c]}) for c in columns]) for r in rows]
+    return dbc.Table([html.Thead(html.Tr([html.Th(AUDIT_LABELS[c]) for c in columns])), html.Tbody(body)],
+                     size="sm", striped=True, className="mb-0 stack-table")
 
 
 def _safe(call, fallback):

@@ -265,7 +265,7 @@ class ReasonWriter:
         one, many = CHANNEL_NOUNS[CHANNELS[channel]]
         if facts.row >= 0:
             sent, engaged = int(snapshot.touches[facts.row, channel]), int(snapshot.engaged[facts.row, channel])
-            if sent > 1:
+            if sent > 1 and engaged:
                 return f"Engaged with {engaged} of the {sent} {many} sent to them"
             if sent == 1 and engaged:
                 return f"Engaged with the only {one.split(' ', 1)[1]} sent to them"

@@ -168,11 +168,14 @@ def phrase_label(relevant_terms: list[str], max_words: int = 3) -> str:
 
     best, best_score = ranked[0]
     chosen = [fuller(best)]
+    term_words = [set(_phrase_words(t)) for t in relevant_terms[:20]]
     for gram, score in ranked[1:]:
         if score < 0.5 * best_score:
             break
         gram = fuller(gram)
-        if not set(gram) & set(chosen[0]):
+        # a second phrase that a term joins to the first ("systolic blood" + "pressure") is one phrase cut
+        if not set(gram) & set(chosen[0]) and not any(words & set(gram) and words & set(chosen[0])
+                                                      for words in term_words):
             chosen.append(gram)
             break
     return " and ".join(pretty_term("_".join(gram)) for gram in chosen)
