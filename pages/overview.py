@@ -1,8 +1,9 @@
 """Overview: how the brand's HCP engagement is going, in business terms.
 
 The last 30 days of data against the 30 days before (touches, engagements, engagement rate, HCPs
-engaged), the engagement trend and channel mix, and the top content this quarter. Model quality
-lives on the Models page.
+engaged), the expected engagements of following the plans against the brand's current policy, the
+engagement trend and channel mix, and the top content this quarter. Model quality lives on the
+Models page.
 """
 from __future__ import annotations
 
@@ -76,6 +77,11 @@ def layout(**_kwargs):
         dcc.Store(id="overview-trigger", data=0),
         loading(html.Div(id="overview-kpis", className="kpi-row mb-3")),
         html.P(id="overview-period", className="text-muted small"),
+        section_card("Expected engagements: the plans against the current policy",
+                     loading(html.Div(id="overview-impact")),
+                     subtitle="the next 4-week wave played twice on the synthetic world and scored with its true "
+                              "engagement probabilities: following the plans vs the brand's own policy, same number "
+                              "of touches"),
         dbc.Row([
             dbc.Col(section_card("Engagement rate by channel, per month",
                                  loading(dcc.Graph(id="overview-trend", config=GRAPH_CONFIG))), lg=8),
@@ -84,10 +90,6 @@ def layout(**_kwargs):
         ]),
         section_card("Top content this quarter", loading(html.Div(id="overview-top-content")),
                      subtitle="most engaged content over the last 91 days of data"),
-        section_card("Simulated campaign impact", loading(html.Div(id="overview-impact")),
-                     subtitle="the next 4-week wave played twice on the synthetic world and scored with its true "
-                              "engagement probabilities: following the plans vs the brand's own policy, same number "
-                              "of touches"),
         html.Div(id="overview-ready-slot"),
     ])
 

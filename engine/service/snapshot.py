@@ -16,11 +16,9 @@ import pandas as pd
 from engine.config import CHANNELS, Settings
 from engine.data.store import Store
 
-#: window for the "recent sequence" reason
-RECENT_DAYS = 90
 #: bumped whenever the snapshot's fields change: part of its cache key, so a worker never
 #: unpickles a snapshot another code version wrote into the shared cache
-SNAPSHOT_FORMAT = 3
+SNAPSHOT_FORMAT = 4
 
 _ENGAGED = 'SUM(CASE WHEN engaged THEN 1 ELSE 0 END)'
 
@@ -133,7 +131,6 @@ class DataSnapshot:
     window_hcp, window_channel, window_time : the touches in ``(now - cap_days, now]`` (HCP row,
         channel index, timestamp): what contact caps count.
     cap_touches : int array [n_hcps, n_channels], touches in that window (derived).
-    recent_engaged : int array [n_hcps, n_channels], engaged touches in the last ``RECENT_DAYS``.
     first_touch, last_touch : per-HCP timestamps (NaT without history).
     consumed_hcp, consumed_content : int arrays of (hcp row, content row) pairs already engaged.
     monthly : frame month, channel, specialty, state, touches, engaged.
@@ -151,7 +148,6 @@ class DataSnapshot:
     window_hcp: np.ndarray
     window_channel: np.ndarray
     window_time: np.ndarray
-    recent_engaged: np.ndarray
     first_touch: np.ndarray
     last_touch: np.ndarray
     consumed_hcp: np.ndarray
@@ -200,17 +196,12 @@ class DataSnapshot:
             last = read('SELECT MAX("timestamp") AS t FROM interactions')["t"].iloc[0]
             data_end = pd.Timestamp(last) if last is not None and not pd.isna(last) else None
             cap_start = (now - pd.Timedelta(days=settings.cap_days)).to_pydatetime()
-            recent_start = (now - pd.Timedelta(days=RECENT_DAYS)).to_pydatetime()
             per_channel = read(
                 f'SELECT hcp_id, channel, COUNT(*) AS touches, {_ENGAGED} AS engaged, '
                 'MIN("timestamp") AS first_t, MAX("timestamp") AS last_t FROM interactions GROUP BY hcp_id, channel')
             in_window = read(
                 'SELECT hcp_id, channel, "timestamp" FROM interactions WHERE "timestamp" > ? AND "timestamp" <= ?',
                 [cap_start, now.to_pydatetime()])
-            recent = read(
-                'SELECT hcp_id, channel, COUNT(*) AS engaged FROM interactions '
-                'WHERE engaged AND "timestamp" > ? AND "timestamp" <= ? GROUP BY hcp_id, channel',
-                [recent_start, now.to_pydatetime()])
             consumed = read('SELECT DISTINCT hcp_id, content_id FROM interactions WHERE engaged')
             monthly = read(
                 'SELECT date_trunc(\'month\', i."timestamp") AS month, i.channel, h.specialty, h.state, '
@@ -256,7 +247,6 @@ class DataSnapshot:
             engaged=_channel_matrix(per_channel, hcp_pos, "engaged", n),
             window_hcp=w_rows[w_ok].astype(np.int64), window_channel=w_channels[w_ok].astype(np.int64),
             window_time=pd.to_datetime(in_window["timestamp"]).to_numpy(dtype="datetime64[us]")[w_ok],
-            recent_engaged=_channel_matrix(recent, hcp_pos, "engaged", n),
             first_touch=first_touch, last_touch=last_touch,
             consumed_hcp=c_rows[ok].astype(np.int64), consumed_content=c_cols[ok].astype(np.int64),
             monthly=monthly.sort_values(["month", "channel", "specialty", "state"]).reset_index(drop=True),
@@ -280,11 +270,3 @@ class DataSnapshot:
         end = pd.to_datetime(self.contents["approval_end"])
         return ((start.isna() | (start <= day)) & (end.isna() | (end >= day))).to_numpy(dtype=bool)
 
-    def peers_engaged(self) -> dict[str, np.ndarray]:
-        """Per specialty: int [n_contents], how many HCPs of that specialty engaged with each content."""
-        specialty = self.hcps["specialty"].astype(str).to_numpy()[self.consumed_hcp]
-        out = {}
-        for name in np.unique(specialty):
-            mask = specialty == name
-            out[str(name)] = np.bincount(self.consumed_content[mask], minlength=len(self.contents))
-        return out

@@ -42,7 +42,7 @@ def snapshot(consent=None, past=(), consumed=(), approval=None) -> DataSnapshot:
         window_hcp=np.zeros(len(past), dtype=np.int64), window_channel=np.array([c for c, _ in past], dtype=np.int64),
         window_time=np.array([np.datetime64(NOW - pd.Timedelta(days=d), "us") for _, d in past],
                              dtype="datetime64[us]"),
-        recent_engaged=zeros, first_touch=np.full(1, np.datetime64("NaT"), "datetime64[us]"),
+        first_touch=np.full(1, np.datetime64("NaT"), "datetime64[us]"),
         last_touch=np.full(1, np.datetime64("NaT"), "datetime64[us]"),
         consumed_hcp=np.zeros(len(consumed), dtype=np.int64), consumed_content=np.array(consumed, dtype=np.int64),
         monthly=pd.DataFrame(columns=["month", "channel", "specialty", "state", "touches", "engaged"]))

@@ -41,7 +41,7 @@ def snapshot() -> DataSnapshot:
     return DataSnapshot(
         data_version="test", now=NOW, cap_days=30, hcps=hcps, contents=contents, touches=sent, engaged=engaged,
         window_hcp=np.zeros(0, np.int64), window_channel=np.zeros(0, np.int64),
-        window_time=np.zeros(0, "datetime64[us]"), recent_engaged=counts, first_touch=np.full(4, np.datetime64("NaT"), "datetime64[us]"),
+        window_time=np.zeros(0, "datetime64[us]"), first_touch=np.full(4, np.datetime64("NaT"), "datetime64[us]"),
         last_touch=np.full(4, np.datetime64("NaT"), "datetime64[us]"),
         consumed_hcp=np.array([0, 0, 1, 2, 3]), consumed_content=np.array([0, 1, 2, 2, 2]),
         monthly=pd.DataFrame(columns=["month", "channel", "specialty", "state", "touches", "engaged"]),

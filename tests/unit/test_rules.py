@@ -31,7 +31,6 @@ def snapshot(consent_webinar=(True, False, True), cap_touches=None, channels_in_
         data_version="test", now=NOW, cap_days=30, hcps=hcps, contents=contents,
         touches=cap + np.isin(CHANNELS, channels_in_use)[None, :], engaged=np.zeros_like(cap), window_hcp=hcp_of, window_channel=channel_of,
         window_time=np.full(len(hcp_of), np.datetime64(NOW - pd.Timedelta(days=1), "us")),
-        recent_engaged=np.zeros_like(cap),
         first_touch=np.full(n_h, np.datetime64("NaT"), "datetime64[us]"),
         last_touch=np.full(n_h, np.datetime64("NaT"), "datetime64[us]"),
         consumed_hcp=np.array([0, 2]), consumed_content=np.array([2, 0]),  # H1 engaged C3, H3 engaged C1
