@@ -9,7 +9,8 @@ Starts gunicorn (2 workers, 127.0.0.1 only) on the current ARTIFACTS_DIR / DATAB
 2. **Callbacks**: ``--users`` simulated users spread over ``--client-processes`` processes
    (threads in one process would measure the client's own GIL contention), each with its own
    signed-in ``requests.Session``, POST real callback payloads to ``/_dash-update-component``
-   (HCP search grid, HCP 360 recommendations + forecast + history) with a random think time
+   (HCP search grid, HCP 360 plan + recommendations + forecast + history, a territory's worklist)
+   with a random think time
    (mean ``THINK_S``) between clicks, ``--requests-per-user`` each, stopped at ``--max-seconds``.
 
 ``--json`` prints one JSON object: pages (path -> seconds), users, requests, errors,
@@ -104,7 +105,7 @@ def measure_pages(base_url: str, paths: list[str], runs: int) -> dict[str, float
 
 
 def _run_users(base_url: str, first: int, count: int, per_user: int, start_at: float, stop_at: float,
-               hcps: list[tuple[str, str]]) -> tuple[dict[str, list[float]], list[str]]:
+               hcps: list[tuple[str, str]], territories: list[str]) -> tuple[dict[str, list[float]], list[str]]:
     """One load process: ``count`` users (threads), each signed in with its own session."""
     sessions = [requests_login(base_url, "brand" if i % 2 else "msl") for i in range(first, first + count)]
     deps = sessions[0].get(base_url + "/_dash-dependencies", timeout=30).json()
@@ -116,7 +117,11 @@ def _run_users(base_url: str, first: int, count: int, per_user: int, start_at: f
     def recommend(hcp_id):
         return callback_payload(deps, "hcp360-recs-slot", {"hcp360-id.data": hcp_id}, "hcp360-id.data")
 
-    latencies: dict[str, list[float]] = {"hcp_search": [], "hcp360_recommendations": []}
+    def worklist(territory):
+        return callback_payload(deps, "worklist-body", {"worklist-territory.data": territory, "worklist-answered.data": 0},
+                                "worklist-territory.data")
+
+    latencies: dict[str, list[float]] = {"hcp_search": [], "hcp360_recommendations": [], "worklist": []}
     errors: list[str] = []
     lock = threading.Lock()
 
@@ -128,7 +133,13 @@ def _run_users(base_url: str, first: int, count: int, per_user: int, start_at: f
             if time.time() > stop_at:
                 return
             hcp_id, last_name = rng.choice(hcps)
-            kind, body = ("hcp_search", search(last_name[: rng.randint(2, 4)])) if rng.random() < 0.5 else ("hcp360_recommendations", recommend(hcp_id))
+            draw = rng.random()
+            if draw < 0.4:
+                kind, body = "hcp_search", search(last_name[: rng.randint(2, 4)])
+            elif draw < 0.8:
+                kind, body = "hcp360_recommendations", recommend(hcp_id)
+            else:  # an MSL's worklist is their own territory whatever is sent; a brand manager's the one sent
+                kind, body = "worklist", worklist(rng.choice(territories))
             t0 = time.perf_counter()
             try:
                 response = session.post(base_url + "/_dash-update-component", json=body, timeout=60)
@@ -153,7 +164,7 @@ def _run_users(base_url: str, first: int, count: int, per_user: int, start_at: f
 
 
 def load_test(base_url: str, users: int, per_user: int, max_seconds: float, hcps: list[tuple[str, str]],
-              processes: int) -> dict:
+              territories: list[str], processes: int) -> dict:
     """``users`` simulated users spread over ``processes`` client processes (one Python process
     driving 50 threads measures its own GIL contention as much as the server)."""
     processes = max(1, min(processes, users))
@@ -162,7 +173,7 @@ def load_test(base_url: str, users: int, per_user: int, max_seconds: float, hcps
     start_at = time.time() + 5 + 0.2 * users  # every process signs its users in before the start
     stop_at = start_at + max_seconds
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(_run_users, base_url, first, count, per_user, start_at, stop_at, hcps)
+        futures = [pool.submit(_run_users, base_url, first, count, per_user, start_at, stop_at, hcps, territories)
                    for first, count in zip(firsts, shares)]
         results = [f.result() for f in futures]
     wall = time.time() - start_at
@@ -200,6 +211,10 @@ def main(argv=None) -> int:
     if frame.empty:
         raise SystemExit(f"no HCPs in {settings.database_url}: run `python -m engine bootstrap` first")
     hcps = list(zip(frame["hcp_id"].astype(str), frame["last_name"].astype(str)))
+    territories = sorted(Store(settings.database_url).query(
+        "SELECT DISTINCT territory FROM hcps WHERE territory IS NOT NULL")["territory"].astype(str))
+    content_id = Store(settings.database_url).query(
+        "SELECT content_id FROM interactions GROUP BY content_id ORDER BY COUNT(*) DESC LIMIT 1")["content_id"].iloc[0]
     world_size = Store(settings.database_url).count("hcps")
     work = Path(tempfile.mkdtemp(prefix="nba-web-bench-"))
     users_file = write_users_file(work / "users.json")
@@ -209,10 +224,11 @@ def main(argv=None) -> int:
     try:
         admin = requests_login(server.url, "admin")
         admin.get(server.url + "/_dash-layout", timeout=180)  # first request loads the model in a worker
-        paths = ["/", "/hcps", f"/hcp/{hcps[0][0]}", "/channels", "/topics", "/segments", "/models", "/admin"]
+        paths = ["/", "/hcps", f"/hcps?q={hcps[0][1]}", f"/hcp/{hcps[0][0]}", "/worklist", "/channels", "/topics",
+                 "/segments", "/models", "/feedback", f"/content/{content_id}", "/admin"]
         pages = measure_pages(server.url, paths, args.page_runs)
         log(f"load test: {args.users} users x {args.requests_per_user} callbacks ...")
-        load = load_test(server.url, args.users, args.requests_per_user, args.max_seconds, hcps,
+        load = load_test(server.url, args.users, args.requests_per_user, args.max_seconds, hcps, territories,
                          args.client_processes)
     finally:
         server.stop()

@@ -19,7 +19,7 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from components.common import (MAX_OPTION_CHARS, empty_state, error_alert, filter_choices, loading, page_header,
                                ready_marker, section_card)
-from components.formats import cache_name, count, duration, percent, store_name, version_time, when
+from components.formats import cache_name, count, day, duration, percent, store_name, version_time, when
 from engine.retrain import RetrainError, read_state, retrain
 from webapp.auth import current_user, require_role
 from webapp.extensions import nba
@@ -84,8 +84,8 @@ def health_panel(health: dict):
         *_field("Model", model, id="admin-health-model"),
         *_field("Cache", cache),
         *_field("Data", f"{count(health.get('hcps'))} HCPs, {count(health.get('contents'))} contents, "
-                        f"up to {when(health.get('data_end'))}; version {health.get('data_version')}, reasoning "
-                        f"as of {health.get('as_of')}"),
+                        f"up to {when(health.get('data_end'))} (version {health.get('data_version')})"),
+        *_field("As of", f"{day(health.get('as_of'))}: the day rules and plans reason at"),
         *_field("Uptime", f"{duration(health.get('uptime_s'))} (this worker)", id="admin-health-uptime"),
     ], className="row mb-0 small")
 

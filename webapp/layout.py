@@ -99,12 +99,16 @@ def navbar(user) -> dbc.Navbar:
     right = []
     if user is not None:
         right = [
-            dbc.Badge(as_of_text(), id="shell-as-of", color="warning", text_color="dark", className="me-2", pill=True,
-                      title="The day rules and plans reason at"),
-            dbc.Badge(model_version_text(), id="shell-version", color="light", text_color="primary", className="me-3 version-badge", pill=True),
+            # the day and the model, one above the other on a wide screen: the navbar keeps one line
+            html.Div([
+                dbc.Badge(as_of_text(), id="shell-as-of", color="warning", text_color="dark", pill=True,
+                          title="The day rules and plans reason at"),
+                dbc.Badge(model_version_text(), id="shell-version", color="light", text_color="primary",
+                          className="version-badge", pill=True),
+            ], className="shell-badges d-flex flex-lg-column align-items-lg-end gap-1"),
             html.Span(
                 [html.Span(user.name, id="shell-user", className="fw-semibold"), dbc.Badge(user.role_label, id="shell-role", color="info", className="ms-2")],
-                className="navbar-text text-white me-3",
+                className="navbar-text text-white text-nowrap",
             ),
             # a POST with the CSRF token: a link (GET) could sign people out from another site
             html.Form([dcc.Input(type="hidden", name="csrf_token", value=csrf_token(), id="shell-logout-csrf"),
@@ -114,10 +118,10 @@ def navbar(user) -> dbc.Navbar:
     return dbc.Navbar(
         dbc.Container(
             [
-                html.A([html.Span("NBA", className="brand-mark me-2"), "HCP Next Best Action"], href="/", className="navbar-brand", id="shell-brand"),
+                html.A([html.Span("NBA", className="brand-mark me-2"), html.Span("HCP Next Best Action", className="brand-name")], href="/", className="navbar-brand", id="shell-brand"),
                 dbc.NavbarToggler(id="shell-nav-toggle", n_clicks=0),
                 dbc.Collapse(
-                    [dbc.Nav(links, navbar=True, className="me-auto", id="shell-nav"), html.Div(right, className="d-flex flex-wrap align-items-center gap-2 py-2 py-lg-0")],
+                    [dbc.Nav(links, navbar=True, className="me-auto", id="shell-nav"), html.Div(right, className="d-flex flex-wrap flex-lg-nowrap align-items-center gap-2 gap-lg-3 py-2 py-lg-0")],
                     id="shell-nav-collapse", navbar=True, is_open=False,
                 ),
             ],

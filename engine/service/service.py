@@ -454,13 +454,18 @@ class NBAService:
             return None
 
     def warm(self) -> None:
-        """Precompute what the first requests would otherwise wait for (the target index); safe to
-        run in a background thread right after start-up. Failures are logged, never raised."""
-        try:
-            if self._serving is not None:
-                self._target_index(self._current_live())
-        except Exception:  # noqa: BLE001 - a warm-up is an optimisation
-            log.exception("warm-up failed; the first target list request computes it")
+        """Precompute what the first requests would otherwise wait for (the target index behind target
+        lists and worklists, the Overview's simulated impact: seconds on a full-size world, shared by the
+        workers through the cache); safe to run in a background thread right after start-up. Failures
+        are logged, never raised."""
+        if self._serving is None:
+            return
+        for what, compute in (("target index", lambda: self._target_index(self._current_live())),
+                              ("campaign impact", self.campaign_impact)):
+            try:
+                compute()
+            except Exception:  # noqa: BLE001 - a warm-up is an optimisation
+                log.exception("warm-up of the %s failed; the first request that needs it computes it", what)
 
     def _current(self) -> Serving:
         """The serving state for this request, after following the shared pointer if it moved."""
