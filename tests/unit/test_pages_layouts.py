@@ -236,7 +236,8 @@ def test_the_worklist_is_the_msl_territory_whatever_the_browser_sends(web, reque
     assert ready(marker, "worklist") and no_raw_html(body)
     expected = service.worklist("West")
     assert [i["hcp_id"] for i in items] == [a["hcp_id"] for a in expected["actions"]]
-    assert usage.startswith(f"{expected['total']} action")
+    # accepted touches count in the day's actions (the e2e tests may have accepted one in this store)
+    assert usage.startswith(f"{expected['total'] + len(expected['accepted'])} action")
     csv_text = worklist.export_week(1, "Southeast")["content"]
     assert csv_text.startswith("Date,Order,Status,NPI")
     west = {r["hcp_id"] for r in service.search_hcps(territory="West", page_size=1000)["rows"]}
