@@ -118,7 +118,8 @@ def _run_users(base_url: str, first: int, count: int, per_user: int, start_at: f
         return callback_payload(deps, "hcp360-recs-slot", {"hcp360-id.data": hcp_id}, "hcp360-id.data")
 
     def worklist(territory):
-        return callback_payload(deps, "worklist-body", {"worklist-territory.data": territory, "worklist-answered.data": 0},
+        return callback_payload(deps, "worklist-body", {"worklist-territory.data": territory,
+                                                        "worklist-answered.data": 0, "worklist-shown.data": 20},
                                 "worklist-territory.data")
 
     latencies: dict[str, list[float]] = {"hcp_search": [], "hcp360_recommendations": [], "worklist": []}

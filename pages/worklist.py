@@ -29,6 +29,8 @@ dash.register_page(__name__, path="/worklist", name="Worklist", title="Worklist 
 ITEM_KEYS = ("hcp_id", "content_id", "channel")
 MAX_DETAILS_CHARS = 500
 ROLES = ("admin", "brand_manager", "msl")
+#: cards shown at first, and added by each "Show more" (a phone scrolls through a few at a time)
+CARDS_PER_PAGE = 20
 
 
 def territory_of(user, wanted: str | None) -> str | None:
@@ -52,20 +54,24 @@ def usage_text(work: dict) -> str:
     return f"{total} action{'s' if total != 1 else ''} for {day(work['as_of'])}" + (f": {', '.join(parts)}" if parts else "")
 
 
-def worklist_body(work: dict) -> tuple[list, list[dict]]:
-    """(the page's cards, what each button stands for)."""
+def worklist_body(work: dict, shown: int = CARDS_PER_PAGE) -> tuple[list, list[dict]]:
+    """(the page's cards, the first ``shown`` suggestions; what each button stands for)."""
+    actions = work["actions"][:shown]
     items = [{"hcp_id": a["hcp_id"], "content_id": a["content_id"], "channel": a["channel"], "title": a.get("title")}
-             for a in work["actions"]]
+             for a in actions]
     cards = [action_card(a, str(i), "worklist", number=a["rank"], hcp=hcp_line(a), snooze=True)
-             for i, a in enumerate(work["actions"])]
+             for i, a in enumerate(actions)]
     accepted = [action_card(a, f"accepted-{i}", "worklist", hcp=hcp_line(a), state="Accepted · planned for today")
                 for i, a in enumerate(work["accepted"])]
     body = []
     if accepted:
         body.append(section_card("Accepted for today", action_grid(accepted, "worklist-accepted"),
                                  subtitle="planned touches: they count toward the day and the contact caps"))
-    body.append(section_card("Suggested", action_grid(cards, "worklist-actions") if cards else empty_state(
+    more = len(work["actions"]) - len(actions)
+    body.append(section_card("Suggested", [action_grid(cards, "worklist-actions") if cards else empty_state(
         "Nothing more to suggest today", "The day's capacity is used, or the rules and answers rule the rest out."),
+        dbc.Button(f"Show {min(more, CARDS_PER_PAGE)} more of {more}", id="worklist-more", color="secondary",
+                   outline=True, className="w-100") if more > 0 else None],
         subtitle="best value first (chance to engage, less the channel's cost); one action per HCP"))
     return body, items
 
@@ -95,6 +101,7 @@ def layout(territory=None, **_kwargs):
         dcc.Store(id="worklist-items"),
         dcc.Store(id="worklist-pending"),
         dcc.Store(id="worklist-answered", data=0),
+        dcc.Store(id="worklist-shown", data=CARDS_PER_PAGE),
         loading(html.Div(id="worklist-body")),
         dcc.Download(id="worklist-download"),
         dismiss_modal(),
@@ -129,9 +136,9 @@ dash.clientside_callback("function(value) { return value; }", Output("worklist-t
 @dash.callback(
     Output("worklist-body", "children"), Output("worklist-items", "data"), Output("worklist-usage", "children"),
     Output("worklist-ready-slot", "children"),
-    Input("worklist-territory", "data"), Input("worklist-answered", "data"),
+    Input("worklist-territory", "data"), Input("worklist-answered", "data"), Input("worklist-shown", "data"),
 )
-def load_worklist(territory, _answered):
+def load_worklist(territory, _answered, shown=CARDS_PER_PAGE):
     user = require_role(*ROLES)
     territory = territory_of(user, optional_text(territory, "worklist-territory.data", MAX_OPTION_CHARS))
     if not territory:
@@ -140,8 +147,18 @@ def load_worklist(territory, _answered):
         work = nba.service.worklist(territory)
     except Exception as exc:  # noqa: BLE001 - e.g. no bundle yet or an unknown territory: say so
         return error_alert(str(exc), "Worklist unavailable"), [], "", ready_marker("worklist")
-    body, items = worklist_body(work)
+    shown = shown if isinstance(shown, int) and not isinstance(shown, bool) and shown > 0 else CARDS_PER_PAGE
+    body, items = worklist_body(work, shown)
     return body, items, usage_text(work), ready_marker("worklist")
+
+
+@dash.callback(Output("worklist-shown", "data"), Input("worklist-more", "n_clicks"), State("worklist-shown", "data"),
+               prevent_initial_call=True)
+def show_more(clicked, shown):
+    if not clicked:
+        return no_update
+    return (shown if isinstance(shown, int) and not isinstance(shown, bool) and shown > 0 else CARDS_PER_PAGE) \
+        + CARDS_PER_PAGE
 
 
 @dash.callback(
