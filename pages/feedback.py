@@ -31,7 +31,7 @@ def report_panels(report: dict) -> html.Div:
     tiles = dbc.Row([dbc.Col(c, md=3, className="mb-2") for c in (
         kpi_card("Answered items", f"{totals['answers']:,}", id="feedback-answers"),
         kpi_card("Accepted", f"{totals['accepted']:,}", id="feedback-accepted"),
-        kpi_card("Dismissed", f"{totals['dismissed']:,}", id="feedback-dismissed"),
+        kpi_card("Dismissed", f"{totals['dismissed']:,}", f"{totals['snoozed']:,} snoozed", id="feedback-dismissed"),
         kpi_card("Acceptance rate", _rate(totals["acceptance_rate"]), id="feedback-rate"))], className="g-3 mb-3")
     by_channel = [{"Channel": channel_label(r["channel"]), "Accepted": r["accepted"], "Dismissed": r["dismissed"],
                    "Acceptance rate": _rate(r["acceptance_rate"])} for r in report["by_channel"]]

@@ -141,7 +141,8 @@ class FeedbackBook:
 
         Returns
         -------
-        dict: ``totals`` {answers, accepted, dismissed, acceptance_rate}, ``by_channel`` and
+        dict: ``totals`` {answers, accepted, dismissed, snoozed, acceptance_rate} (a snooze is "not now",
+        no answer on the suggestion itself), ``by_channel`` and
         ``by_content`` rows {.., answers, accepted, dismissed, acceptance_rate} (most answered
         first), ``dismiss_reasons`` rows {reason, count} (most frequent first).
         """
@@ -153,6 +154,7 @@ class FeedbackBook:
             dismissed = int((frame["action"] == "dismiss").sum())
             answers = accepted + dismissed
             return {"answers": answers, "accepted": accepted, "dismissed": dismissed,
+                    "snoozed": int((frame["action"] == "snooze").sum()),
                     "acceptance_rate": accepted / answers if answers else None}
 
         def grouped(column: str) -> list[dict]:

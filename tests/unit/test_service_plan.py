@@ -148,7 +148,7 @@ def test_feedback_report_counts_latest_answers_and_needs_the_role(svc):
     with pytest.raises(PermissionError, match="brand_manager"):
         svc.feedback_report(user="rep", role="msl")
     report = svc.feedback_report(user="ada", role="brand_manager")
-    assert report["totals"] == {"answers": 2, "accepted": 1, "dismissed": 1, "acceptance_rate": 0.5}
+    assert report["totals"] == {"answers": 2, "accepted": 1, "dismissed": 1, "snoozed": 0, "acceptance_rate": 0.5}
     assert report["dismiss_reasons"] == [{"reason": "Content outdated", "count": 1}]
     by_channel = {r["channel"]: r for r in report["by_channel"]}
     assert sum(r["answers"] for r in by_channel.values()) == 2

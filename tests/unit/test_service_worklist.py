@@ -77,6 +77,8 @@ def test_answers_change_the_worklist(svc):
     assert states[second["content_id"]] == "snoozed"
     item = next(r for r in svc.feedback_items(second["hcp_id"]) if r["content_id"] == second["content_id"])
     assert pd.Timestamp(item["rests_until"]) == pd.Timestamp(svc.as_of()) + pd.Timedelta(days=svc.settings.snooze_days)
+    totals = svc.feedback_report(user="brand", role="brand_manager")["totals"]
+    assert (totals["accepted"], totals["dismissed"], totals["snoozed"]) == (1, 1, 1)
 
 
 def test_the_week_plan_exports_as_csv(svc):
