@@ -48,7 +48,10 @@ def test_msl_finds_an_hcp_and_dismisses_a_recommendation(browser, live_server):
     assert not confirm.is_enabled(), "a reason is required before dismissing"
     pick_option(browser, "hcp360-dismiss-reason", "Already discussed")
     browser.find_element(By.ID, "hcp360-dismiss-text").send_keys("Discussed at the <b>May</b> congress")
-    wait_until(browser, lambda d: confirm.is_enabled(), "the Dismiss button to enable")
+    # looked up afresh: the dialog may be re-rendered when the reason arrives
+    wait_until(browser, lambda d: d.find_element(By.ID, "hcp360-dismiss-confirm").is_enabled(),
+               "the Dismiss button to enable")
+    confirm = browser.find_element(By.ID, "hcp360-dismiss-confirm")
     screenshot(browser, "msl-03-dismiss-dialog")
     confirm.click()
 
