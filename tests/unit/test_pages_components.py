@@ -7,7 +7,6 @@ from dash import dcc, html
 from components.actions import action_card, notes_block, shared_notes
 from components.hcp import consent_badges, feedback_list
 from components.tables import npi_link, simple_table, sort_from_model
-from components.theme import CHANNEL_COLORS
 from engine.config import CHANNELS, Settings
 from tests.fixtures.web import write_users_file
 
