@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 def confirm_and_wait(browser, button_id: str, expected_version: str):
     browser.find_element(By.ID, button_id).click()
-    WebDriverWait(browser, 10).until(EC.alert_is_present()).accept()
+    WebDriverWait(browser, 30, poll_frequency=0.1).until(EC.alert_is_present(), message="the confirmation dialog").accept()
     served = WebDriverWait(browser, 60).until(
         lambda b: b.find_elements(By.ID, "admin-served-version") and b.find_element(By.ID, "admin-served-version").text == expected_version and b.find_element(By.ID, "admin-served-version"),
         message=f"admin page never showed version {expected_version}",

@@ -39,7 +39,7 @@ def shell_version(browser) -> str:
 
 def confirm(browser, button_id: str) -> None:
     browser.find_element(By.ID, button_id).click()
-    WebDriverWait(browser, 10).until(EC.alert_is_present()).accept()
+    WebDriverWait(browser, 30, poll_frequency=0.1).until(EC.alert_is_present(), message="the confirmation dialog").accept()
 
 
 def retrain_and_serve(browser, base_url: str, artifacts: Path, shots: str) -> str:
