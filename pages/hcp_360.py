@@ -10,7 +10,8 @@ from components.charts import forecast_figure, history_timeline, plan_figure
 from components.common import empty_state, error_alert, loading, page_header, ready_marker, section_card
 from components.formats import day
 from components.actions import action_card, action_grid, notes_block, shared_notes
-from components.hcp import DISMISS_REASONS, feedback_list, full_name, profile_card
+from components.hcp import (DISMISS_REASONS, MAX_DETAILS_CHARS, dismiss_modal, feedback_list, full_name,
+                            profile_card)
 from webapp.auth import require_role
 from webapp.extensions import nba
 from webapp.inputs import InvalidInput, index, records, text, whole_numbers
@@ -21,7 +22,6 @@ N_RECOMMENDATIONS = 10
 #: An NPI has 10 digits; the id store of this page holds one.
 MAX_HCP_ID_CHARS = 20
 #: The optional dismissal details (the text box stops typing there too).
-MAX_DETAILS_CHARS = 500
 #: what a feedback button's item carries (today's actions first, then the plan's steps, with a date)
 ITEM_KEYS = ("content_id", "channel")
 FORECAST_STEPS = 5
@@ -66,29 +66,11 @@ def layout(hcp_id: str | None = None, **_kwargs):
         section_card("What the history predicts", loading(dcc.Graph(id="hcp360-forecast", config=GRAPH_CONFIG)),
                      subtitle="the sequence model's forecast from past touches alone (no rules, no plan): most "
                               "likely channel at the median date, bars = 10–90 % range"),
-        dismiss_modal(),
+        dismiss_modal("hcp360", "Dismiss recommendation"),
         dbc.Toast(id="hcp360-toast", header="Feedback", is_open=False, dismissable=True, duration=5000,
                   icon="success", className="app-toast"),
         html.Div(id="hcp360-ready-slot"),
     ])
-
-
-def dismiss_modal() -> dbc.Modal:
-    return dbc.Modal([
-        dbc.ModalHeader(dbc.ModalTitle("Dismiss recommendation")),
-        dbc.ModalBody([
-            html.Div(id="hcp360-dismiss-title", className="fw-semibold mb-3"),
-            dbc.Label("Reason", html_for="hcp360-dismiss-reason"),
-            dcc.Dropdown(id="hcp360-dismiss-reason", options=DISMISS_REASONS, placeholder="Choose a reason…",
-                         clearable=False, className="mb-3"),
-            dbc.Label("Details (optional)", html_for="hcp360-dismiss-text"),
-            dbc.Textarea(id="hcp360-dismiss-text", maxLength=MAX_DETAILS_CHARS, placeholder="Anything the brand team should know"),
-        ]),
-        dbc.ModalFooter([
-            dbc.Button("Cancel", id="hcp360-dismiss-cancel", color="link"),
-            dbc.Button("Dismiss", id="hcp360-dismiss-confirm", color="danger", disabled=True),
-        ]),
-    ], id="hcp360-dismiss-modal", is_open=False)
 
 
 def feedback_items(recs: list[dict], plan: dict) -> list[dict]:

@@ -17,7 +17,7 @@ from components.actions import action_card, action_grid
 from components.common import MAX_OPTION_CHARS, empty_state, error_alert, filter_choices, loading, page_header, \
     ready_marker, section_card
 from components.formats import day
-from components.hcp import DISMISS_REASONS
+from components.hcp import DISMISS_REASONS, MAX_DETAILS_CHARS, dismiss_modal
 from engine.config import CHANNELS, channel_label
 from webapp.auth import current_user, require_role
 from webapp.extensions import nba
@@ -27,7 +27,6 @@ dash.register_page(__name__, path="/worklist", name="Worklist", title="Worklist 
 
 #: what each action button stands for (kept in a store, looked up by the button's index)
 ITEM_KEYS = ("hcp_id", "content_id", "channel")
-MAX_DETAILS_CHARS = 500
 ROLES = ("admin", "brand_manager", "msl")
 #: cards shown at first, and added by each "Show more" (a phone scrolls through a few at a time)
 CARDS_PER_PAGE = 20
@@ -104,28 +103,11 @@ def layout(territory=None, **_kwargs):
         dcc.Store(id="worklist-shown", data=CARDS_PER_PAGE),
         loading(html.Div(id="worklist-body")),
         dcc.Download(id="worklist-download"),
-        dismiss_modal(),
+        dismiss_modal("worklist", "Dismiss action"),
         dbc.Toast(id="worklist-toast", header="Worklist", is_open=False, dismissable=True, duration=4000,
                   icon="success", className="app-toast"),
         html.Div(id="worklist-ready-slot"),
     ])
-
-
-def dismiss_modal() -> dbc.Modal:
-    return dbc.Modal([
-        dbc.ModalHeader(dbc.ModalTitle("Dismiss action")),
-        dbc.ModalBody([
-            html.Div(id="worklist-dismiss-title", className="fw-semibold mb-3"),
-            dbc.Label("Reason", html_for="worklist-dismiss-reason"),
-            dcc.Dropdown(id="worklist-dismiss-reason", options=DISMISS_REASONS, placeholder="Choose a reason…",
-                         clearable=False, className="mb-3"),
-            dbc.Label("Details (optional)", html_for="worklist-dismiss-text"),
-            dbc.Textarea(id="worklist-dismiss-text", maxLength=MAX_DETAILS_CHARS,
-                         placeholder="Anything the brand team should know"),
-        ]),
-        dbc.ModalFooter([dbc.Button("Cancel", id="worklist-dismiss-cancel", color="link"),
-                         dbc.Button("Dismiss", id="worklist-dismiss-confirm", color="danger", disabled=True)]),
-    ], id="worklist-dismiss-modal", is_open=False)
 
 
 # a brand manager's or admin's choice of territory goes to the store the other callbacks read
