@@ -6,7 +6,7 @@ Uses the store and bundles of the environment (``DATABASE_URL``, ``ARTIFACTS_DIR
 ``REDIS_URL``): run ``python -m engine bootstrap`` (or generate + train) first. Measures
 ``NBAService.recommend(hcp, 10)`` with the cache bypassed (model + business rules + reasons)
 and from the cache, the same HCPs scored the naive way (one network call per content item,
-``scorer.naive_score_one``), and batch scoring of every HCP (``--store`` also writes the
+:func:`naive_engagement`), and batch scoring of every HCP (``--store`` also writes the
 ``recommendations`` table like ``python -m engine score --all``).
 """
 from __future__ import annotations
@@ -22,10 +22,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from engine.config import Settings  # noqa: E402
+from engine.config import CHANNELS, Settings  # noqa: E402
+from engine.models.activations import sigmoid  # noqa: E402
+from engine.models.hybrid import network_from_scorer  # noqa: E402
+from engine.models.scorer import HCP_TABLES  # noqa: E402
 from engine.progress import QUIET, Progress  # noqa: E402
 from engine.service import NBAService  # noqa: E402
 from report import print_result  # noqa: E402
+
+
+def naive_engagement(scorer, network, hcp_idx: int) -> np.ndarray:
+    """``[n_contents, n_channels]`` engagement of one HCP computed the naive way: one call of the
+    Keras ``network`` (:func:`engine.models.hybrid.network_from_scorer`) per content item."""
+    hcp = {name: scorer.layers[name][0][hcp_idx:hcp_idx + 1] for name in HCP_TABLES}
+    logits = np.empty((len(scorer.content_ids), len(CHANNELS)), dtype=np.float32)
+    for i in range(len(scorer.content_ids)):
+        out = network({**hcp, "content": np.array([i], dtype=np.int32), "channel": np.zeros(1, dtype=np.int32),
+                       "freshness": scorer.freshness[i:i + 1]}, training=False)
+        logits[i] = np.asarray(out["logits"])[0]
+    return sigmoid(logits)
 
 
 def percentile_ms(seconds: list[float], q: float) -> float:
@@ -78,16 +93,16 @@ def main(argv=None) -> int:
                         f"cached {percentile_ms(cached, 95)} ms")
 
     naive, fast, max_diff = [], [], 0.0
+    network = network_from_scorer(scorer) if args.naive_hcps else None
     for hcp_id in sample[:args.naive_hcps]:
         idx = int(serving.hcp_index[hcp_id])
         t = time.perf_counter()
-        slow_scores = scorer.naive_score_one(idx)
+        slow = naive_engagement(scorer, network, idx)
         naive.append(time.perf_counter() - t)
         t = time.perf_counter()
         fast_scores = scorer.score(idx)
         fast.append(time.perf_counter() - t)
-        max_diff = max(max_diff, float(np.abs(np.asarray(slow_scores.engagement)
-                                              - np.asarray(fast_scores.engagement)).max()))
+        max_diff = max(max_diff, float(np.abs(slow - fast_scores.engagement).max()))
         progress("naive", f"HCP {hcp_id}: {naive[-1] * 1000:.0f} ms naive vs {fast[-1] * 1000:.2f} ms")
     naive_ms = float(np.mean(naive) * 1000) if naive else None
 

@@ -467,9 +467,6 @@ class Bundle:
     def hcp_ids(self) -> np.ndarray:
         return np.asarray(self.scorer.hcp_ids)
 
-    def naive_score_one(self, hcp_idx: int):
-        return self.scorer.naive_score_one(hcp_idx)
-
     def __repr__(self) -> str:
         return f"Bundle(version={self.version!r}, components={list(self.components)})"
 

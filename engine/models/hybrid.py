@@ -27,11 +27,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.models.activations import sigmoid
 from engine.models.base import Recommender
 from engine.models.collaborative import CollaborativeFilter
 from engine.models.features import (DAY, N_CHANNELS, ProfileEncoder, TouchLog, approved_share, as_times,
                                     content_freshness, content_start, history_features, topic_profile)
-from engine.models.scorer import DEFAULT_BLEND, HCP_TABLES, NEXT_WINDOW_FEATURES, PARTS, HybridScorer, sigmoid
+from engine.models.scorer import DEFAULT_BLEND, HCP_TABLES, NEXT_WINDOW_FEATURES, PARTS, HybridScorer
 from engine.progress import QUIET
 
 
@@ -106,6 +107,17 @@ def build_network(shapes: dict, config: dict):
                                        "appeal": appeal, "logits": logits}, name="hybrid_terms")
     return train_model, terms_model
 
+
+
+def network_from_scorer(scorer: HybridScorer):
+    """The Keras terms network (see :func:`build_network`) carrying a numpy scorer's weights: the
+    same numbers computed by Keras, what the scorer's math is checked against."""
+    shapes = {name: scorer.layers[name][0].shape for name in HCP_TABLES + ("content_topics", "content_peers")}
+    _, terms_model = build_network(shapes, scorer.config)
+    for name, weights in scorer.layers.items():
+        if name not in HCP_TABLES:  # HCP tables are inputs, not layers
+            terms_model.get_layer(name).set_weights(weights)
+    return terms_model
 
 class ExposureModel:
     """How likely the brand is to send each content to an HCP's group in the next window.

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine.config import CHANNELS
+from engine.models.activations import log_softmax, relu, sigmoid
 
 #: Factor names, in the order shown to users; they add up to the logit of the chosen channel.
 FACTORS = ("topic match", "peers", "recent sequence", "channel affinity", "content appeal")
@@ -37,14 +37,6 @@ DEFAULT_BLEND = np.array([1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
 PARTS = {"sequence": (("sequence", "sequence_channel"), ("sequence",)),
          "collaborative": (("peer",), ("collaborative",)),
          "topics": (("topic",), ("topic_affinity",))}
-
-
-def sigmoid(x):
-    return 0.5 * (1.0 + np.tanh(0.5 * x))
-
-
-def _relu(x):
-    return np.maximum(x, 0.0)
 
 
 @dataclass
@@ -74,7 +66,7 @@ class HybridScorer:
     freshness : ``[n_contents]`` content freshness at the reference time.
     consent : ``[n_hcps, n_channels]`` bool; the score takes the best *consented* channel.
     content_ids, hcp_ids : index order.
-    config : network sizes (to rebuild the Keras network for :meth:`naive_score_one`).
+    config : network sizes (to rebuild the Keras network: :func:`engine.models.hybrid.network_from_scorer`).
     reference_time : when the HCP features were computed (the training cutoff).
     exposure : ``[n_groups, n_contents]`` log P(the brand sends the content | a touch to the group
         in the next window), or ``None``; hcp_group : ``[n_hcps]`` group (specialty) of each HCP.
@@ -110,7 +102,6 @@ class HybridScorer:
         self.blend = DEFAULT_BLEND.copy() if blend is None else np.asarray(blend, dtype=np.float64)
         self.parts = {k: np.asarray(v, dtype=np.float32) for k, v in (parts or {}).items()}
         self.dropped = tuple(dropped)
-        self._keras = None
         self._content_tower()
 
     # -- towers --------------------------------------------------------------------------------
@@ -133,13 +124,13 @@ class HybridScorer:
         interests = L["hcp_interests"][0][idx]
         state = L["hcp_sequence"][0][idx]
         peers = L["hcp_peers"][0][idx]
-        hidden = _relu(np.concatenate([profile, interests], axis=1) @ L["topic_hcp_hidden"][0] + L["topic_hcp_hidden"][1])
+        hidden = relu(np.concatenate([profile, interests], axis=1) @ L["topic_hcp_hidden"][0] + L["topic_hcp_hidden"][1])
         return {
             "topic": hidden @ L["topic_hcp_out"][0] + L["topic_hcp_out"][1],
             "peer": peers,
             "sequence": state @ L["sequence_hcp"][0] + L["sequence_hcp"][1],
             "sequence_channel": state @ L["sequence_channel"][0] + L["sequence_channel"][1],
-            "channel_affinity": _relu(profile @ L["channel_hidden"][0] + L["channel_hidden"][1])
+            "channel_affinity": relu(profile @ L["channel_hidden"][0] + L["channel_hidden"][1])
             @ L["channel_affinity"][0] + L["channel_affinity"][1],
         }
 
@@ -214,9 +205,7 @@ class HybridScorer:
         x[:, :, 4] = self.freshness[None]
         parts = self.parts
         if "sequence_state" in parts:
-            z = parts["sequence_state"][hcp_idx] @ parts["sequence_w"] + parts["sequence_b"]
-            z = z - z.max(axis=1, keepdims=True)
-            x[:, :, 5] = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+            x[:, :, 5] = log_softmax(parts["sequence_state"][hcp_idx] @ parts["sequence_w"] + parts["sequence_b"])
         if "cf_user" in parts:
             x[:, :, 6] = parts["cf_user"][hcp_idx] @ parts["cf_item"].T
         if "log_popularity" in parts:
@@ -294,37 +283,6 @@ class HybridScorer:
                             np.concatenate([self.content_ids, np.asarray(content_ids, dtype=str)]),
                             self.hcp_ids, self.config, self.reference_time, exposure, self.hcp_group,
                             self.topic_profile, approved, self.blend, parts, self.dropped)
-
-    # -- the naive way (benchmark comparison only) ---------------------------------------------
-    def keras_network(self):
-        """The Keras hybrid network rebuilt from these weights (returns the all-terms model)."""
-        if self._keras is None:
-            from engine.models.hybrid import build_network
-
-            shapes = {name: self.layers[name][0].shape for name in
-                      HCP_TABLES + ("content_topics", "content_peers")}
-            _, terms_model = build_network(shapes, self.config)
-            for name, weights in self.layers.items():
-                if name not in HCP_TABLES:  # HCP tables are inputs, not layers
-                    terms_model.get_layer(name).set_weights(weights)
-            self._keras = terms_model
-        return self._keras
-
-    def naive_score_one(self, hcp_idx: int) -> Scores:
-        """The same numbers as :meth:`score`, computed with one Keras call per content item."""
-        net = self.keras_network()
-        n = len(self.content_ids)
-        logits = np.empty((n, len(CHANNELS)), dtype=np.float32)
-        for i in range(n):
-            hcp = {name: self.layers[name][0][hcp_idx:hcp_idx + 1] for name in HCP_TABLES}
-            out = net({**hcp, "content": np.array([i], dtype=np.int32),
-                       "channel": np.zeros(1, dtype=np.int32),
-                       "freshness": self.freshness[i:i + 1]}, training=False)
-            logits[i] = np.asarray(out["logits"])[0]
-        best = self._best_channel([hcp_idx], logits[None])[0]
-        engagement = sigmoid(logits)
-        items = np.arange(n)
-        return Scores(engagement=engagement, score=engagement[items, best], channel=best, factors={})
 
     # -- persistence ---------------------------------------------------------------------------
     def save(self, path) -> None:

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.models.activations import log_softmax, sigmoid, softmax
 from engine.models.base import Recommender
 from engine.models.features import N_CHANNELS, N_OUTCOMES, TouchLog, approved_share, sequence_windows
-from engine.models.scorer import sigmoid
 from engine.progress import QUIET
 
 #: Decoder inputs per step: channel one-hot with a padding slot, then the log gap.
@@ -40,11 +40,6 @@ MIN_GAP_DAYS = 0.5
 LOG_SCALE_RANGE = (-1.0, 2.0)
 #: Days after the cutoff whose approval calendar weights the content ranking.
 RANKING_WINDOW_DAYS = 90.0
-
-
-def _softmax(x, axis=-1):
-    z = np.exp(x - x.max(axis=axis, keepdims=True))
-    return z / z.sum(axis=axis, keepdims=True)
 
 
 def lstm_step(x, h, c, kernel, recurrent, bias):
@@ -351,9 +346,7 @@ class SequenceModel(Recommender):
     def next_content_log_probabilities(self, state_h: np.ndarray) -> np.ndarray:
         """``[n, n_contents]`` log P(next touch is content i) from encoder states."""
         w = self.weights_
-        z = state_h @ w["content_w"] + w["content_b"]
-        z = z - z.max(axis=1, keepdims=True)
-        return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return log_softmax(state_h @ w["content_w"] + w["content_b"])
 
     def score_batch(self, hcp_idx) -> np.ndarray:
         """P(the next touch is the content), zero for content not approved in the coming window."""
@@ -362,7 +355,7 @@ class SequenceModel(Recommender):
 
     def next_channel_probabilities(self, hcp_idx) -> np.ndarray:
         h = self._first_step(hcp_idx)
-        return _softmax(h @ self.weights_["channel_w"] + self.weights_["channel_b"])
+        return softmax(h @ self.weights_["channel_w"] + self.weights_["channel_b"])
 
     def channel_probabilities(self, hcp_idx) -> np.ndarray:
         """The next-touch channel distribution, the same for every content (no content × channel model)."""
@@ -476,7 +469,7 @@ class JourneyForecaster:
         rows = []
         for step in range(1, steps + 1):
             h, c = lstm_step(x, h, c, w["dec_kernel"], w["dec_recurrent"], w["dec_bias"])
-            p = _softmax(h @ w["channel_w"] + w["channel_b"])
+            p = softmax(h @ w["channel_w"] + w["channel_b"])
             channel = (p.cumsum(axis=1) < rng.random((rollouts, 1))).sum(axis=1).clip(0, N_CHANNELS - 1)
             params = h @ w["gap_w"] + w["gap_b"]
             mu, scale = params[:, 0], np.exp(np.clip(params[:, 1], *LOG_SCALE_RANGE))

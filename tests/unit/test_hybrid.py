@@ -4,7 +4,8 @@ import pytest
 
 from engine.bundles import load_bundle
 from engine.config import CHANNELS
-from engine.models.scorer import FACTORS
+from engine.models.hybrid import network_from_scorer
+from engine.models.scorer import FACTORS, HCP_TABLES
 
 
 @pytest.fixture(scope="module")
@@ -13,9 +14,15 @@ def scorer(trained_settings):
 
 
 def test_numpy_scores_equal_the_keras_network(scorer):
-    fast, naive = scorer.score(3), scorer.naive_score_one(3)
-    np.testing.assert_allclose(fast.engagement, naive.engagement, atol=1e-4)
-    np.testing.assert_allclose(fast.score, naive.score, atol=1e-4)
+    n = len(scorer.content_ids)
+    inputs = {name: np.repeat(scorer.layers[name][0][3:4], n, axis=0) for name in HCP_TABLES}
+    out = network_from_scorer(scorer)({**inputs, "content": np.arange(n, dtype=np.int32),
+                                       "channel": np.zeros(n, dtype=np.int32), "freshness": scorer.freshness},
+                                      training=False)
+    keras_engagement = 1 / (1 + np.exp(-np.asarray(out["logits"], dtype=np.float64)))
+    fast = scorer.score(3)
+    np.testing.assert_allclose(fast.engagement, keras_engagement, atol=1e-4)
+    np.testing.assert_allclose(fast.score, keras_engagement[np.arange(n), fast.channel], atol=1e-4)
 
 
 def test_factors_add_up_to_the_logit_of_the_chosen_channel(scorer):

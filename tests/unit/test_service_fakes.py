@@ -57,9 +57,6 @@ class TableScorer:
     def score_batch(self, hcp_idx):
         return self._consented(np.asarray(hcp_idx)).max(axis=2), self.engagement[np.asarray(hcp_idx)]
 
-    def naive_score_one(self, hcp_idx: int) -> TableScores:
-        return self.score(hcp_idx)
-
     def save(self, path) -> None:
         np.savez(Path(path) / "table.npz", engagement=self.engagement, content_ids=self.content_ids,
                  hcp_ids=self.hcp_ids, consent=self.consent)
