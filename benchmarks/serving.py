@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     if svc.version is None:
         print("error: no model bundle: run `python -m engine bootstrap` first", file=sys.stderr)
         return 1
-    serving = svc._current()
+    serving = svc.state.current().serving
     scorer = serving.bundle.scorer
     rng = np.random.default_rng(args.seed)
     known = serving.hcp_index.index.intersection(serving.snapshot.hcps["hcp_id"].astype(str)).to_numpy()

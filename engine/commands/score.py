@@ -22,7 +22,7 @@ def add_arguments(parser) -> None:
 
 def run(args, settings, progress) -> int:
     from engine.service import NBAService, NoBundleError
-    from engine.service.service import csv_safe
+    from engine.service.export import csv_safe
 
     if args.n < 1:
         raise CommandError(f"--n must be a positive integer (got {args.n})")

@@ -23,7 +23,6 @@ class Analytics:
 
     def __init__(self, snapshot: DataSnapshot):
         self.snapshot = snapshot
-        self._periods: dict = {}
 
     def period_comparison(self, days: int = 30) -> dict:
         """The last ``days`` days of data against the ``days`` before them (period over period).
@@ -37,11 +36,6 @@ class Analytics:
         """
         if not isinstance(days, (int, np.integer)) or days < 1:
             raise ValueError(f"days must be a positive integer (got {days!r})")
-        if days not in self._periods:
-            self._periods[int(days)] = self._period_comparison(int(days))  # one key set: safe for readers
-        return self._periods[int(days)]
-
-    def _period_comparison(self, days: int) -> dict:
         data = self.snapshot
         history = data.history
         end = pd.Timestamp(data.data_end).normalize() + pd.Timedelta(days=1)  # the data's last day, included

@@ -6,9 +6,13 @@ optimisation, never a dependency: when the backend fails, requests go on uncache
 warning is logged, and the backend is tried again after a back-off.
 
 Small per-request values (recommendations, forecasts) are also kept in a bounded in-process
-LRU in front of the backend: a filesystem round-trip (open, unpickle, temp file + rename on
-set) costs more than computing a recommendation, and under load it dominated a callback's CPU.
-Keys carry the bundle version and the data and feedback versions, so a memoised value is never stale.
+TTL-LRU (cachetools) in front of the backend: a filesystem round-trip (open, unpickle, temp file +
+rename on set) costs more than computing a recommendation, and under load it dominated a callback's
+CPU. Keys carry the bundle version and the data and feedback versions, so a memoised value is never stale.
+
+:class:`Memo` is the one in-process memo of values derived from a serving state (the target index,
+a territory's worklist inputs, search orders): a cachetools LRU where one caller computes a missing
+value while concurrent callers of the same key wait for it.
 """
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ import os
 import socket
 import threading
 import time
-from collections import OrderedDict
+
+import cachetools
 
 from engine.config import Settings
 
@@ -46,9 +51,10 @@ class ServiceCache:
     settings : uses ``redis_url``, ``cache_dir`` and ``cache_timeout``.
     namespace : key prefix, so several products can share one Redis database.
     retry_after_s : back-off after a backend failure.
-    local_entries : size of the in-process LRU used by :meth:`get`, :meth:`set` and
-        :meth:`get_or_compute` (0 turns it off); :meth:`get_or_compute_once`, meant for large
-        one-off values the caller keeps itself, bypasses it.
+    local_entries : size of the in-process TTL-LRU used by :meth:`get`, :meth:`set` and
+        :meth:`get_or_compute` (0 turns it off; entries live ``cache_timeout`` seconds, as in the
+        backend); :meth:`get_or_compute_once`, meant for large one-off values the caller keeps
+        itself, bypasses it.
     """
 
     def __init__(self, settings: Settings, namespace: str = "nba:", retry_after_s: float = RETRY_AFTER_S,
@@ -69,8 +75,7 @@ class ServiceCache:
             self._backend = FileSystemCache(str(settings.cache_dir), threshold=20_000,
                                             default_timeout=self.timeout)
         self.hits = self.misses = self.errors = self.local_hits = 0
-        self._local: OrderedDict = OrderedDict()
-        self._local_entries = local_entries
+        self._local = _local_cache(local_entries, self.timeout)
         self._down_until = 0.0
         self._warned = False
         self._last_error = None
@@ -99,29 +104,17 @@ class ServiceCache:
                     self._warned = False
                     log.warning("cache backend %s at %s is back", self.backend_name, self.location)
 
-    # -- in-process LRU -----------------------------------------------------------------
+    # -- in-process TTL-LRU -------------------------------------------------------------
     def _local_get(self, key: str):
+        if self._local is None:
+            return None
         with self._lock:
-            entry = self._local.get(key)
-            if entry is None:
-                return None
-            expires, value = entry
-            if expires is not None and time.monotonic() >= expires:
-                del self._local[key]
-                return None
-            self._local.move_to_end(key)
-            return value
+            return self._local.get(key)
 
-    def _local_set(self, key: str, value, timeout: int | None = None) -> None:
-        if self._local_entries <= 0:
-            return
-        timeout = self.timeout if timeout is None else timeout
-        expires = time.monotonic() + timeout if timeout else None  # 0: no expiry, as in the backends
-        with self._lock:
-            self._local[key] = (expires, value)
-            self._local.move_to_end(key)
-            while len(self._local) > self._local_entries:
-                self._local.popitem(last=False)
+    def _local_set(self, key: str, value) -> None:
+        if self._local is not None:
+            with self._lock:
+                self._local[key] = value
 
     # -- operations ------------------------------------------------------------------
     def get(self, key: str, local: bool = True):
@@ -151,8 +144,10 @@ class ServiceCache:
         return value
 
     def set(self, key: str, value, timeout: int | None = None, local: bool = True) -> None:
+        """Store ``value`` in the backend for ``timeout`` seconds (default ``cache_timeout``) and, unless
+        ``local=False``, in the in-process TTL-LRU (for ``cache_timeout``)."""
         if local:
-            self._local_set(key, value, timeout)
+            self._local_set(key, value)
         if not self.available:
             return
         try:
@@ -242,8 +237,9 @@ class ServiceCache:
         return ok
 
     def clear(self) -> None:
-        with self._lock:
-            self._local.clear()
+        if self._local is not None:
+            with self._lock:
+                self._local.clear()
         try:
             self._backend.clear()
         except Exception as exc:  # noqa: BLE001
@@ -257,13 +253,46 @@ class ServiceCache:
             "available": self.available,
             "hits": self.hits,
             "local_hits": self.local_hits,
-            "local_entries": len(self._local),
+            "local_entries": 0 if self._local is None else len(self._local),
             "misses": self.misses,
             "errors": self.errors,
             "hit_rate": round(self.hits / lookups, 4) if lookups else None,
             "timeout_s": self.timeout,
             "last_error": self._last_error,
         }
+
+
+def _local_cache(entries: int, timeout: int):
+    """The in-process cache in front of the backend: None when off, else a TTL-LRU (LRU when the
+    timeout is 0, which means "no expiry" in the backends too)."""
+    if entries <= 0:
+        return None
+    return cachetools.TTLCache(entries, ttl=timeout) if timeout else cachetools.LRUCache(entries)
+
+
+class Memo:
+    """A bounded in-process memo: ``memo(key, compute)`` returns the value kept for ``key`` or computes,
+    keeps and returns it; while one caller computes a key, other callers of that key wait for it.
+
+    Keys must name everything the value depends on; values derived from the serving state start with
+    :attr:`engine.service.state.Live.key` (bundle version, data version, as-of day, feedback
+    version), so an entry is never stale and entries of superseded states simply age out of the LRU.
+
+    Parameters
+    ----------
+    maxsize : entries kept (least recently used first out): small for large values (a target index).
+    """
+
+    def __init__(self, maxsize: int):
+        self._cache = cachetools.LRUCache(maxsize)
+        self._memo = cachetools.cached(self._cache, key=lambda key, _compute: key, condition=threading.Condition())(
+            lambda _key, compute: compute())
+
+    def __call__(self, key, compute):
+        return self._memo(key, compute)
+
+    def __len__(self) -> int:
+        return len(self._cache)
 
 
 def _gone(owner) -> bool:

@@ -56,7 +56,7 @@ def policy_wave(oracle, hcps: pd.DataFrame, start: pd.Timestamp, wave_days: int 
 
 
 def plan_wave(oracle, plans: pd.DataFrame, start: pd.Timestamp, wave_days: int = WAVE_DAYS) -> pd.DataFrame:
-    """The plan steps (:data:`engine.service.service.PLAN_COLUMNS`) dated inside the wave, as oracle
+    """The plan steps (:data:`engine.service.recommendations.PLAN_COLUMNS`) dated inside the wave, as oracle
     indices: frame hcp, content, channel, at (midday of the step's date), value."""
     inside = plans[(plans["date"] >= start) & (plans["date"] < start + pd.Timedelta(days=wave_days))]
     inside = inside[inside["hcp_id"].astype(str).isin(set(oracle.hcp_ids.astype(str)))

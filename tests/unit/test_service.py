@@ -9,6 +9,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ import pytest
 from engine.config import CHANNELS, channel_label
 from engine.data.store import Store
 from engine.service import NBAService, csv_safe
-from engine.service.service import EXPORT_COLUMNS
+from engine.service.targets import EXPORT_COLUMNS
 from engine.service.cache import ServiceCache
 from engine.service.registry import META_KEY
 from engine.service.search import _TextIndex
@@ -371,6 +372,16 @@ def test_second_instance_follows_the_shared_pointer(svc, settings_v1):
     assert NBAService.from_settings(settings_v1).version == V2  # a new worker starts on the pointer
 
 
+def test_profile_follows_the_shared_pointer(svc, settings_v1):
+    other = NBAService.from_settings(settings_v1, check_every_s=0)
+    hcp_id = svc.search_hcps()["rows"][0]["hcp_id"]
+    assert other.hcp_profile(hcp_id)["in_model"] and other.version == V1
+    table_bundle(settings_v1, seed=2, version=V2)
+    svc.reload(V2, user="ada", role="admin")
+    profile = other.hcp_profile(hcp_id)  # the first read after the reload: no recommend() before it
+    assert other.version == V2 and profile["rules"] == other.rule_summary(hcp_id)
+
+
 def test_health_metrics_and_status(shared):
     _, svc = shared
     health = svc.health()
@@ -412,9 +423,9 @@ def test_local_lru_serves_repeats_in_process_bounded_and_expiring(settings_v1, t
     assert cache.status()["local_hits"] == 1 and cache.status()["local_entries"] == 2
     other = ServiceCache(settings)  # another worker: shares the backend, not the LRU
     assert other.get("c") == "C" and other.status()["local_hits"] == 0
-    cache.set("short", 1, timeout=1)
-    cache._local["short"] = (0.0, 1)  # its expiry has passed
-    assert cache._local_get("short") is None
+    cache.set("short", 1)
+    cache._local.expire(time.monotonic() + settings.cache_timeout + 1)  # as if its lifetime had passed
+    assert cache._local_get("short") is None and cache.get("short") == 1  # the backend still has it
     cache.get_or_compute_once("big", lambda: "value")
     assert "big" not in cache._local  # large one-off values stay out of the LRU
 

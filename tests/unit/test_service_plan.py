@@ -37,7 +37,7 @@ def svc(svc_settings):
 
 def reachable(svc, channel="email", n=5):
     """HCPs that consented to ``channel`` and get a plan."""
-    hcps = svc._data.hcps
+    hcps = svc.state.read().data.snapshot.hcps
     ids = hcps.loc[hcps[f"consent_{channel}"].astype(bool), "hcp_id"].astype(str)
     return [h for h in ids if svc.plan(h)["steps"]][:n]
 

@@ -10,7 +10,7 @@ import pytest
 from engine.config import channel_label
 from engine.data.store import Store
 from engine.service import NBAService
-from engine.service.service import WEEK_PLAN_COLUMNS
+from engine.service.territory import WEEK_PLAN_COLUMNS
 from tests.unit.test_service import V1, copy_settings
 from tests.unit.test_service_fakes import table_bundle
 from tests.unit.test_service_plan import engagement_with
