@@ -7,10 +7,9 @@ say so. Peer scores are computed once per profile and kept.
 """
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
+from engine.service.cache import Memo
 from engine.service.snapshot import DataSnapshot
 
 #: peers averaged per profile (evenly spread over the matching HCPs)
@@ -37,8 +36,7 @@ class PeerFoldIn:
         hcps = snapshot.hcps
         self.specialty = hcps["specialty"].astype(str).to_numpy()
         self.segment = hcps["segment"].astype(object).where(hcps["segment"].notna(), "").astype(str).to_numpy()
-        self._memo: dict = {}
-        self._lock = threading.Lock()
+        self._peer_scores = Memo(maxsize=4096)  # one entry per profile: a few specialty x segment pairs
 
     def peers(self, idx: int) -> np.ndarray:
         """Serving indexes of the bundle HCPs sharing HCP ``idx``'s profile (at most :data:`PEERS`)."""
@@ -60,14 +58,10 @@ class PeerFoldIn:
     def scores(self, idx: int) -> tuple[np.ndarray, np.ndarray, dict]:
         """``(score [C], engagement [C, K], factors)`` of HCP ``idx``: its peers' mean scores."""
         peers = self.peers(idx)
-        key = peers.tobytes()
-        with self._lock:
-            cached = self._memo.get(key)
-        if cached is None:
-            score, engagement = self.scorer.score_batch(peers)
-            cached = (np.asarray(score).mean(axis=0), np.asarray(engagement).mean(axis=0))
-            with self._lock:
-                self._memo[key] = cached
-        score, engagement = cached
+        score, engagement = self._peer_scores(peers.tobytes(), lambda: self._mean_scores(peers))
         # reasons: the only evidence is the peers (a positive contribution on every item)
         return score, engagement, {"peers": np.ones(len(score))}
+
+    def _mean_scores(self, peers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        score, engagement = self.scorer.score_batch(peers)
+        return np.asarray(score).mean(axis=0), np.asarray(engagement).mean(axis=0)

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections import OrderedDict
 
 import numpy as np
 import pandas as pd
 
 from engine.data.reference import STATE_CODES
+from engine.service.cache import Memo
 from engine.service.snapshot import DataSnapshot
 
 #: columns a search row carries (and may be sorted or filtered on)
@@ -129,9 +128,7 @@ class HcpSearch:
         self._values = {c: self._python_values(c) for c in COLUMNS}
         # dense sort codes per column, so any multi-column sort is one lexsort of int arrays
         self._codes = {c: self._sort_codes(self.frame[c]) for c in COLUMNS}
-        self._memo: OrderedDict = OrderedDict()
-        self._memo_size = memo_size
-        self._lock = threading.Lock()
+        self._orders = Memo(maxsize=memo_size)  # the grid asks for page after page of the same query
 
     def _python_values(self, column: str) -> list:
         values = self.frame[column].to_numpy(dtype=object)
@@ -251,10 +248,9 @@ class HcpSearch:
     # -- search -------------------------------------------------------------------------------
     def _order(self, query: str, plain: dict, sort, filters) -> np.ndarray:
         key = json.dumps([query, plain, sort, filters], sort_keys=True, default=str)
-        with self._lock:
-            if key in self._memo:  # the grid asks for page after page of the same query
-                self._memo.move_to_end(key)
-                return self._memo[key]
+        return self._orders(key, lambda: self._compute_order(query, plain, sort, filters))
+
+    def _compute_order(self, query: str, plain: dict, sort, filters) -> np.ndarray:
         rank = self.match_rank(query)
         mask = (rank < NO_MATCH) & self._filter_mask(filters, plain)
         keys = [self._codes["hcp_id"], self._codes["first_name"], self._codes["last_name"], rank]
@@ -267,12 +263,7 @@ class HcpSearch:
             codes = self._codes[column]
             keys.append(codes if direction == "asc" else -codes)
         selected = np.flatnonzero(mask)
-        order = selected[np.lexsort([k[selected] for k in keys])]
-        with self._lock:
-            self._memo[key] = order
-            if len(self._memo) > self._memo_size:
-                self._memo.popitem(last=False)
-        return order
+        return selected[np.lexsort([k[selected] for k in keys])]
 
     def search(self, query: str = "", specialty=None, state=None, sort=None, page: int = 0, page_size: int = 50,
                filters: dict | None = None, territory=None, segment=None) -> dict:
