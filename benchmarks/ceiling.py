@@ -107,7 +107,7 @@ def main(argv=None) -> int:
     oracle, hd = world.oracle, world.oracle.hidden
     if hd.cluster_start is None:
         raise SystemExit("this world's truth does not record taste clusters")
-    data = make_split(world.frames(), oracle=oracle)
+    data = make_split(world.frames())
     day = float(oracle.day_of(data.cutoff))
     # the evaluation's sample: seeded, HCPs with a consented channel, in the data's index order
     rng = np.random.default_rng(0)

@@ -58,7 +58,8 @@ def bundle_models(bundle) -> dict[str, Recommender]:
 
 
 def recorded_data(bundle, split: dict, protocol: str, settings, progress):
-    """The bundle's own training split, rebuilt from the frames it recorded, and the notes on it.
+    """``(data, oracle, notes)``: the bundle's own training split, rebuilt from the frames it
+    recorded, the world truth to evaluate against (or ``None``) and the notes on them.
 
     The store is not read: it may have changed, or never held the data (``train --interactions``).
     The world truth (oracle) is used only when it is the one the bundle was trained with.
@@ -76,12 +77,12 @@ def recorded_data(bundle, split: dict, protocol: str, settings, progress):
         else:
             notes.append(f"the world truth in {settings.artifacts_dir} is not the one bundle {bundle.version} was "
                          "trained with: the oracle and value_ratio are left out")
-    data = make_split(recorded.frames(), protocol=protocol, oracle=oracle, progress=progress, **split)
+    data = make_split(recorded.frames(), protocol=protocol, progress=progress, **split)
     expected = bundle.manifest.get("data_fingerprint")
     if expected is not None and expected != data.fingerprint:
         raise CommandError(f"bundle {bundle.version}: its recorded data has fingerprint {data.fingerprint}, its "
                            f"manifest says {expected}; the bundle is damaged: retrain")
-    return data, notes
+    return data, oracle, notes
 
 
 def run(args, settings, progress) -> int:
@@ -93,14 +94,14 @@ def run(args, settings, progress) -> int:
     protocol = check_protocol(split.pop("protocol"), args.protocol, bundle.version)
     if args.k <= 0:
         raise CommandError(f"--k must be positive (got {args.k})")
-    data, notes = recorded_data(bundle, split, protocol, settings, progress)
+    data, oracle, notes = recorded_data(bundle, split, protocol, settings, progress)
     if "topics" in bundle.components:
         topics = bundle.topics
         doc_topics = getattr(topics, "doc_topics_", None)
         data.content_topics = (doc_topics if doc_topics is not None and len(doc_topics) == data.n_contents
                                else topics.transform(data.content_text))
     models = {**fit_baselines(data, progress), **bundle_models(bundle)}
-    report = evaluate_models(data, models, k=args.k, progress=progress)
+    report = evaluate_models(data, models, k=args.k, progress=progress, oracle=oracle)
     report["version"] = bundle.version
     report["source"] = (bundle.manifest.get("parameters") or {}).get("source", "store")
     report["notes"].extend(notes)

@@ -230,17 +230,20 @@ def _policy_value(data, models, truth_model, k, hcps, progress) -> dict[str, flo
 # ----------------------------------------------------------------------------- entry point
 def evaluate_models(data, models: dict, k: int = 10, progress=QUIET, seed: int = 0,
                     max_ranking_hcps: int | None = 10_000, max_policy_hcps: int = 2_000,
-                    max_touches: int | None = 50_000) -> dict:
+                    max_touches: int | None = 50_000, oracle=None) -> dict:
     """Evaluate fitted Recommenders on ``data`` under ``data.protocol``.
 
     Parameters
     ----------
     data : the :class:`~engine.models.data.TrainingData` the models were fit on.
-    models : ``{name: Recommender}`` (``hybrid``, ``oracle``, ``random``, ``popularity`` ...).
+    models : ``{name: Recommender}`` (``hybrid``, ``random``, ``popularity`` ...).
     k : cut-off of the ranking and policy metrics.
     seed : seeds the HCP and touch samples.
     max_ranking_hcps, max_policy_hcps, max_touches : sample sizes that keep full-size runs fast
         (``None``: everything).
+    oracle : the synthetic world's truth (:class:`engine.synth.Oracle`), or ``None``. When given it
+        is evaluated as the model ``oracle`` (:class:`OracleRecommender`), and the temporal protocol
+        scores every model's policy value by it (``value_ratio``). Only the evaluation sees it.
 
     Returns
     -------
@@ -250,6 +253,12 @@ def evaluate_models(data, models: dict, k: int = 10, progress=QUIET, seed: int =
     """
     if not models:
         raise ValueError("evaluate_models: no models to evaluate")
+    truth = None
+    if oracle is not None:
+        if "oracle" in models:
+            raise ValueError("evaluate_models: the model name 'oracle' is reserved for the world truth")
+        truth = OracleRecommender(oracle).fit(data)
+        models = {**models, "oracle": truth}
     rng = np.random.default_rng(seed)
     notes: list[str] = []
     results = {name: {} for name in models}
@@ -282,23 +291,16 @@ def evaluate_models(data, models: dict, k: int = 10, progress=QUIET, seed: int =
     if data.protocol == "temporal":
         for name, res in _next_touch_metrics(data, models, ranked_hcps).items():
             results[name].update(res)
-        truth = next((m for m in models.values() if isinstance(m, OracleRecommender)), None)
-        if truth is None and data.oracle is not None:
-            truth = OracleRecommender().fit(data)
         if truth is None:
             notes.append("no oracle (world truth) for this data: value_ratio is not computed")
         else:
             candidates = np.flatnonzero(data.consent.any(axis=1))
             policy_hcps = _sample(candidates, max_policy_hcps, rng)
             started = time.perf_counter()
-            scored = dict(models)
-            oracle_key = next((name for name, model in models.items() if model is truth), "__oracle__")
-            scored[oracle_key] = truth
-            values = _policy_value(data, scored, truth, k, policy_hcps, progress)
+            values = _policy_value(data, models, truth, k, policy_hcps, progress)
             n_policy = int(values.pop("__n__", 0))
             random_value = values.pop("__random__", float("nan"))
-            oracle_value = values.get(oracle_key, float("nan"))
-            values.pop("__oracle__", None)
+            oracle_value = values.get("oracle", float("nan"))
             for name, value in values.items():
                 results[name][f"policy_value@{k}"] = value
                 results[name][f"value_ratio@{k}"] = M.value_ratio(value, random_value, oracle_value)

@@ -215,20 +215,27 @@ class RandomRecommender(Recommender):
 
 
 class OracleRecommender(Recommender):
-    """The ceiling: the synthetic world's true engagement probabilities (``data.oracle``).
+    """The ceiling: the synthetic world's true engagement probabilities.
 
     Ranking = max over channels of the true probability at the cutoff; a touch's engagement
     probability = the true probability at the moment of the touch; channel choice = argmax over
     channels of the true probability at the touch time.
+
+    Parameters
+    ----------
+    oracle : the world truth (:class:`engine.synth.Oracle`). It is given to the evaluation only
+        (``evaluate_models(..., oracle=)``), never inside the data the models are fit on.
     """
 
     name = "oracle"
 
-    def fit(self, data, progress=QUIET) -> "OracleRecommender":
-        oracle = data.oracle
+    def __init__(self, oracle):
         if oracle is None:
-            raise ValueError("oracle baseline: data.oracle is None (no world truth for this store)")
+            raise ValueError("oracle baseline: no world truth for this store")
         self.oracle_ = oracle
+
+    def fit(self, data, progress=QUIET) -> "OracleRecommender":
+        oracle = self.oracle_
         self.cutoff_ = data.cutoff
         self.hcp_map_ = pd.Index(np.asarray(oracle.hcp_ids).astype(str)).get_indexer(data.hcp_ids)
         self.content_map_ = pd.Index(np.asarray(oracle.content_ids).astype(str)).get_indexer(data.content_ids)
@@ -276,25 +283,22 @@ class OracleRecommender(Recommender):
                                for channel in range(N_CHANNELS)])
         return out / np.clip(out.sum(axis=1, keepdims=True), 1e-12, None)
 
+
 BASELINES = {
     "popularity": PopularityRecommender,
     "specialty_popularity": SpecialtyPopularityRecommender,
     "topics": TopicsRecommender,
     "random": RandomRecommender,
-    "oracle": OracleRecommender,
 }
 
 
 def fit_baselines(data, progress=QUIET, seed: int = 0) -> dict[str, Recommender]:
-    """Fit every baseline that applies to ``data`` (``topics`` needs ``data.content_topics``,
-    ``oracle`` needs ``data.oracle``), keyed by name."""
+    """Fit every baseline that applies to ``data`` (``topics`` needs ``data.content_topics``), keyed
+    by name. The oracle is not one of them: the evaluation builds it from the world truth."""
     models: dict[str, Recommender] = {}
     for name, cls in BASELINES.items():
         if name == "topics" and data.content_topics is None:
             progress("baselines", "topics: skipped (no content topics)")
-            continue
-        if name == "oracle" and data.oracle is None:
-            progress("baselines", "oracle: skipped (no world truth)")
             continue
         model = cls(seed=seed) if name == "random" else cls()
         models[name] = model.fit(data, progress)

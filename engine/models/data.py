@@ -177,7 +177,6 @@ class TrainingData:
     campaigns: pd.DataFrame | None = None
     test_negatives: np.ndarray | None = None
     content_topics: np.ndarray | None = None
-    oracle: object | None = None
     consent: np.ndarray = field(default=None, repr=False)
     _history_engaged: _RowsByHcp = field(default=None, repr=False)
     _all_engaged: _RowsByHcp = field(default=None, repr=False)
@@ -343,7 +342,7 @@ def _sample_negatives(test: pd.DataFrame, touched: _RowsByHcp, n_contents: int, 
 
 
 def make_split(frames: dict[str, pd.DataFrame], protocol: str = "temporal", holdout_days: int = 90,
-               valid_days: int = 30, seed: int = 0, cutoff=None, oracle=None,
+               valid_days: int = 30, seed: int = 0, cutoff=None,
                progress=QUIET) -> TrainingData:
     """Index the frames and split the interactions under ``protocol``.
 
@@ -356,7 +355,6 @@ def make_split(frames: dict[str, pd.DataFrame], protocol: str = "temporal", hold
     seed : seeds the sampled negatives.
     cutoff : start of the test window; default ``holdout_days`` before the day after the last
         interaction. Pass the recorded cutoff to rebuild a bundle's split on a grown store.
-    oracle : the synthetic world's :class:`engine.synth.Oracle`, or ``None``.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol {protocol!r} is unknown; expected one of {', '.join(PROTOCOLS)}")
@@ -425,7 +423,7 @@ def make_split(frames: dict[str, pd.DataFrame], protocol: str = "temporal", hold
         parameters={"protocol": protocol, "holdout_days": int(holdout_days), "valid_days": int(valid_days),
                     "seed": int(seed), "cutoff": pd.Timestamp(cutoff).isoformat()},
         fingerprint=fingerprint, campaigns=frames.get("campaigns"),
-        test_negatives=test_negatives, oracle=oracle, consent=consent,
+        test_negatives=test_negatives, consent=consent,
         _history_engaged=_RowsByHcp(hist_eng["hcp_idx"].to_numpy(), hist_eng["content_idx"].to_numpy(),
                                     hist_eng["timestamp"].to_numpy(), len(hcp_ids)),
         _all_engaged=_RowsByHcp(all_eng["hcp_idx"].to_numpy(), all_eng["content_idx"].to_numpy(),

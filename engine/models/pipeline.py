@@ -136,7 +136,7 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
                  else "no world truth: evaluation without the oracle")
     stage_done("data")
     data = make_split(frames, protocol=protocol, holdout_days=config.holdout_days, valid_days=config.valid_days,
-                      seed=config.seed, oracle=oracle, progress=progress)
+                      seed=config.seed, progress=progress)
     stage_done("split")
 
     # -- topics ------------------------------------------------------------------------------------
@@ -167,7 +167,7 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
     baselines = fit_baselines(data, progress, seed=config.seed)
     models = {"hybrid": hybrid, "collaborative": collaborative, "sequence": sequence, **baselines,
               **hybrid.ablations()}
-    metrics = evaluate_models(data, models, progress=progress, seed=config.seed, **config.evaluation)
+    metrics = evaluate_models(data, models, progress=progress, seed=config.seed, oracle=oracle, **config.evaluation)
     stage_done("evaluation")
 
     # -- serving features as of the end of the data, then the bundle -------------------------------

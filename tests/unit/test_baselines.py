@@ -12,20 +12,20 @@ from engine.models.data import make_split
 
 @pytest.fixture(scope="module")
 def data(tiny_world):
-    data = make_split(tiny_world.frames(), holdout_days=60, oracle=tiny_world.oracle)
+    data = make_split(tiny_world.frames(), holdout_days=60)
     # Stand-in topic vectors: one-hot therapeutic area (the real ones come from the topic model).
     data.content_topics = pd.get_dummies(data.contents["therapeutic_area"].fillna("?")).to_numpy(float)
     return data
 
 
 @pytest.fixture(scope="module")
-def report(data):
-    return evaluate_models(data, fit_baselines(data))
+def report(data, tiny_world):
+    return evaluate_models(data, fit_baselines(data), oracle=tiny_world.oracle)
 
 
 def test_fit_baselines_fits_every_applicable_baseline(data):
     models = fit_baselines(data)
-    assert set(models) == {"popularity", "specialty_popularity", "topics", "random", "oracle"}
+    assert set(models) == {"popularity", "specialty_popularity", "topics", "random"}
     for model in models.values():
         scores = model.score_batch(np.array([0, 5, 7]))
         assert scores.shape == (3, data.n_contents) and np.isfinite(scores).all()
@@ -69,12 +69,18 @@ def test_random_is_reproducible_per_hcp(data):
 
 def test_topics_and_oracle_need_their_inputs(data):
     from dataclasses import replace
-    bare = replace(data, content_topics=None, oracle=None)
+    bare = replace(data, content_topics=None)
     with pytest.raises(ValueError, match="content_topics"):
         TopicsRecommender().fit(bare)
-    with pytest.raises(ValueError, match="oracle"):
-        OracleRecommender().fit(bare)
+    with pytest.raises(ValueError, match="world truth"):
+        OracleRecommender(None)
     assert set(fit_baselines(bare)) == {"popularity", "specialty_popularity", "random"}
+
+
+def test_the_oracle_reaches_the_evaluation_only(data, tiny_world):
+    assert not hasattr(data, "oracle")
+    with pytest.raises(ValueError, match="reserved"):
+        evaluate_models(data, {"oracle": RandomRecommender().fit(data)}, oracle=tiny_world.oracle)
 
 
 def test_random_touch_channels_are_its_channel_draws_at_the_touched_contents(data):

@@ -13,7 +13,7 @@ from engine.config import CHANNELS
 from engine.evaluation import evaluate_models, metric_keys, protocols
 from engine.evaluation import metrics as M
 from engine.models.base import Recommender
-from engine.models.baselines import OracleRecommender, RandomRecommender, fit_baselines
+from engine.models.baselines import RandomRecommender, fit_baselines
 from engine.models.data import LOO_NEGATIVES, RecordedFrames, make_split, truth_fingerprint
 from engine.progress import QUIET
 
@@ -127,10 +127,9 @@ def _hand_frames():
 def test_value_ratio_against_a_hand_worked_fake_oracle():
     frames = _hand_frames()
     oracle = _FakeOracle(frames["hcps"]["hcp_id"], frames["contents"]["content_id"], len(frames["interactions"]))
-    data = make_split(frames, holdout_days=40, valid_days=20, oracle=oracle)
-    models = {"best": _ByContentIndex(+1).fit(data), "worst": _ByContentIndex(-1).fit(data),
-              "oracle": OracleRecommender().fit(data)}
-    report = evaluate_models(data, models)
+    data = make_split(frames, holdout_days=40, valid_days=20)
+    models = {"best": _ByContentIndex(+1).fit(data), "worst": _ByContentIndex(-1).fit(data)}
+    report = evaluate_models(data, models, oracle=oracle)
     random_value = np.mean(np.arange(12) / 20) / len(CHANNELS)   # uniform over contents and channels
     oracle_value = np.mean(np.arange(2, 12) / 20)                 # contents 2..11 on channel 0
     worst_value = np.mean(np.arange(0, 10) / 20)                  # contents 0..9 on channel 0
@@ -143,8 +142,8 @@ def test_value_ratio_against_a_hand_worked_fake_oracle():
 
 
 def test_evaluate_models_report_shape_on_the_tiny_world(frames, tiny_world):
-    data = make_split(frames, holdout_days=60, oracle=tiny_world.oracle)
-    report = evaluate_models(data, {"random": RandomRecommender().fit(data), "oracle": OracleRecommender().fit(data)})
+    data = make_split(frames, holdout_days=60)
+    report = evaluate_models(data, {"random": RandomRecommender().fit(data)}, oracle=tiny_world.oracle)
     json.dumps(report)
     assert report["protocol"] == "temporal" and report["k"] == 10
     for name in ("random", "oracle"):
