@@ -7,6 +7,12 @@ sha256). Writing is crash-safe: everything goes into a hidden temporary director
 validated, renamed into place, and only then does ``current`` move (atomic file replace). A crash
 at any point leaves the previous ``current`` untouched.
 
+The manifest's ``serving`` lists the components a web worker loads (:func:`load_serving_bundle`):
+the numpy scorer, the forecaster's LSTM weights and the topic data, read as JSON and ``.npy``
+without Keras, TensorFlow or gensim. The Keras models and the recorded training data are for
+``evaluate`` only. A bundle written before the list existed is served from
+:data:`LEGACY_SERVING`, the components the pipeline has always written for serving.
+
 A bundle carries data, never code:
 
 - a version is a name of :data:`VERSION_PATTERN` inside ``artifacts_dir`` (:func:`bundle_dir`),
@@ -41,7 +47,10 @@ CURRENT = "current"
 #: ``\Z``, not ``$``: ``$`` also matches before a trailing newline
 VERSION_PATTERN = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{6}\Z")
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*\Z")
-_RESERVED = ("version", "created", "components", "files")
+_RESERVED = ("version", "created", "components", "files", "serving")
+#: The serving components of a bundle whose manifest has no ``serving`` list (written before it
+#: existed): the numpy scorer, the forecaster and the topic model, which load without Keras.
+LEGACY_SERVING = ("scorer", "forecaster", "topics")
 
 #: The classes a bundle may hold, by the name its manifest gives (``module:Class``). The manifest
 #: only picks from this list, it never decides what is imported. Entries are imported on first
@@ -153,7 +162,8 @@ def bundle_dir(artifacts_dir, version) -> Path:
 
 
 def write_bundle(artifacts_dir, components: dict, manifest_extra: dict | None = None,
-                 make_current: bool = True, version: str | None = None, key: str | None = None) -> str:
+                 make_current: bool = True, version: str | None = None, key: str | None = None,
+                 serving=None) -> str:
     """Write a bundle and (by default) point ``current`` at it; return its version.
 
     Parameters
@@ -165,6 +175,9 @@ def write_bundle(artifacts_dir, components: dict, manifest_extra: dict | None = 
         ``training_curves`` and any other JSON-able keys.
     make_current : move ``current`` to the new bundle once it is complete and valid.
     key : the signing key (default: :func:`signing_key`); when set, ``manifest.sig`` is written.
+    serving : names of the components a web worker loads (the manifest's ``serving``; default:
+        every component). They must load with numpy and JSON alone: the web workers never import
+        Keras or TensorFlow.
 
     Raises
     ------
@@ -180,6 +193,11 @@ def write_bundle(artifacts_dir, components: dict, manifest_extra: dict | None = 
         raise BundleError(f"manifest_extra must not set {clash}: write_bundle fills them in")
     if not components:
         raise BundleError("write_bundle: no components to write")
+    serving = list(components if serving is None else serving)
+    unknown = [name for name in serving if name not in components]
+    if unknown:
+        raise BundleError(f"write_bundle: serving names {unknown}, which are not components "
+                          f"({', '.join(components)})")
     for name, component in components.items():
         if not _NAME_PATTERN.match(name):
             raise BundleError(f"component name {name!r} must be a lower-case identifier")
@@ -211,6 +229,7 @@ def write_bundle(artifacts_dir, components: dict, manifest_extra: dict | None = 
                     "training_curves": {}, **extra,
                     "components": {name: {"class": _class_name(type(obj)), "path": name}
                                    for name, obj in components.items()},
+                    "serving": serving,
                     "files": _checksums(temp)}
         text = json.dumps(manifest, indent=2, default=_json_default).encode("utf-8")
         (temp / MANIFEST).write_bytes(text)
@@ -359,11 +378,29 @@ def _component_specs(manifest: dict) -> tuple[list[str], dict[str, type]]:
     return problems, classes
 
 
-def _inspect(path: Path, key: str | None, version: str | None = None) -> tuple[list[str], dict, dict]:
+def serving_components(manifest: dict) -> list[str]:
+    """The names of the components a web worker loads: the manifest's ``serving`` list, or for a
+    bundle written before it existed those of :data:`LEGACY_SERVING` it has."""
+    if "serving" in manifest:
+        return manifest["serving"]
+    return [name for name in LEGACY_SERVING if name in manifest["components"]]
+
+
+def _serving_problems(manifest: dict) -> list[str]:
+    serving = serving_components(manifest)
+    if not isinstance(serving, list) or not all(isinstance(name, str) for name in serving):
+        return [f"{MANIFEST}: 'serving' is not a list of component names"]
+    return [f"serving component {name[:100]!r} is not a component of the bundle"
+            for name in serving if name not in manifest["components"]]
+
+
+def _inspect(path: Path, key: str | None, version: str | None = None,
+             serving_only: bool = False) -> tuple[list[str], dict, dict]:
     """(problems, manifest, loaded components) of the bundle at ``path``.
 
     ``version``: the version the manifest must give. Components are loaded only once the
-    signature, the manifest and every file check out.
+    signature, the manifest and every file check out; ``serving_only``: only the serving ones
+    (:func:`serving_components`), every file is checked all the same.
     """
     if not path.is_dir():
         return [f"{path} is not a directory"], {}, {}
@@ -389,8 +426,12 @@ def _inspect(path: Path, key: str | None, version: str | None = None) -> tuple[l
     problems = _file_problems(path, manifest)
     spec_problems, classes = _component_specs(manifest)
     problems += spec_problems
+    if not spec_problems:
+        problems += _serving_problems(manifest)
     if problems:
         return problems, manifest, {}
+    if serving_only:
+        classes = {name: classes[name] for name in serving_components(manifest)}
     components = {}
     for name, cls in classes.items():
         try:
@@ -408,8 +449,8 @@ def validate_bundle(path, key: str | None = None) -> list[str]:
     Checks the signature (when a signing key is set: ``key``, default :func:`signing_key`), the
     manifest (and, when the folder's name is a version, that the manifest gives the same one),
     links and file types, every file's sha256 (missing, modified or unlisted files), that every
-    component's class is allowed and loads, and a smoke prediction ``scorer.score(0)`` when the
-    bundle has a scorer.
+    component's class is allowed and loads, that the serving components are components, and a
+    smoke prediction ``scorer.score(0)`` when the bundle has a scorer.
     """
     path = Path(path)
     return _inspect(path, key, path.name if VERSION_PATTERN.match(path.name) else None)[0]
@@ -482,12 +523,23 @@ def load_bundle(artifacts_dir, version: str | None = None, key: str | None = Non
         No current bundle, a version that is not a bundle name of ``artifacts_dir``, or an
         invalid bundle (the message lists the problems).
     """
+    return _load(artifacts_dir, version, key, serving_only=False)
+
+
+def load_serving_bundle(artifacts_dir, version: str | None = None, key: str | None = None) -> Bundle:
+    """What a web worker loads: the bundle validated as by :func:`load_bundle` (signature, manifest,
+    every file's sha256, allowed classes) with only its serving components loaded and smoke-tested
+    (:func:`serving_components`: numpy and JSON, no Keras). Raises :class:`BundleError`."""
+    return _load(artifacts_dir, version, key, serving_only=True)
+
+
+def _load(artifacts_dir, version: str | None, key: str | None, serving_only: bool) -> Bundle:
     if version is None:
         version = current_version(artifacts_dir)
         if version is None:
             raise BundleError(f"no current bundle in {artifacts_dir}: run `python -m engine train` first")
     path = bundle_dir(artifacts_dir, version)
-    problems, manifest, components = _inspect(path, key, version)
+    problems, manifest, components = _inspect(path, key, version, serving_only)
     if problems:
         raise BundleError(f"bundle {version} is invalid: " + "; ".join(problems))
     return Bundle(path, manifest, components)

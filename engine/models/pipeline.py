@@ -207,7 +207,10 @@ def train_pipeline(settings, protocol: str = "temporal", interactions_file=None,
                                              "topic affinity and the approval calendar (weights fit on validation)",
                        "scorer.score / scorer.engagement": "P(engaged | sent now on the (best consented) channel)"},
     }
-    version = write_bundle(settings.artifacts_dir, components, manifest, key=settings.bundle_signing_key)
+    # web workers load these (numpy and JSON); the Keras models and the data are for `evaluate`
+    serving = [name for name in ("scorer", "forecaster", "topics") if name in components]
+    version = write_bundle(settings.artifacts_dir, components, manifest, key=settings.bundle_signing_key,
+                           serving=serving)
     stage_done("bundle")
     progress("train", f"bundle {version} written to {settings.artifacts_dir}")
     return version

@@ -80,7 +80,9 @@ class LiveState:
 
     def load(self, version: str) -> Serving:
         """Load, validate and prepare bundle ``version`` over the live snapshot (nothing is swapped)."""
-        bundle = bundles().load_bundle(self.settings.artifacts_dir, version, key=self.settings.bundle_signing_key)
+        # the serving components only: numpy and JSON, never Keras in a web worker
+        bundle = bundles().load_serving_bundle(self.settings.artifacts_dir, version,
+                                               key=self.settings.bundle_signing_key)
         return Serving.build(bundle, self._live.data.snapshot, self.settings)
 
     # -- reading ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,10 @@ class TopicModel:
         return [[t for t in d if t not in GENERIC_TERMS] for d in docs]
 
     def _bows(self, docs: list[list[str]]) -> list[list[tuple[int, int]]]:
-        return [self.dictionary_.doc2bow(d) for d in docs]
+        """Bags of words as gensim's ``Dictionary.doc2bow`` gives them ((term id, count) sorted by id),
+        from the plain vocabulary: a loaded model folds in texts without gensim."""
+        ids = self.token_ids_
+        return [sorted(Counter(ids[t] for t in d if t in ids).items()) for d in docs]
 
     def _filters(self, n_docs: int) -> tuple[int, float]:
         min_count = self.min_doc_count or (2 if n_docs < 100 else int(np.clip(n_docs // 100, 3, 20)))
@@ -119,6 +123,7 @@ class TopicModel:
                 f"topics: only {len(self.dictionary_)} terms left after vocabulary filtering of {len(texts)} "
                 f"documents (rule: a term must be in >= {min_count} documents and <= {max_share:.0%} of them); "
                 "give more or longer texts")
+        self.token_ids_ = dict(self.dictionary_.token2id)
         bows = self._bows(docs)
         self.timings_["preprocess"] = time.perf_counter() - started
         n_useful = sum(1 for b in bows if b)
@@ -302,9 +307,8 @@ class TopicModel:
 
     @classmethod
     def load(cls, directory) -> "TopicModel":
-        """Load a model written by :meth:`save`; ``transform`` gives identical results."""
-        from gensim.corpora import Dictionary
-
+        """Load a model written by :meth:`save`; ``transform`` gives identical results. Reads JSON and
+        numpy only (no gensim): web workers load it for the topic explorer and content topics."""
         directory = Path(directory)
         meta_path = directory / _META_FILE
         if not meta_path.is_file():
@@ -318,9 +322,7 @@ class TopicModel:
         model.phrases_ = PhraseDetector()
         model.phrases_.phrases_ = [frozenset(layer) for layer in meta["phrases"]]
         model.vocabulary_ = meta["vocabulary"]
-        model.dictionary_ = Dictionary()
-        model.dictionary_.token2id = {t: i for i, t in enumerate(model.vocabulary_)}
-        model.dictionary_.id2token = dict(enumerate(model.vocabulary_))
+        model.token_ids_ = {t: i for i, t in enumerate(model.vocabulary_)}
         model.lambda_ = np.load(directory / _TOPIC_TERM_FILE, allow_pickle=False)
         model.alpha_ = np.asarray(meta["alpha"], dtype=float)
         model.num_topics_ = meta["num_topics"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from engine.bundles import (BundleError, allow_component_class, current_version, list_versions, load_bundle,
-                            set_current, validate_bundle, write_bundle)
+                            load_serving_bundle, set_current, validate_bundle, write_bundle)
 from engine.commands import bundles as bundles_cmd
 from engine.config import CHANNELS
 from engine.progress import QUIET
@@ -54,6 +54,18 @@ class UnloadableComponent(ArrayComponent):
         raise RuntimeError("corrupt weights")
 
 
+@allow_component_class
+class CountedComponent(ArrayComponent):
+    """Counts its loads: what a web worker must not load (a Keras model, the training data)."""
+
+    loads = 0
+
+    @classmethod
+    def load(cls, path):
+        cls.loads += 1
+        return super().load(path)
+
+
 def _write(root, values=(0.5, -1.0, 2.0), **extra):
     return write_bundle(root, {"scorer": ToyScorer(values), "table": ArrayComponent(np.arange(6).reshape(2, 3))},
                         {"protocol": "temporal", "metrics": {"models": {"hybrid": {"ndcg@10": np.float64(0.25)}}},
@@ -74,6 +86,45 @@ def test_round_trip(tmp_path):
     assert set(manifest["files"]) == {"scorer/values.npy", "table/values.npy"}
     assert manifest["components"]["table"]["class"].endswith(":ArrayComponent")
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_the_serving_bundle_loads_only_the_serving_components(tmp_path, monkeypatch):
+    version = write_bundle(tmp_path, {"scorer": ToyScorer([0.5, 1.0]), "model": CountedComponent([1])},
+                           serving=["scorer"])
+    assert json.loads((tmp_path / version / "manifest.json").read_text())["serving"] == ["scorer"]
+    monkeypatch.setattr(CountedComponent, "loads", 0)
+    served = load_serving_bundle(tmp_path)
+    assert served.version == version and list(served.components) == ["scorer"] and CountedComponent.loads == 0
+    assert list(served.content_ids) == ["C0", "C1"]
+    assert set(load_bundle(tmp_path).components) == {"scorer", "model"} and CountedComponent.loads == 1
+    # every file is still checked, served or not
+    np.save(tmp_path / version / "model" / "values.npy", np.zeros(1))
+    with pytest.raises(BundleError, match="model/values.npy was modified"):
+        load_serving_bundle(tmp_path)
+
+
+def test_serving_names_must_be_components(tmp_path):
+    with pytest.raises(BundleError, match=r"serving names \['forecaster'\]"):
+        write_bundle(tmp_path, {"scorer": ToyScorer([1.0])}, serving=["scorer", "forecaster"])
+    version = write_bundle(tmp_path, {"scorer": ToyScorer([1.0])})
+    manifest_path = tmp_path / version / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["serving"] == ["scorer"]  # default: every component
+    manifest_path.write_text(json.dumps({**manifest, "serving": ["scorer", "nope"]}))
+    assert validate_bundle(tmp_path / version) == ["serving component 'nope' is not a component of the bundle"]
+    manifest_path.write_text(json.dumps({**manifest, "serving": "scorer"}))
+    with pytest.raises(BundleError, match="'serving' is not a list of component names"):
+        load_serving_bundle(tmp_path)
+
+
+def test_a_bundle_without_a_serving_list_serves_the_legacy_components(tmp_path, monkeypatch):
+    version = write_bundle(tmp_path, {"scorer": ToyScorer([1.0]), "hybrid": CountedComponent([1])})
+    manifest_path = tmp_path / version / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["serving"]  # as written before the list existed
+    manifest_path.write_text(json.dumps(manifest))
+    monkeypatch.setattr(CountedComponent, "loads", 0)
+    assert list(load_serving_bundle(tmp_path).components) == ["scorer"] and CountedComponent.loads == 0
 
 
 def test_tampered_file_fails_validation(tmp_path):

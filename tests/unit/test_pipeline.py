@@ -23,6 +23,7 @@ def test_training_writes_a_valid_bundle(trained_settings):
     manifest = json.loads((trained_settings.artifacts_dir / version / "manifest.json").read_text())
     assert set(manifest["components"]) == {"scorer", "forecaster", "topics", "collaborative", "sequence", "hybrid",
                                               "data"}
+    assert manifest["serving"] == ["scorer", "forecaster", "topics"]  # what a web worker loads: no Keras
     models = manifest["metrics"]["models"]
     assert {"hybrid", "collaborative", "sequence", "popularity", "oracle"} <= set(models)
     assert 0.0 <= models["hybrid"]["ndcg@10"] <= 1.0

@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
 
 from engine import cli
-from engine.config import CHANNELS
+from engine.config import CHANNELS, PROJECT_ROOT
 from engine.data.store import Store
 from engine.service import NBAService
 
@@ -71,3 +74,48 @@ def test_score_command_stores_and_exports(trained, tmp_path, monkeypatch):
     assert cli.main(["score", "--all", "--out", str(tmp_path / "x.xlsx"), "--quiet"]) == 1
     targets = svc.target_list(n=5)  # reads the stored top-1 rows
     assert len(targets) == 5 and targets[0]["engagement_probability"] >= targets[-1]["engagement_probability"]
+
+
+#: Run in a fresh interpreter as a web worker would: build the app over the trained bundle, sign in,
+#: render pages through the Pages router callback and use every serving component.
+_WORKER_SCRIPT = """
+import json, sys
+from pathlib import Path
+
+from engine.config import Settings
+from tests.fixtures.web import sign_in, write_users_file
+from webapp import create_app
+from webapp.extensions import nba
+
+settings = Settings.from_env().with_(users_file=write_users_file(Path(sys.argv[1])))
+client = create_app(settings, environ={}).server.test_client()
+assert sign_in(client, "admin").status_code == 302
+svc = nba.service
+hcp_id = svc.search_hcps(sort=[{"colId": "touches", "sort": "desc"}])["rows"][0]["hcp_id"]
+for path in ("/", f"/hcp/{hcp_id}", "/topics", "/models"):
+    body = {"output": ".._pages_content.children..._pages_store.data..",
+            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
+            "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
+                       {"id": "_pages_location", "property": "search", "value": ""}],
+            "changedPropIds": ["_pages_location.pathname"], "state": []}
+    response = client.post("/_dash-update-component", json=body)
+    assert response.status_code == 200, (path, response.status_code)
+assert svc.recommend(hcp_id, n=5, use_cache=False) and svc.forecast(hcp_id, steps=3)
+assert svc.plan(hcp_id)["steps"] and svc.topic_explorer()["topics"]
+print(json.dumps({"version": svc.version,
+                  "loaded": sorted(m for m in ("tensorflow", "keras", "gensim") if m in sys.modules)}))
+"""
+
+
+def test_a_web_worker_serves_without_tensorflow_keras_or_gensim(trained_settings, tmp_path):
+    from tests.fixtures.web import HOST_ONLY_VARIABLES, settings_env
+
+    settings = trained_settings.with_(cache_dir=tmp_path / "cache", var_dir=tmp_path / "var")
+    env = {**{k: v for k, v in os.environ.items() if k not in HOST_ONLY_VARIABLES}, **settings_env(settings),
+           "PYTHONPATH": str(PROJECT_ROOT)}
+    done = subprocess.run([sys.executable, "-c", _WORKER_SCRIPT, str(tmp_path / "users.json")], env=env,
+                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["version"] is not None  # the bundle was served, not skipped
+    assert result["loaded"] == [], f"a web worker imported {result['loaded']}"
