@@ -1,14 +1,16 @@
-"""The service's result cache: flask-caching backends used as a plain library.
+"""The service's result cache, shared by the workers: diskcache on one machine, Redis across machines.
 
-Filesystem by default (``settings.cache_dir``, shared by every gunicorn worker on one
-machine), Redis when ``settings.redis_url`` is set (shared by every machine). A cache is an
+On disk by default (a diskcache under ``settings.cache_dir/results``, shared by every gunicorn
+worker on one machine: a set is one SQLite row, ~0.1 ms, where flask-caching's FileSystemCache
+wrote and renamed two files and under load cost a callback ~20 ms), flask-caching's Redis backend
+when ``settings.redis_url`` is set (shared by every machine). A cache is an
 optimisation, never a dependency: when the backend fails, requests go on uncached, one
 warning is logged, and the backend is tried again after a back-off.
 
 Small per-request values (recommendations, forecasts) are also kept in a bounded in-process
-TTL-LRU (cachetools) in front of the backend: a filesystem round-trip (open, unpickle, temp file +
-rename on set) costs more than computing a recommendation, and under load it dominated a callback's
-CPU. Keys carry the bundle version and the data and feedback versions, so a memoised value is never stale.
+TTL-LRU (cachetools) in front of the backend: a repeat then costs a dictionary lookup, not a
+backend read and an unpickle. Keys carry the bundle version and the data and feedback versions, so
+a memoised value is never stale.
 
 :class:`Memo` is the one in-process memo of values derived from a serving state (the target index,
 a territory's worklist inputs, search orders): a cachetools LRU where one caller computes a missing
@@ -33,6 +35,8 @@ log = logging.getLogger("engine.service.cache")
 RETRY_AFTER_S = 5.0
 #: entries of the in-process LRU in front of the backend (small values: ~1-5 kB each)
 LOCAL_ENTRIES = 4096
+#: bytes the on-disk cache keeps at most (a 40,000-HCP snapshot is ~60 MB)
+DISK_SIZE_LIMIT = 2**31
 
 
 def redis_client(url: str):
@@ -59,21 +63,19 @@ class ServiceCache:
 
     def __init__(self, settings: Settings, namespace: str = "nba:", retry_after_s: float = RETRY_AFTER_S,
                  local_entries: int = LOCAL_ENTRIES):
-        from flask_caching.backends import FileSystemCache, RedisCache
-
         self.timeout = settings.cache_timeout
         self.retry_after_s = retry_after_s
         if settings.redis_url:
+            from flask_caching.backends import RedisCache
+
             self.backend_name = "redis"
             self.location = _redact(settings.redis_url)
             self._backend = RedisCache(host=redis_client(settings.redis_url), key_prefix=namespace,
                                        default_timeout=self.timeout)
         else:
             self.backend_name = "filesystem"
-            self.location = str(settings.cache_dir)
-            settings.cache_dir.mkdir(parents=True, exist_ok=True)
-            self._backend = FileSystemCache(str(settings.cache_dir), threshold=20_000,
-                                            default_timeout=self.timeout)
+            self.location = str(settings.cache_dir / "results")
+            self._backend = DiskBackend(settings.cache_dir / "results", default_timeout=self.timeout)
         self.hits = self.misses = self.errors = self.local_hits = 0
         self._local = _local_cache(local_entries, self.timeout)
         self._down_until = 0.0
@@ -214,7 +216,7 @@ class ServiceCache:
                 return bool(self._backend.set(claim, me, timeout=int(wait_s) + 1))
             if self._backend.add(claim, me, timeout=int(wait_s) + 1):
                 return True
-            owner = self._backend.get(claim)  # None: expired (FileSystemCache.add ignores expiry)
+            owner = self._backend.get(claim)  # None: expired between the add and this get
             if owner is None or _gone(owner):
                 return bool(self._backend.set(claim, me, timeout=int(wait_s) + 1))
             return False
@@ -260,6 +262,38 @@ class ServiceCache:
             "timeout_s": self.timeout,
             "last_error": self._last_error,
         }
+
+
+class DiskBackend:
+    """A diskcache (SQLite index, large values in files) behind the calls :class:`ServiceCache` makes
+    of a flask-caching backend: ``get``, ``set``/``add`` with a timeout in seconds (0: no expiry),
+    ``delete``, ``clear``. Over :data:`DISK_SIZE_LIMIT` the oldest entries go first."""
+
+    def __init__(self, directory, default_timeout: int):
+        import diskcache
+
+        self._cache = diskcache.Cache(str(directory), size_limit=DISK_SIZE_LIMIT,
+                                      eviction_policy="least-recently-stored")
+        self.default_timeout = default_timeout
+
+    def _expire(self, timeout: int | None) -> int | None:
+        timeout = self.default_timeout if timeout is None else timeout
+        return timeout or None
+
+    def get(self, key: str):
+        return self._cache.get(key)
+
+    def set(self, key: str, value, timeout: int | None = None) -> bool:
+        return self._cache.set(key, value, expire=self._expire(timeout))
+
+    def add(self, key: str, value, timeout: int | None = None) -> bool:
+        return self._cache.add(key, value, expire=self._expire(timeout))
+
+    def delete(self, key: str) -> bool:
+        return self._cache.delete(key)
+
+    def clear(self) -> None:
+        self._cache.clear()
 
 
 def _local_cache(entries: int, timeout: int):
