@@ -109,12 +109,13 @@ class NBAService:
 
     def warm(self) -> None:
         """Precompute what the first requests would otherwise wait for (the target index behind target
-        lists and worklists, the Overview's simulated impact: seconds on a full-size world, shared by the
-        workers through the cache); safe to run in a background thread right after start-up. Failures
-        are logged, never raised."""
+        lists and worklists, every territory's worklist, the Overview's simulated impact: seconds on a
+        full-size world, shared by the workers through the cache); safe to run in a background thread
+        right after start-up. Failures are logged, never raised."""
         if self.state.version is None:
             return
         for what, compute in (("target index", lambda: self.targets.index(self.state.current())),
+                              ("worklists", self.territories.warm),
                               ("campaign impact", self.insights.campaign_impact)):
             try:
                 compute()

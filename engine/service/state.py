@@ -177,20 +177,37 @@ def _topic_phrases(bundle) -> dict[int, str]:
 
 @dataclass(frozen=True)
 class DataView:
-    """One data snapshot and what the service derives from it alone (search, analytics, titles)."""
+    """One data snapshot and what the service derives from it alone (search, analytics, titles, who is
+    who and where), built once per data version and as-of day so requests read plain Python values."""
 
     snapshot: DataSnapshot
     day: pd.Timestamp              # the as-of day the snapshot reasons at
     search: HcpSearch
     analytics: Analytics
     titles: dict                   # content_id -> title
+    people: dict                   # hcp_id -> {name, specialty, city, state}: an HCP as a list row shows it
+    territories: dict              # territory -> hcp_ids (object array, in store order)
 
     @classmethod
     def build(cls, snapshot: DataSnapshot, day: pd.Timestamp) -> "DataView":
         titles = {str(k): (None if pd.isna(v) else str(v))
                   for k, v in zip(snapshot.contents["content_id"], snapshot.contents["title"])}
+        hcps = snapshot.hcps
+        ids = hcps["hcp_id"].astype(str).to_numpy(dtype=object)
+
+        def text(column: str) -> list:
+            return [None if pd.isna(v) else str(v) for v in hcps[column].to_numpy(dtype=object)]
+
+        names = [" ".join(v for v in (first, last) if isinstance(v, str))
+                 for first, last in zip(hcps["first_name"].to_numpy(dtype=object),
+                                        hcps["last_name"].to_numpy(dtype=object))]
+        people = {hcp_id: {"name": name, "specialty": specialty, "city": city, "state": state}
+                  for hcp_id, name, specialty, city, state in zip(ids, names, text("specialty"), text("city"),
+                                                                   text("state"))}
+        territory = np.array(text("territory"), dtype=object)
+        territories = {t: ids[territory == t] for t in dict.fromkeys(t for t in territory if t is not None)}
         return cls(snapshot=snapshot, day=pd.Timestamp(day), search=HcpSearch(snapshot),
-                   analytics=Analytics(snapshot), titles=titles)
+                   analytics=Analytics(snapshot), titles=titles, people=people, territories=territories)
 
 
 @dataclass(frozen=True)

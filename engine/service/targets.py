@@ -42,6 +42,7 @@ class TargetIndex:
     key: str
     frame: pd.DataFrame  # TARGET_COLUMNS, engagement_probability descending then hcp_id
     segment_top: dict     # segment -> [{"content_id", "title", "hcps"}] most recommended first
+    territory_rows: dict  # territory -> positions in ``frame`` (best first)
 
     @classmethod
     def build(cls, best: pd.DataFrame, serving: Serving, key: str) -> "TargetIndex":
@@ -70,7 +71,8 @@ class TargetIndex:
             counts = counts.sort_index(kind="stable").sort_values(ascending=False, kind="stable")
             segment_top[str(name)] = [{"content_id": cid, "title": titles.get(cid, ""), "hcps": int(k)}
                                       for cid, k in counts.head(SEGMENT_TOP_CONTENT).items()]
-        return cls(key=key, frame=frame, segment_top=segment_top)
+        territory_rows = {str(t): rows for t, rows in frame.groupby("territory", sort=False).indices.items()}
+        return cls(key=key, frame=frame, segment_top=segment_top, territory_rows=territory_rows)
 
     def select(self, segment=None, specialty=None, state=None, channel=None, min_probability=None) -> np.ndarray:
         """Row positions (best first) matching every given filter (str or list for the text ones)."""

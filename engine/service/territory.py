@@ -60,40 +60,40 @@ class Territories:
         key = live.result_key("worklist", str(territory), int(limit), sorted(self.settings.worklist_capacity.items()))
         return self.cache.get_or_compute(key, lambda: self._worklist(live, str(territory), int(limit)))
 
-    def _territory_hcps(self, live: Live, territory: str) -> pd.DataFrame:
-        hcps = live.data.snapshot.hcps
-        mine = hcps[hcps["territory"].astype(str) == territory]
-        if mine.empty:
+    @staticmethod
+    def _territory_hcps(live: Live, territory: str) -> np.ndarray:
+        """The ids of the HCPs in ``territory`` (ValueError when there are none)."""
+        ids = live.data.territories.get(territory)
+        if ids is None:
             raise ValueError(f"no HCP is in territory {territory!r}")
-        return mine
+        return ids
 
-    def _accepted_for(self, live: Live, hcp_ids, start: pd.Timestamp, days: int) -> pd.DataFrame:
+    @staticmethod
+    def _accepted_for(live: Live, hcp_ids: np.ndarray, start: pd.Timestamp, days: int) -> pd.DataFrame:
         """Touches accepted for ``days`` days from ``start`` for these HCPs: hcp_id, content_id, channel, date."""
         latest = live.feedback.latest
         planned = latest["planned_at"].dt.normalize()
-        mask = (latest["action"] == "accept") & latest["hcp_id"].isin(set(hcp_ids)) & (planned >= start) & \
-            (planned < start + pd.Timedelta(days=days))
-        out = latest.loc[mask, ["hcp_id", "content_id", "channel"]].copy()
-        out["date"] = planned[mask].dt.date.map(lambda d: d.isoformat()).to_numpy(dtype=object)
+        # the few accepts of the days first, then which of them are these HCPs' (a set lookup each)
+        window = (latest["action"] == "accept") & (planned >= start) & (planned < start + pd.Timedelta(days=days))
+        if window.any():
+            members = set(hcp_ids)
+            window &= np.array([h in members for h in latest["hcp_id"].astype(str)], dtype=bool)
+        out = latest.loc[window, ["hcp_id", "content_id", "channel"]].copy()
+        out["date"] = planned[window].dt.date.map(lambda d: d.isoformat()).to_numpy(dtype=object)
         return out.sort_values(["date", "hcp_id", "content_id"], kind="stable").reset_index(drop=True)
 
     def _worklist(self, live: Live, territory: str, limit: int) -> dict:
         mine = self._territory_hcps(live, territory)
         day = live.data.day
-        accepted = self._accepted_for(live, mine["hcp_id"].astype(str), day, 1)
-        frame = self.targets.index(live).frame
-        candidates = frame[(frame["territory"] == territory) & ~frame["hcp_id"].isin(set(accepted["hcp_id"]))]
+        accepted = self._accepted_for(live, mine, day, 1)
+        targets = self.targets.index(live)
+        candidates = targets.frame.iloc[targets.territory_rows.get(territory, np.zeros(0, dtype=np.int64))]
+        if len(accepted):
+            candidates = candidates[~candidates["hcp_id"].isin(set(accepted["hcp_id"]))]
         kept = fill_days(candidates.assign(value=candidates["score"]), self.settings.worklist_capacity, accepted)
         shown = kept.head(limit).to_dict("records")
         reasons = self.recommendations.action_reasons(live.serving, shown)
-        profiles = mine.set_index(mine["hcp_id"].astype(str))
-        titles = live.data.titles
-
-        def who(hcp_id: str) -> dict:
-            row = profiles.loc[hcp_id]
-            return {"name": " ".join(str(v) for v in (row["first_name"], row["last_name"]) if isinstance(v, str)),
-                    **{c: (None if pd.isna(row[c]) else str(row[c])) for c in ("specialty", "city", "state")}}
-
+        titles, people = live.data.titles, live.data.people
         used = accepted["channel"].value_counts().to_dict()
         for channel, n in kept["channel"].value_counts().items():
             used[channel] = used.get(channel, 0) + int(n)
@@ -105,10 +105,15 @@ class Territories:
                          "city": r["city"], "state": r["state"], "content_id": r["content_id"], "title": r["title"],
                          "channel": r["channel"], "engagement_probability": float(r["engagement_probability"]),
                          "value": float(r["value"]), "reasons": why} for r, why in zip(shown, reasons)],
-            "accepted": [{**who(a["hcp_id"]), "hcp_id": a["hcp_id"], "content_id": a["content_id"],
+            "accepted": [{**people[a["hcp_id"]], "hcp_id": a["hcp_id"], "content_id": a["content_id"],
                           "title": titles.get(a["content_id"]), "channel": a["channel"], "date": a["date"]}
                          for a in accepted.to_dict("records")],
         }
+
+    def warm(self) -> None:
+        """Compute every territory's worklist (kept in the result cache for this serving state)."""
+        for territory in self.state.current().data.territories:
+            self.worklist(territory)
 
     def week_plan(self, territory: str, days: int = 7) -> list[dict]:
         """The territory's plans for ``days`` days from the as-of day, as many per channel and day as a day
@@ -122,15 +127,13 @@ class Territories:
         if not isinstance(days, (int, np.integer)) or not 1 <= days <= 31:
             raise ValueError(f"days must be an integer in 1..31 (got {days!r})")
         live = self.state.current()
-        mine = self._territory_hcps(live, str(territory))
-        ids = mine["hcp_id"].astype(str).to_numpy()
+        ids = self._territory_hcps(live, str(territory))
         day = live.data.day
         steps = self.recommendations.plan_frame(live, ids, horizon_days=int(days) - 1)
         steps = steps.assign(date=pd.to_datetime(steps["date"]).dt.date.map(lambda d: d.isoformat()))
         accepted = self._accepted_for(live, ids, day, int(days))
         kept = fill_days(steps, self.settings.worklist_capacity, accepted)
-        people = mine.set_index(mine["hcp_id"].astype(str))
-        titles = live.data.titles
+        titles, people = live.data.titles, live.data.people
         rows = [{"date": a["date"], "status": "accepted", "hcp_id": a["hcp_id"], "content_id": a["content_id"],
                  "channel": a["channel"], "engagement_probability": None, "value": None}
                 for a in accepted.to_dict("records")]
@@ -140,11 +143,8 @@ class Territories:
         rows.sort(key=lambda r: (r["date"], r["status"] != "accepted", -(r["value"] or 0.0), r["hcp_id"]))
         out, rank = [], {}
         for r in rows:
-            person = people.loc[r["hcp_id"]]
             rank[r["date"]] = rank.get(r["date"], 0) + 1
-            out.append({**r, "rank": rank[r["date"]], "title": titles.get(r["content_id"]),
-                        "name": " ".join(str(v) for v in (person["first_name"], person["last_name"]) if isinstance(v, str)),
-                        **{c: (None if pd.isna(person[c]) else str(person[c])) for c in ("specialty", "city", "state")}})
+            out.append({**r, "rank": rank[r["date"]], "title": titles.get(r["content_id"]), **people[r["hcp_id"]]})
         return out
 
     def week_plan_csv(self, territory: str, days: int = 7) -> str:

@@ -42,10 +42,13 @@ def fill_days(candidates: pd.DataFrame, capacity: dict[str, int], taken: pd.Data
         for key, n in pd.Series(1, index=pd.MultiIndex.from_arrays([dates.astype(str), taken["channel"].astype(str)])
                                 ).groupby(level=[0, 1]).sum().items():
             used[key] = int(n)
-    # the n-th action of a channel on a day, counting the accepted ones first
+    # the n-th action of a channel on a day, counting the accepted ones first (plain object arrays:
+    # iterating pyarrow-backed strings costs a Python object per cell)
     order = frame.groupby(["date", "channel"], sort=False).cumcount().to_numpy()
-    already = np.array([used.get((str(d), str(c)), 0) for d, c in zip(frame["date"], frame["channel"])], dtype=np.int64)
-    limit = np.array([capacity.get(str(c), np.iinfo(np.int64).max) for c in frame["channel"]], dtype=np.int64)
+    dates, channels = frame["date"].astype(str).to_numpy(dtype=object), frame["channel"].astype(str).to_numpy(dtype=object)
+    already = np.array([used.get(key, 0) for key in zip(dates, channels)], dtype=np.int64) if used else 0
+    no_limit = np.iinfo(np.int64).max
+    limit = np.array([capacity.get(c, no_limit) for c in channels], dtype=np.int64)
     kept = frame[order + already < limit].copy()
     kept["rank"] = kept.groupby("date", sort=False).cumcount().to_numpy() + 1
     return kept.reset_index(drop=True)
