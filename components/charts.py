@@ -17,7 +17,6 @@ from datetime import date, datetime
 import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
-from wordcloud import WordCloud
 
 from components.labels import model_label
 from components.theme import PLOTLY_TEMPLATE, channel_color, channel_label
@@ -356,6 +355,8 @@ def wordcloud_data_uri(weights: dict[str, float], width: int = 520, height: int 
 
 @functools.lru_cache(maxsize=128)
 def _wordcloud(terms: tuple, width: int, height: int) -> str:
+    from wordcloud import WordCloud  # loads matplotlib: on the first word cloud, not at a worker's boot
+
     cloud = WordCloud(width=width, height=height, background_color="white", colormap="Blues",
                       prefer_horizontal=0.95, random_state=0, max_words=60).generate_from_frequencies(dict(terms))
     buffer = io.BytesIO()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import jensenshannon
 
 #: λ values with a precomputed ranking (the UI slider steps).
 LAMBDAS = tuple(round(x / 10, 1) for x in range(11))
@@ -25,6 +24,8 @@ def relevance_ranking(p_term_topic: np.ndarray, p_term: np.ndarray, lam: float, 
 
 def intertopic_coordinates(topic_term: np.ndarray) -> np.ndarray:
     """2-D map of topics: Jensen–Shannon distances projected by classical MDS (PCoA)."""
+    from scipy.spatial.distance import jensenshannon  # training only: a web worker loads the result
+
     k = topic_term.shape[0]
     dist = np.array([[jensenshannon(topic_term[i], topic_term[j], base=2) for j in range(k)] for i in range(k)])
     centering = np.eye(k) - np.ones((k, k)) / k

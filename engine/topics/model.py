@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import digamma
 
 from engine.progress import QUIET, Progress
 from engine.topics.explorer import build_explorer_data, relevance_ranking
@@ -230,6 +229,8 @@ class TopicModel:
     # ------------------------------------------------------------------ inference
     def _infer(self, bows) -> np.ndarray:
         """Fold-in: the variational E-step of each document from a fixed start (see :func:`estep`)."""
+        from scipy.special import digamma
+
         exp_elog_beta = np.exp(digamma(self.lambda_) - digamma(self.lambda_.sum(axis=1, keepdims=True)))
         gamma, _ = estep(_bows_to_csr(bows, self.lambda_.shape[1]), self.alpha_, exp_elog_beta,
                          max(self.iterations, 100))
@@ -362,6 +363,7 @@ def estep(counts, alpha: np.ndarray, exp_elog_beta: np.ndarray, max_iter: int, t
     sstats : ``[K, V]`` sufficient statistics for the M-step, or ``None``.
     """
     from scipy.sparse import csr_matrix
+    from scipy.special import digamma
 
     n_docs, k = counts.shape[0], len(alpha)
     gamma = np.tile(alpha, (n_docs, 1))
