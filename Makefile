@@ -41,6 +41,7 @@ bench: bundle
 	$(PY) benchmarks/ceiling.py --json
 	$(PY) benchmarks/serving.py --json
 	$(PY) benchmarks/web.py --json
+	$(PY) benchmarks/worker_memory.py --json
 	$(PY) benchmarks/real_data.py --json
 	$(PY) benchmarks/plan.py --json
 	$(PY) benchmarks/impact.py --json

@@ -19,14 +19,17 @@ graceful_timeout = 30
 # well under a millisecond.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 # Recycle workers now and then (bounded memory growth); jitter avoids all restarting at once.
-# Rarely: a (re)started worker spends ~10 s of CPU loading the bundle, the data snapshot and the
-# target index, which at dashboard request rates (70/s) every 1,000 requests was a restart per
-# worker every half minute, each one slowing every request on the machine meanwhile.
+# Rarely: a (re)started worker spends ~1.5 s of CPU loading the data snapshot and the bundle, then
+# builds the target index in the background; at dashboard request rates (70/s) every 1,000
+# requests was a restart per worker every half minute, each one slowing every request meanwhile.
 max_requests = 20000
 max_requests_jitter = 2000
-# Each worker builds its own app and loads the model after the fork: TensorFlow state is
-# never shared across a fork, and a worker restart picks up the current bundle.
-preload_app = False
+# The master imports the app once (Dash, pages, pandas: about a second of CPU) and forks the
+# workers from it. Each worker still loads the service after the fork (webapp.extensions: the
+# data snapshot and the numpy-only serving bundle, never Keras or TensorFlow), so a restarted
+# worker picks up the current bundle; connections are opened per process (host_state, Redis).
+# New code needs a full restart: a HUP re-forks the workers from the app already imported.
+preload_app = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info")

@@ -1,8 +1,8 @@
 """Flask extensions of the web app, bound to a server with ``init_app`` (app-factory style).
 
 ``nba`` gives every callback and layout function the process's :class:`engine.service.NBAService`.
-The service is created lazily on first use, so under gunicorn (``preload_app = False``) each
-worker loads the model bundle after the fork, never in the master.
+The service is created lazily on first use, so under gunicorn (the app preloaded in the master)
+each worker loads the data snapshot and the bundle after the fork, never in the master.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """gunicorn entry point: ``gunicorn -c gunicorn.conf.py webapp.wsgi:server``.
 
-Only the app is built at import; each worker loads the model bundle on first use after the
-fork (``preload_app = False``), so workers never share TensorFlow state.
+Only the app is built at import (once, in the master: ``preload_app = True``); each worker loads
+the service (data snapshot and serving bundle) after the fork.
 """
 from webapp import create_app
 

@@ -20,8 +20,8 @@ from flask.sessions import SecureCookieSessionInterface
 from engine.data.store import Store
 from engine.service import NBAService
 from tests.fixtures.settings import REDIS_URL
-from tests.fixtures.web import (AdminRecorder, GunicornServer, TEST_USERS, csrf_from, requests_login, sign_in, sign_out,
-                                write_users_file)
+from tests.fixtures.web import (AdminRecorder, GunicornServer, TEST_USERS, csrf_from, requests_login, route_payload,
+                                sign_in, sign_out, write_users_file)
 from tests.unit.test_service import copy_settings
 from tests.unit.test_service_fakes import table_bundle
 from webapp import create_app
@@ -328,12 +328,7 @@ def real_client(real_app):
 
 def route(client, pathname: str):
     """The Pages router callback, as the browser calls it to render a page."""
-    return client.post(DISPATCH, json={
-        "output": ".._pages_content.children..._pages_store.data..",
-        "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-        "inputs": [{"id": "_pages_location", "property": "pathname", "value": pathname},
-                   {"id": "_pages_location", "property": "search", "value": ""}],
-        "changedPropIds": ["_pages_location.pathname"], "state": []})
+    return client.post(DISPATCH, json=route_payload(pathname))
 
 
 def call(app, client, output: str, values: list, state_values: list | None = None, changed: str | None = None):

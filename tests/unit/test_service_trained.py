@@ -83,7 +83,7 @@ import json, sys
 from pathlib import Path
 
 from engine.config import Settings
-from tests.fixtures.web import sign_in, write_users_file
+from tests.fixtures.web import route_payload, sign_in, write_users_file
 from webapp import create_app
 from webapp.extensions import nba
 
@@ -93,12 +93,7 @@ assert sign_in(client, "admin").status_code == 302
 svc = nba.service
 hcp_id = svc.search_hcps(sort=[{"colId": "touches", "sort": "desc"}])["rows"][0]["hcp_id"]
 for path in ("/", f"/hcp/{hcp_id}", "/topics", "/models"):
-    body = {"output": ".._pages_content.children..._pages_store.data..",
-            "outputs": [{"id": "_pages_content", "property": "children"}, {"id": "_pages_store", "property": "data"}],
-            "inputs": [{"id": "_pages_location", "property": "pathname", "value": path},
-                       {"id": "_pages_location", "property": "search", "value": ""}],
-            "changedPropIds": ["_pages_location.pathname"], "state": []}
-    response = client.post("/_dash-update-component", json=body)
+    response = client.post("/_dash-update-component", json=route_payload(path))
     assert response.status_code == 200, (path, response.status_code)
 assert svc.recommend(hcp_id, n=5, use_cache=False) and svc.forecast(hcp_id, steps=3)
 assert svc.plan(hcp_id)["steps"] and svc.topic_explorer()["topics"]
