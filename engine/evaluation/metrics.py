@@ -1,8 +1,8 @@
 """Metric functions, vectorised over users (rows). Pure numpy; each documents its exact definition.
 
 Ranking metrics take ``hits``: a boolean ``[n_users, k]`` matrix whose cell ``(u, r)`` says
-whether the item at rank ``r + 1`` of user ``u``'s ranking is relevant, and ``n_relevant``:
-the number of relevant items of each user (binary relevance).
+whether the item at rank ``r + 1`` of user ``u``'s ranking (:func:`engine.ranking.top_k`) is
+relevant, and ``n_relevant``: the number of relevant items of each user (binary relevance).
 """
 from __future__ import annotations
 
@@ -13,28 +13,6 @@ from scipy.stats import rankdata
 def _nan_as_minus_inf(scores: np.ndarray) -> np.ndarray:
     scores = np.asarray(scores, dtype=float)
     return np.where(np.isnan(scores), -np.inf, scores) if np.isnan(scores).any() else scores
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """``[n, k]`` column indices of the ``k`` highest scores per row, best first (ties: lower index
-    first, as a stable sort; ``nan`` ranks as ``-inf``). Linear in the row length (no full sort)."""
-    scores = _nan_as_minus_inf(scores)
-    n, width = scores.shape
-    k = min(k, width)
-    if n == 0 or k == 0:
-        return np.zeros((n, k), dtype=np.int64)
-    kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1:k]
-    chosen = scores >= kth
-    # every item above the k-th score, then the tied ones by index until k are chosen
-    surplus = np.flatnonzero(chosen.sum(axis=1) > k)
-    if len(surplus):
-        rows = scores[surplus]
-        tied = rows == kth[surplus]
-        slots = k - (rows > kth[surplus]).sum(axis=1, keepdims=True)
-        chosen[surplus] = (rows > kth[surplus]) | (tied & (np.cumsum(tied, axis=1) <= slots))
-    part = (np.flatnonzero(chosen) % width).reshape(n, k)
-    order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
 
 
 def first_relevant_rank(scores: np.ndarray, relevant: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from engine.evaluation import metrics as M
 from engine.models.base import BATCH, optional
 from engine.models.baselines import OracleRecommender
 from engine.progress import QUIET
+from engine.ranking import top_k
 
 def metric_keys(k: int) -> tuple[str, ...]:
     """Metric keys every model gets (``None`` where a metric does not apply)."""
@@ -64,7 +65,7 @@ def _ranking_temporal(data, models, k, hcps, progress) -> dict[str, dict]:
         for name, model in models.items():
             scores = np.array(model.score_batch(batch), dtype=float)
             scores[excluded] = -np.inf
-            top = M.top_k(scores, k)
+            top = top_k(scores, k)
             acc = per_model[name]
             hits = np.take_along_axis(relevant, top, axis=1)
             acc["ndcg"].append(M.ndcg_at_k(hits, n_relevant))
@@ -106,7 +107,7 @@ def _ranking_loo(data, models, k, hcps, progress) -> dict[str, dict]:
             candidates = np.column_stack([positive, data.test_negatives[chunk]])
             cand_scores = np.take_along_axis(scores, candidates, axis=1)
             ranks[start:start + len(chunk)] = 1 + (cand_scores[:, 1:] >= cand_scores[:, :1]).sum(axis=1)
-            top = np.take_along_axis(candidates, M.top_k(cand_scores, k), axis=1)
+            top = np.take_along_axis(candidates, top_k(cand_scores, k), axis=1)
             items[top.ravel()] = True
         hits = (ranks[:, None] == np.arange(1, k + 1)[None, :])
         ones = np.ones(len(ranks), dtype=np.int64)
@@ -178,7 +179,7 @@ def _default_channels(data, hcp_idx: np.ndarray) -> np.ndarray:
 
 def _top_k_value(content_value: np.ndarray, rank_score: np.ndarray, k: int) -> np.ndarray:
     """Mean true value of each row's top-k contents by ``rank_score`` (``-inf`` = ineligible)."""
-    top = M.top_k(rank_score, k)
+    top = top_k(rank_score, k)
     chosen = np.take_along_axis(rank_score, top, axis=1) > -np.inf
     values = np.take_along_axis(content_value, top, axis=1)
     return (values * chosen).sum(axis=1) / np.maximum(chosen.sum(axis=1), 1)

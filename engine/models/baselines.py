@@ -10,7 +10,7 @@ import pandas as pd
 
 from engine.data.schemas import OUTCOMES
 from engine.models.base import N_CHANNELS, Recommender
-from engine.models.features import approved_share, content_freshness, content_start
+from engine.models.features import content_freshness
 from engine.progress import QUIET
 
 #: Strength of each outcome when building engagement-weighted profiles.
@@ -156,8 +156,8 @@ class TopicsRecommender(Recommender):
         self.tie_break_ = 1e-3 * popularity / max(popularity.max(), 1.0)
         # new content is what gets sent and engaged with (and what HCPs engage with more)
         at = np.datetime64(pd.Timestamp(data.cutoff), "us")
-        self.available_ = (approved_share(data.contents, data.cutoff, self.window_days)
-                           * content_freshness(content_start(data.contents), at))
+        self.available_ = (data.calendar.share(data.cutoff, self.window_days)
+                           * content_freshness(data.calendar.first_dates(), at))
         progress("baselines", f"{self.name}: {topics.shape[1]} topics")
         return self
 

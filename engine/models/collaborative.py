@@ -17,6 +17,7 @@ import scipy.sparse as sp
 
 from engine.models.base import Recommender
 from engine.progress import QUIET
+from engine.ranking import top_k
 
 
 def engagement_matrix(hcp_idx, content_idx, engaged, n_hcps: int, n_contents: int, weights=None) -> sp.csr_matrix:
@@ -145,9 +146,7 @@ class CollaborativeFilter(Recommender):
         norms = np.linalg.norm(self.user_factors_, axis=1) + 1e-9
         sims = (self.user_factors_ @ self.user_factors_[hcp_idx]) / (norms * norms[hcp_idx])
         sims[hcp_idx] = -np.inf
-        n = min(n, len(sims) - 1)
-        top = np.argpartition(-sims, n - 1)[:n] if n > 0 else np.array([], dtype=np.int64)
-        top = top[np.argsort(-sims[top], kind="stable")]
+        top = top_k(sims, min(n, len(sims) - 1))
         return pd.DataFrame({"hcp_idx": top.astype(np.int64), "similarity": sims[top].astype(np.float64)})
 
     def save(self, path) -> None:

@@ -28,6 +28,7 @@ import pandas as pd
 
 from engine.config import CHANNELS
 from engine.progress import QUIET
+from engine.rules.approval import ApprovalCalendar
 
 PROTOCOLS: tuple[str, ...] = ("temporal", "loo-sampled100")
 LOO_NEGATIVES = 100
@@ -205,15 +206,14 @@ class TrainingData:
         """
         return self._history_engaged.mask(np.asarray(hcp_idx, dtype=np.int64), self.n_contents)
 
+    @cached_property
+    def calendar(self) -> ApprovalCalendar:
+        """The contents' :class:`engine.rules.approval.ApprovalCalendar` (index order)."""
+        return ApprovalCalendar.from_contents(self.contents)
+
     def approved(self, at) -> np.ndarray:
-        """Boolean ``[n_contents]``: the content is published and its approval window contains ``at``
-        (missing dates leave that side open)."""
-        at = pd.Timestamp(at)
-        start = self.contents["approval_start"]
-        end = self.contents["approval_end"]
-        published = self.contents["publication_date"]
-        ok = (start.isna() | (start <= at)) & (end.isna() | (end >= at.normalize())) & (published.isna() | (published <= at))
-        return ok.to_numpy(dtype=bool)
+        """Boolean ``[n_contents]``: the content is approved (and published) on ``at``'s day."""
+        return self.calendar.approved(pd.Timestamp(at))
 
     def eligible(self, hcp_idx, at=None) -> np.ndarray:
         """Boolean ``[n, n_contents, n_channels]`` of the (content, channel) pairs the rules allow.

@@ -136,15 +136,6 @@ class ProfileEncoder:
         return np.hstack([spec_1h, seg_1h, consent]).astype(np.float32)
 
 
-def content_start(contents: pd.DataFrame) -> np.ndarray:
-    """``[n_contents]`` datetime64 when each content became available (approval start, else publication)."""
-    nat = pd.Series([pd.NaT] * len(contents), dtype="datetime64[us]")
-    start = pd.to_datetime(contents["approval_start"]) if "approval_start" in contents else nat
-    if "publication_date" in contents:
-        start = start.fillna(pd.to_datetime(contents["publication_date"]))
-    return start.to_numpy("datetime64[us]")
-
-
 def sequence_windows(log: TouchLog, ends: np.ndarray, starts: np.ndarray, length: int) -> dict[str, np.ndarray]:
     """Left-padded tensors of the touches ``[max(start, end - length), end)`` for each row.
 
@@ -262,20 +253,6 @@ def content_freshness(start: np.ndarray, at) -> np.ndarray:
     days = (np.asarray(at, dtype="datetime64[us]") - start) / DAY
     days = np.nan_to_num(np.asarray(days, dtype=np.float64), nan=np.inf)
     return np.exp(-np.clip(days, 0.0, None) / 180.0).astype(np.float32)
-
-
-def approved_share(contents: pd.DataFrame, at, days: float) -> np.ndarray:
-    """``[n_contents]`` share of the ``days`` after ``at`` each content is inside its approval window
-    (the approval calendar is known in advance; missing dates leave that side open)."""
-    at64 = np.datetime64(pd.Timestamp(at), "us")
-    n = len(contents)
-    start = content_start(contents)
-    end = (pd.to_datetime(contents["approval_end"]).to_numpy("datetime64[us]") if "approval_end" in contents
-           else np.full(n, np.datetime64("NaT", "us")))
-    window_end = at64 + np.timedelta64(int(days * 86_400_000_000), "us")
-    lo = np.where(np.isnat(start), at64, np.maximum(start, at64))
-    hi = np.where(np.isnat(end), window_end, np.minimum(end, window_end))
-    return np.clip((hi - lo) / DAY / days, 0.0, 1.0)
 
 
 def topic_profile(log: TouchLog, at, content_topics: np.ndarray,

@@ -30,10 +30,11 @@ import pandas as pd
 from engine.models.activations import sigmoid
 from engine.models.base import Recommender
 from engine.models.collaborative import CollaborativeFilter
-from engine.models.features import (DAY, N_CHANNELS, ProfileEncoder, TouchLog, approved_share, as_times,
-                                    content_freshness, content_start, history_features, topic_profile)
+from engine.models.features import (DAY, N_CHANNELS, ProfileEncoder, TouchLog, as_times, content_freshness,
+                                    history_features, topic_profile)
 from engine.models.scorer import DEFAULT_BLEND, HCP_TABLES, NEXT_WINDOW_FEATURES, PARTS, HybridScorer
 from engine.progress import QUIET
+from engine.rules.approval import ApprovalCalendar
 
 
 def build_network(shapes: dict, config: dict):
@@ -150,26 +151,24 @@ class ExposureModel:
     # -- the calendar ----------------------------------------------------------------------------
     @staticmethod
     def _calendar(contents: pd.DataFrame):
-        """Per content: area index, availability start / end and age origin (datetime64, NaT = open)."""
+        """Per content: area index, area names, the :class:`ApprovalCalendar` and the age origin
+        (publication, else the first approved day; datetime64, NaT = unknown)."""
         n = len(contents)
-        nat = np.full(n, np.datetime64("NaT", "us"))
         area = (contents["therapeutic_area"].fillna("").astype(str) if "therapeutic_area" in contents
                 else pd.Series([""] * n))
         codes, names = pd.factorize(area, sort=True)
-        start = content_start(contents)
-        end = pd.to_datetime(contents["approval_end"]).to_numpy("datetime64[us]") if "approval_end" in contents else nat
+        approval = ApprovalCalendar.from_contents(contents)
         published = (pd.to_datetime(contents["publication_date"]).to_numpy("datetime64[us]")
-                     if "publication_date" in contents else nat)
-        origin = np.where(np.isnat(published), start, published)
-        return codes.astype(np.int64), list(names), start, end, origin
+                     if "publication_date" in contents else np.full(n, np.datetime64("NaT", "us")))
+        origin = np.where(np.isnat(published), approval.first_dates(), published)
+        return codes.astype(np.int64), list(names), approval, origin
 
     def _pools(self, days: np.ndarray):
         """``live [n_days, n_c]`` (approved that day) and ``age [n_days, n_c]`` in days (0 when unknown)."""
-        _, _, start, end, origin = self.calendar_
-        days = np.asarray(days, dtype="datetime64[us]")[:, None]
-        live = (np.isnat(start) | (start <= days)) & (np.isnat(end) | (end >= days))
-        age = np.nan_to_num(((days - origin) / DAY).astype(np.float64), nan=0.0)
-        return live, np.clip(age, 0.0, None)
+        _, _, approval, origin = self.calendar_
+        days = np.asarray(days, dtype="datetime64[us]")
+        age = np.nan_to_num(((days[:, None] - origin) / DAY).astype(np.float64), nan=0.0)
+        return approval.approved(days), np.clip(age, 0.0, None)
 
     def _content_probability(self, live, age, recency_days) -> tuple[np.ndarray, np.ndarray]:
         """Per day: P(content | targeted touch, its area) and P(content | broad-reach touch)."""
@@ -362,7 +361,8 @@ class NextWindowBlend:
 
 def _ndcg10(score: np.ndarray, relevant: np.ndarray, allowed: np.ndarray) -> float:
     """Mean NDCG@10 of ``score`` rankings over allowed items (the validation gate's yardstick)."""
-    from engine.evaluation.metrics import ndcg_at_k, top_k
+    from engine.evaluation.metrics import ndcg_at_k
+    from engine.ranking import top_k
 
     top = top_k(np.where(allowed, score, -np.inf), 10)
     return float(np.mean(ndcg_at_k(np.take_along_axis(relevant, top, axis=1), relevant.sum(axis=1))))
@@ -495,7 +495,7 @@ class HybridModel(Recommender):
         self.channel_prior_ = (engaged + 1.0) / (touches + 2.0)
         t = self.topics_[train_log.content]
         self.topic_prior_ = (t[train_log.engaged].sum(axis=0) + 1.0) / (t.sum(axis=0) + 2.0)
-        self.starts_ = content_start(data.contents)
+        self.starts_ = data.calendar.first_dates()
 
         # Every touch is an example, with features from its HCP's earlier touches only.
         pos = np.arange(len(train_log))
@@ -661,7 +661,7 @@ class HybridModel(Recommender):
         return HybridScorer(layers, content_freshness(self.starts_, at64), data.consent, data.content_ids,
                             data.hcp_ids, self.config_, at, exposure=exposure, hcp_group=self._group_,
                             topic_profile=topic_profile(log, hcp_at, self.topics_),
-                            approved=approved_share(data.contents, at, window),
+                            approved=data.calendar.share(at, window),
                             blend=self.blend_.coef_, parts=parts)
 
     # -- Recommender ---------------------------------------------------------------------------

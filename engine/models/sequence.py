@@ -28,7 +28,7 @@ import pandas as pd
 
 from engine.models.activations import log_softmax, sigmoid, softmax
 from engine.models.base import Recommender
-from engine.models.features import N_CHANNELS, N_OUTCOMES, TouchLog, approved_share, sequence_windows
+from engine.models.features import N_CHANNELS, N_OUTCOMES, TouchLog, sequence_windows
 from engine.progress import QUIET
 
 #: Decoder inputs per step: channel one-hot with a padding slot, then the log gap.
@@ -270,7 +270,7 @@ class SequenceModel(Recommender):
         self._extract()
         self.set_reference(hist_log, data.cutoff)
         # only content approved in the coming window can be sent
-        self.available_ = approved_share(data.contents, data.cutoff, RANKING_WINDOW_DAYS).astype(np.float32)
+        self.available_ = data.calendar.share(data.cutoff, RANKING_WINDOW_DAYS).astype(np.float32)
         return self
 
     def _extract(self) -> None:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from engine.config import CHANNELS
 from engine.data.store import FEEDBACK_VERSION, Store
-from engine.service.rules import touch_days
+from engine.rules import touch_days
 
 ACTIONS = ("accept", "dismiss", "snooze")
 _COLUMNS = ["feedback_id", "hcp_id", "content_id", "channel", "action", "reason", "user_name", "bundle_version",

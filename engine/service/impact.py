@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config import CHANNELS
+from engine.ranking import top_k
 from engine.synth.content import SUBTOPIC_AREA
 from engine.synth.policy import BrandPolicy
 
@@ -95,7 +96,7 @@ def campaign_impact(oracle, plans: pd.DataFrame, hcps: pd.DataFrame, start: pd.T
     available = {"plan_touches_available": int(len(plan)), "policy_touches_available": int(len(policy))}
     touches = min(len(plan), len(policy))
     if len(plan) > touches:  # a brand with the policy's capacity sends the plans' most valuable touches
-        plan = plan.iloc[np.argsort(-plan["value"].to_numpy(), kind="stable")[:touches]]
+        plan = plan.iloc[top_k(plan["value"].to_numpy(), touches)]
     if len(policy) > touches:
         policy = policy.iloc[np.sort(np.random.default_rng(seed).choice(len(policy), touches, replace=False))]
 

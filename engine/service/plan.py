@@ -20,7 +20,8 @@ import numpy as np
 
 from engine.config import CHANNELS
 from engine.models.sequence import decoder_input, lstm_step
-from engine.service.rules import RuleBook, touch_days
+from engine.ranking import top_k
+from engine.rules import Ask, RuleBook, touch_days
 
 
 class DecoderTiming:
@@ -136,10 +137,8 @@ class Planner:
         score = np.asarray(score, dtype=np.float32).reshape(n, -1)
         engagement = np.asarray(engagement, dtype=np.float32).reshape(n, score.shape[1], n_k)
         values = rules.values(hcp_idx, score, engagement)
-        open_content = ~rules.consumed_mask(hcp_idx)
-        if excluded is not None:
-            open_content &= ~np.asarray(excluded, dtype=bool)
         calendar = rules.touch_calendar(hcp_idx, planned, room=steps)
+        today = Ask(hcp_idx, np.zeros(n), calendar, excluded)
         free_slot = np.isnan(calendar).argmax(axis=2)          # [n, K] first empty slot per channel
         rows = np.arange(n)
         out = PlanBatch(content=np.full((n, steps), -1), channel=np.full((n, steps), -1),
@@ -147,8 +146,8 @@ class Planner:
                         value=np.zeros((n, steps)), preferred=np.full((n, steps), -1))
 
         # step 1, on day 0: exactly the recommendation list's first item (same values, rules and ranking)
-        allowed = rules.channel_open(hcp_idx, calendar, np.zeros(n), channels)
-        first = rules.rank(hcp_idx, values, engagement, allowed, open_content & rules.approved_[None, :], shares=False)
+        first = rules.rank(hcp_idx, values, engagement, rules.channel_open(today, channels), rules.content_open(today),
+                           shares=False)
         item = first.top(1)[:, 0]
         alive = item >= 0
         at = np.flatnonzero(alive)
@@ -158,15 +157,12 @@ class Planner:
         free_slot[at, k] += 1
 
         # later steps: each channel's best contents that could be sent some day of the horizon
-        reachable = open_content & (rules.approval_end_ >= 0)[None, :] & (rules.approval_start_ <= horizon)[None, :]
-        static = np.where(reachable[:, :, None] & rules.channel_open(hcp_idx, calendar[:, :, :0], np.zeros(n),
-                                                                      channels)[:, None, :], values, -np.inf)
-        m = min(self.candidates, score.shape[1])
-        by_channel = static.transpose(0, 2, 1)                                      # [n, K, C]
-        cand = np.argpartition(-by_channel, m - 1, axis=2)[:, :, :m] if m < score.shape[1] else \
-            np.broadcast_to(np.arange(m), (n, n_k, m)).copy()
+        reachable = rules.content_possible(today, horizon)[:, :, None] & \
+            rules.channel_possible(today, horizon, channels)[:, None, :]
+        by_channel = np.where(reachable, values, -np.inf).transpose(0, 2, 1)        # [n, K, C]
+        cand = top_k(by_channel.reshape(n * n_k, -1), self.candidates).reshape(n, n_k, -1)
         cand_value = np.take_along_axis(by_channel, cand, axis=2)                   # [n, K, M]
-        cand_start, cand_end = rules.approval_start_[cand], rules.approval_end_[cand]
+        m = cand.shape[2]
         taken = np.zeros((n, n_k, m), dtype=bool)
         taken[at] = cand[at] == item[at, None, None]
 
@@ -177,15 +173,13 @@ class Planner:
             gap = next_gap
             day = day + next_gap
             alive &= day <= horizon
-            best, k_best, m_best = self._pick(hcp_idx, calendar, day, channels, cand_value, cand_start, cand_end,
-                                              taken, alive)
+            best, k_best, m_best = self._pick(hcp_idx, calendar, day, channels, cand, cand_value, taken, alive)
             stuck = np.flatnonzero(alive & ~np.isfinite(best))
             if len(stuck):  # nothing allowed on the LSTM's day (caps full): slip to the day a cap frees up
                 day[stuck] = self._reopen_day(hcp_idx[stuck], calendar[stuck], day[stuck], channels)
                 retry = np.zeros(n, dtype=bool)
                 retry[stuck] = day[stuck] <= horizon
-                b, kb, mb = self._pick(hcp_idx, calendar, day, channels, cand_value, cand_start, cand_end, taken,
-                                       retry)
+                b, kb, mb = self._pick(hcp_idx, calendar, day, channels, cand, cand_value, taken, retry)
                 best[retry], k_best[retry], m_best[retry] = b[retry], kb[retry], mb[retry]
             alive &= np.isfinite(best) & (day <= horizon)
             if not alive.any():
@@ -206,8 +200,10 @@ class Planner:
         out.value[at, step] = values
         out.preferred[at, step] = engagement[at, items].argmax(axis=1)
 
-    def _pick(self, hcp_idx, calendar, day, channels, cand_value, cand_start, cand_end, taken, rows):
-        """Best candidate per HCP on ``day`` among ``rows``: (value, channel, candidate slot); -inf: none."""
+    def _pick(self, hcp_idx, calendar, day, channels, cand, cand_value, taken, rows):
+        """Best candidate per HCP on ``day`` among ``rows``: (value, channel, candidate slot); -inf: none.
+
+        Ties go to the lower channel, then the better-ranked candidate."""
         n = len(hcp_idx)
         best = np.full(n, -np.inf)
         k_best = np.zeros(n, dtype=np.int64)
@@ -215,9 +211,9 @@ class Planner:
         at = np.flatnonzero(rows)
         if not len(at):
             return best, k_best, m_best
-        d = day[at][:, None, None]
-        allowed = self.rules.channel_open(hcp_idx[at], calendar[at], day[at], channels)
-        ok = allowed[:, :, None] & ~taken[at] & (cand_start[at] <= d) & (d <= cand_end[at])
+        ask = Ask(hcp_idx[at], day[at], calendar[at])
+        ok = self.rules.channel_open(ask, channels)[:, :, None] & ~taken[at] & \
+            self.rules.dated_content_open(ask, cand[at])
         masked = np.where(ok, cand_value[at], -np.inf).reshape(len(at), -1)
         flat = masked.argmax(axis=1)
         best[at] = masked[np.arange(len(at)), flat]
@@ -237,7 +233,7 @@ class Planner:
             if not len(pending):
                 break
             when = candidates[pending, j]
-            ok = self.rules.channel_open(hcp_idx[pending], calendar[pending], when, channels).any(axis=1)
+            ok = self.rules.channel_open(Ask(hcp_idx[pending], when, calendar[pending]), channels).any(axis=1)
             best[pending[ok]] = when[ok]
             pending = pending[~ok]
         return best

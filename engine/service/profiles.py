@@ -10,6 +10,7 @@ import pandas as pd
 
 from engine.config import CHANNELS, Settings
 from engine.data.store import Store
+from engine.ranking import top_k
 from engine.service.feedback import ACTIONS as FEEDBACK_ACTIONS
 from engine.service.feedback import upsert
 from engine.service.follower import LiveState
@@ -232,8 +233,7 @@ class Profiles:
             item = np.flatnonzero(serving.content_ids == str(content_id))
             if len(item):
                 topic = str(serving.reasons.evidence.content_phrases[item[0]] or "")
-        approved = bool(data.approved_at(data.now)[int(row)]) if {"approval_start", "approval_end"} <= set(
-            data.contents.columns) else True
+        approved = bool(data.approved_at(data.now)[int(row)])
         return {
             "content_id": str(content_id), "title": text("title"), "abstract": text("abstract"),
             "therapeutic_area": text("therapeutic_area"), "pmid": text("pmid"),
@@ -254,7 +254,7 @@ class Profiles:
         if not 0 <= int(topic_id) < serving.doc_topics.shape[1]:
             raise ValueError(f"topic_id must be in 0..{serving.doc_topics.shape[1] - 1} (got {topic_id!r})")
         weights = serving.doc_topics[:, int(topic_id)]
-        order = np.argsort(-weights, kind="stable")[:int(n)]
+        order = top_k(weights, int(n))
         contents = serving.snapshot.contents
         rows = []
         for item in order:

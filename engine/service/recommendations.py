@@ -161,14 +161,10 @@ class Recommendations:
             preferred = int(batch.preferred[0, s])
             notes = []
             if preferred != channel:
-                if not (rules.consent_[idx, preferred] and rules.in_use_[preferred]):
-                    notes.append(rules.channel_block_note(idx, preferred))
-                elif values[item, preferred] > batch.value[0, s]:  # worth more, yet not chosen: its cap was full
-                    notes.append(f"{channel_label(CHANNELS[preferred])} capped on this day: at most "
-                                 f"{int(rules.cap_limits_[preferred])} touches in {rules.cap_days} days")
-                else:
-                    notes.append(rules.cost_note(channel, preferred, engagement[item, channel],
-                                                 engagement[item, preferred]))
+                # worth more, yet not chosen: a dated rule (a cap) closed it that day
+                closed = rules.day_note(preferred) if values[item, preferred] > batch.value[0, s] else None
+                notes.append(rules.channel_block_note(idx, preferred, standing_only=True) or closed
+                             or rules.cost_note(channel, preferred, engagement[item, channel], engagement[item, preferred]))
             steps.append({
                 "step": s + 1, "date": (day0 + pd.Timedelta(days=day)).date().isoformat(), "day": day,
                 "content_id": str(serving.content_ids[item]), "title": str(serving.titles[item]),

@@ -15,6 +15,7 @@ import pandas as pd
 
 from engine.config import CHANNELS, Settings
 from engine.data.store import Store
+from engine.rules.approval import ApprovalCalendar
 
 #: bumped whenever the snapshot's fields change: part of its cache key, so a worker never
 #: unpickles a snapshot another code version wrote into the shared cache
@@ -264,9 +265,6 @@ class DataSnapshot:
         return self.hcps[cols].fillna(False).astype(bool).to_numpy()
 
     def approved_at(self, at: pd.Timestamp) -> np.ndarray:
-        """Bool [n_contents]: content inside its approval window on ``at``'s day (open ends allowed)."""
-        day = pd.Timestamp(at).normalize()
-        start = pd.to_datetime(self.contents["approval_start"])
-        end = pd.to_datetime(self.contents["approval_end"])
-        return ((start.isna() | (start <= day)) & (end.isna() | (end >= day))).to_numpy(dtype=bool)
+        """Bool [n_contents]: content approved on ``at``'s day (:class:`engine.rules.approval.ApprovalCalendar`)."""
+        return ApprovalCalendar.from_contents(self.contents).approved(pd.Timestamp(at))
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from engine.config import CHANNELS, Settings
 from engine.data.store import Store
+from engine.rules import RuleBook
 from engine.service.analytics import Analytics
 from engine.service.cache import ServiceCache
 from engine.service.feedback import FeedbackBook
@@ -25,7 +26,6 @@ from engine.service.foldin import PeerFoldIn
 from engine.service.live import reasoning_day, reasoning_instant
 from engine.service.plan import DecoderTiming, Planner
 from engine.service.reasons import ReasonEvidence, ReasonWriter
-from engine.service.rules import RuleBook
 from engine.service.search import HcpSearch
 from engine.service.snapshot import SNAPSHOT_FORMAT, DataSnapshot
 from engine.topics.labels import topic_phrases

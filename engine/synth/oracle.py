@@ -24,6 +24,8 @@ import pandas as pd
 from scipy import sparse
 
 from engine.config import CHANNELS
+from engine.ranking import top_k
+from engine.rules.approval import ApprovalCalendar
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ class Hidden:
     period_days: float
     cluster_start: np.ndarray | None = None  # [h] taste cluster (peer group) at the start, when recorded
     cluster_end: np.ndarray | None = None    # [h] taste cluster at the end (some HCPs move)
+
+    @property
+    def approval(self) -> ApprovalCalendar:
+        """The contents' approval calendar, in days since the world's start."""
+        return ApprovalCalendar.from_days(self.approval_start_day, self.approval_end_day, self.publication_day)
 
 
 def _compact(values: np.ndarray) -> np.ndarray:
@@ -295,10 +302,8 @@ class Oracle:
         return _sigmoid(z)
 
     def available(self, at) -> np.ndarray:
-        """``[n_contents]`` bool: published and inside the approval window at ``at``."""
-        day = float(self.day_of(at))
-        hd = self.hidden
-        return (hd.publication_day <= day) & (hd.approval_start_day <= day) & (day <= hd.approval_end_day)
+        """``[n_contents]`` bool: published and approved on ``at``'s day."""
+        return self.hidden.approval.approved(float(self.day_of(at)))
 
     def best_actions(self, hcp_idx, at, k: int = 10, exclude_consumed: bool = True) -> pd.DataFrame:
         """Top-``k`` (content, channel) per HCP by true probability, under the business rules.
@@ -319,10 +324,8 @@ class Oracle:
                 scores[used.row, used.col, :] = -1.0
             flat = scores.reshape(len(h), -1)
             kk = min(k, flat.shape[1])
-            top = np.argpartition(-flat, kk - 1, axis=1)[:, :kk]
+            top = top_k(flat, kk)
             top_p = np.take_along_axis(flat, top, 1)
-            order = np.argsort(-top_p, axis=1, kind="stable")
-            top, top_p = np.take_along_axis(top, order, 1), np.take_along_axis(top_p, order, 1)
             valid = top_p >= 0
             n_ch = len(CHANNELS)
             rows.append(pd.DataFrame({

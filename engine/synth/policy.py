@@ -93,10 +93,11 @@ class BrandPolicy:
 
         Who: each HCP with probability ``rate`` (:meth:`touch_rate`) if ``reachable``; channel drawn
         from ``channel_w`` (:meth:`channel_weights`); content: an area by specialty (``area_w``, or
-        uniform when exploring), then among the area's content live all week (published, approved)
-        newer content first, never one the HCP engaged with (``consumed`` [n_hcps, n_contents]).
-        ``hidden`` gives the content calendar (``publication_day``, ``approval_start_day``,
-        ``approval_end_day``); ``content_area`` each content's area index.
+        uniform when exploring), then among the area's content live all week (published and approved
+        from ``day0`` through ``day0 + 7``), newer content first, never one the HCP engaged with
+        (``consumed`` [n_hcps, n_contents]). ``hidden`` gives the content calendar
+        (:attr:`engine.synth.oracle.Hidden.approval`, ``publication_day``); ``content_area`` each
+        content's area index.
         """
         n = len(rate)
         touched = np.flatnonzero((rng.random(n) < rate) & reachable)
@@ -106,8 +107,7 @@ class BrandPolicy:
         # content: area by specialty (or exploration), then newest approved content of the area
         explore = rng.random(len(touched)) < self.exploration
         areas = np.where(explore, rng.integers(len(AREAS), size=len(touched)), sample_rows(rng, area_w[touched]))
-        live = ((hidden.publication_day <= day0) & (hidden.approval_start_day <= day0)
-                & (hidden.approval_end_day >= day0 + 7))
+        live = hidden.approval.approved_throughout(day0, day0 + 7)
         content = np.full(len(touched), -1)
         for a in range(len(AREAS)):
             pool = np.flatnonzero(live & (content_area == a))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from engine.ranking import top_k
+
 #: λ values with a precomputed ranking (the UI slider steps).
 LAMBDAS = tuple(round(x / 10, 1) for x in range(11))
 RELEVANT_TERMS = 30
@@ -19,7 +21,7 @@ def relevance_ranking(p_term_topic: np.ndarray, p_term: np.ndarray, lam: float, 
     """
     log_phi = np.log(np.maximum(p_term_topic, 1e-300))
     relevance = lam * log_phi + (1 - lam) * (log_phi - np.log(np.maximum(p_term, 1e-300)))
-    return np.argsort(-relevance, kind="stable")[:n]
+    return top_k(relevance, n)
 
 
 def intertopic_coordinates(topic_term: np.ndarray) -> np.ndarray:
@@ -83,7 +85,7 @@ def build_explorer_data(model, doc_lengths: np.ndarray, dates=None) -> dict:
         relevance[key] = [{"term": vocab[i], "freq_in_topic": round(float(phi[t, i] * topic_tokens[t]), 3),
                            "overall_freq": int(model.term_counts_[i]), "p_term_topic": float(phi[t, i]),
                            "p_term": float(p_term[i])} for i in candidates]
-        cloud = np.argsort(-phi[t])[:WORD_CLOUD_TERMS]
+        cloud = top_k(phi[t], WORD_CLOUD_TERMS)
         word_cloud[key] = {vocab[i]: round(float(phi[t, i] / phi[t, cloud[0]]), 4) for i in cloud}
     over_time, period_kind = prevalence_over_time(model.doc_topics_, dates) if dates is not None else ([], None)
     return {

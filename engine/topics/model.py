@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from engine.progress import QUIET, Progress
+from engine.ranking import top_k
 from engine.topics.explorer import build_explorer_data, relevance_ranking
 from engine.topics.labels import make_label
 from engine.topics.text import GENERIC_TERMS, PhraseDetector, tokenize
@@ -217,7 +218,7 @@ class TopicModel:
         for t in range(self.num_topics_):
             ranked = relevance_ranking(self.topic_term_[t], self._term_share(), self.label_lambda, 20)
             weights = {self.vocabulary_[i]: float(self.topic_term_[t, i])
-                       for i in np.argsort(-self.topic_term_[t])[:30]}
+                       for i in top_k(self.topic_term_[t], 30)}
             label = make_label([self.vocabulary_[i] for i in ranked], weights)
             # Two topics can share their best terms; the UI needs to tell them apart.
             labels.append(label if label not in labels else f"{label} ({t})")
@@ -247,7 +248,7 @@ class TopicModel:
         return self.doc_topics_.argmax(axis=1)
 
     def top_terms(self, topic_id: int, n: int | None = None) -> list[str]:
-        order = np.argsort(-self.topic_term_[topic_id])[: n or self.top_n]
+        order = top_k(self.topic_term_[topic_id], n or self.top_n)
         return [self.vocabulary_[i] for i in order]
 
     def topics_frame(self) -> pd.DataFrame:

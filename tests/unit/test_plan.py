@@ -12,7 +12,7 @@ import pytest
 from engine.config import CHANNELS
 from engine.service.live import reasoning_instant
 from engine.service.plan import DecoderTiming, Planner
-from engine.service.rules import RuleBook
+from engine.rules import RuleBook
 from engine.service.snapshot import DataSnapshot
 from tests.unit.test_service_fakes import constant_forecaster
 
@@ -134,3 +134,15 @@ def test_horizon_and_steps_bound_the_plan():
     assert len(run(snapshot(), steps=2)[0]) == 2
     with pytest.raises(ValueError, match="max_steps"):
         planner(snapshot(), steps=0)
+
+
+def test_an_added_dated_rule_holds_on_each_steps_own_day():
+    from tests.unit.test_rules import NoVisitsOnSundays
+
+    snap = snapshot()
+    rules = RuleBook({"email": 4, "rep_visit": 1}, 30, {"rep_visit": 0.08}, extra_rules=[NoVisitsOnSundays()]).fit(
+        snap, ["H1"], [f"C{i}" for i in range(N_CONTENTS)])
+    timing = DecoderTiming(constant_forecaster([EMAIL], ["H1"], NOW), np.array([0]), NOW)
+    batch = Planner(rules, timing, 90, 7).plan(np.array([0]), *scores())
+    # every step falls on a Sunday (day 0 and 14-day gaps): the visits of the plain plan become emails
+    assert batch.day[0].tolist() == [0, 14, 28, 42, 56, 70, 84] and set(batch.channel[0].tolist()) == {EMAIL}

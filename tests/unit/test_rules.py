@@ -6,7 +6,10 @@ import pandas as pd
 import pytest
 
 from engine.config import CHANNELS
-from engine.service.rules import RuleBook
+from engine.rules import Ask, ChannelRule, ContentRule, RuleBook
+from engine.rules.approval import Approval
+from engine.rules.contact_caps import ContactCaps
+from engine.rules.engaged import AlreadyEngaged
 from engine.service.snapshot import DataSnapshot
 
 NOW = pd.Timestamp("2024-06-30 12:00")
@@ -48,11 +51,11 @@ def uniform_scores(best_channel: int, n_h=3, n_c=4, consent=None):
 
 def test_approval_window_and_consumed_content_are_excluded():
     rules = RuleBook({"email": 4}, 30).fit(snapshot(), ["H1", "H2", "H3"], ["C1", "C2", "C3", "C4"])
-    assert rules.approved_.tolist() == [True, False, True, False]
+    assert rules.rule(Approval).approved_.tolist() == [True, False, True, False]
     score, engagement = uniform_scores(EMAIL)
     ruled = rules.apply(np.arange(3), score, engagement)
     assert ruled.top(4).tolist() == [[0, -1, -1, -1], [0, 2, -1, -1], [2, -1, -1, -1]]
-    assert rules.consumed_mask(np.array([2, 0])).tolist() == [[True, False, False, False],
+    assert rules.rule(AlreadyEngaged).engaged(np.array([2, 0])).tolist() == [[True, False, False, False],
                                                               [False, False, True, False]]
 
 
@@ -72,7 +75,7 @@ def test_contact_cap_blocks_a_channel_with_a_note():
     caps[0, EMAIL] = 4
     caps[1, EMAIL] = 3
     rules = RuleBook({"email": 4}, 30).fit(snapshot(cap_touches=caps), ["H1", "H2", "H3"], ["C1", "C2", "C3", "C4"])
-    assert rules.capped_[:, EMAIL].tolist() == [True, False, False]
+    assert rules.rule(ContactCaps).capped_[:, EMAIL].tolist() == [True, False, False]
     score, engagement = uniform_scores(EMAIL)
     ruled = rules.apply(np.arange(3), score, engagement)
     assert (ruled.channel[0] != EMAIL).all() and (ruled.channel[1] == EMAIL).all()
@@ -112,3 +115,65 @@ def test_hcps_and_contents_unknown_to_the_store_are_never_recommended():
     score, engagement = uniform_scores(EMAIL, n_h=2, n_c=2)
     ruled = rules.apply(np.arange(2), score, engagement)
     assert ruled.top(2).tolist() == [[0, -1], [-1, -1]]
+
+
+# -- adding a rule: one class, handed to the book ---------------------------------------------
+class NoVisitsOnSundays(ChannelRule):
+    """A dated channel rule: reps do not visit on Sundays (NOW, the as-of day, is a Sunday)."""
+
+    dated = True
+
+    def fit(self, context):
+        self.day0 = context.day0
+
+    def allows(self, ask):
+        days = self.day0 + pd.to_timedelta(np.floor(ask.day), unit="D")
+        allowed = np.ones((len(ask.hcp), len(CHANNELS)), dtype=bool)
+        allowed[:, REP] = np.asarray(days.dayofweek) != 6
+        return allowed
+
+    def note(self, hcp, channel, planned=0):
+        return "Rep visit excluded: no visits on Sundays" if channel == REP and self.day0.dayofweek == 6 else None
+
+    def day_note(self, channel):
+        return "Rep visit: no visits on Sundays" if channel == REP else None
+
+
+class OwnAreaOnly(ContentRule):
+    """An undated content rule: only content of the HCP's own therapeutic area."""
+
+    AREAS = {"Cardiology": "Cardio", "Oncology": "Onco"}
+
+    def fit(self, context):
+        areas = context.snapshot.hcps["specialty"].map(self.AREAS).to_numpy(dtype=object)
+        hcp_area = context.per_hcp(areas, missing=None)
+        content_area = context.snapshot.contents["therapeutic_area"].to_numpy(dtype=object)[context.content_rows]
+        self.same_ = hcp_area[:, None] == content_area[None, :]
+
+    def allows(self, ask):
+        return self.same_[ask.hcp]
+
+    def summary(self, hcp):
+        return {"excluded_other_area": int((~self.same_[hcp]).sum())}
+
+
+def test_an_added_channel_rule_closes_its_channel_with_its_note():
+    rules = RuleBook({}, 30, extra_rules=[NoVisitsOnSundays()]).fit(snapshot(), ["H1", "H2", "H3"],
+                                                                    ["C1", "C2", "C3", "C4"])
+    score, engagement = uniform_scores(REP)
+    ruled = rules.apply(np.arange(3), score, engagement)
+    assert (ruled.channel != REP).all() and ruled.top(4).tolist() == [[0, -1, -1, -1], [0, 2, -1, -1],
+                                                                      [2, -1, -1, -1]]
+    assert rules.channel_block_note(0, REP) == "Rep visit excluded: no visits on Sundays"
+    assert rules.summary(0)["channels"][REP]["note"] == "Rep visit excluded: no visits on Sundays"
+    assert rules.channel_block_note(0, REP, standing_only=True) is None and rules.day_note(REP) is not None
+    monday = Ask(np.arange(3), np.ones(3), rules.touch_calendar(np.arange(3)))
+    assert rules.channel_open(monday)[:, REP].all()
+
+
+def test_an_added_content_rule_removes_its_items_and_reports_them():
+    rules = RuleBook({}, 30, extra_rules=[OwnAreaOnly()]).fit(snapshot(), ["H1", "H2", "H3"],
+                                                              ["C1", "C2", "C3", "C4"])
+    ruled = rules.apply(np.arange(3), *uniform_scores(EMAIL))
+    assert ruled.top(4).tolist() == [[0, -1, -1, -1], [0, 2, -1, -1], [-1, -1, -1, -1]]  # H3 is an oncologist
+    assert rules.summary(2)["excluded_other_area"] == 4 and rules.summary(0)["excluded_other_area"] == 0
