@@ -17,15 +17,10 @@ WARNING = "#f39c12"
 DANGER = "#e74c3c"
 MUTED = "#95a5a6"
 
-#: Colour-blind-friendly (Okabe-Ito based), one per channel in engine.config.CHANNELS order.
-CHANNEL_COLORS: dict[str, str] = {
-    "email": "#0072B2",
-    "webinar": "#E69F00",
-    "rep_visit": "#009E73",
-    "in_person": "#CC79A7",
-    "social_event": "#56B4E9",
-}
-assert set(CHANNEL_COLORS) == set(CHANNELS) == set(CHANNEL_LABELS), "theme out of sync with engine.config.CHANNELS"
+#: Colour-blind-friendly (Okabe-Ito), taken in engine.config.CHANNELS order: a new channel gets the next one.
+CHANNEL_PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000")
+assert len(CHANNELS) <= len(CHANNEL_PALETTE), "more channels than channel colours: extend CHANNEL_PALETTE"
+CHANNEL_COLORS: dict[str, str] = dict(zip(CHANNELS, CHANNEL_PALETTE))
 
 PLOTLY_TEMPLATE = "nba"
 

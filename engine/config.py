@@ -11,29 +11,46 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-#: Channels in a fixed order; every array indexed by channel uses this order.
-CHANNELS: tuple[str, ...] = ("email", "webinar", "rep_visit", "in_person", "social_event")
+@dataclass(frozen=True)
+class Channel:
+    """What the platform knows of a channel (one row of :data:`CHANNEL_TABLE`).
 
-#: How every screen and every reason names a channel.
-CHANNEL_LABELS: dict[str, str] = {"email": "Email", "webinar": "Webinar", "rep_visit": "Rep visit",
-                                  "in_person": "In person", "social_event": "Social event"}
+    Attributes
+    ----------
+    label : how every screen and every reason names it.
+    nouns : (one, many) as a sentence says it ("an email", "emails").
+    cap : default contact cap: at most this many touches per ``cap_days`` days.
+    cost : default cost of one touch, in engagement-probability points: a plan step's value is
+        P(engage) - COST_WEIGHT * cost, so an expensive rep visit must earn its place.
+    worklist : default actions a day of a territory's worklist holds (a rep visits about eight HCPs a day).
+    """
+
+    label: str
+    nouns: tuple[str, str]
+    cap: int
+    cost: float
+    worklist: int
+
+
+#: Every channel, in the fixed order every array indexed by channel uses. Adding a channel is
+#: one row here (see docs/EXTENDING.md).
+CHANNEL_TABLE: dict[str, Channel] = {
+    "email": Channel("Email", ("an email", "emails"), cap=4, cost=0.0, worklist=40),
+    "webinar": Channel("Webinar", ("a webinar", "webinars"), cap=2, cost=0.02, worklist=15),
+    "rep_visit": Channel("Rep visit", ("a rep visit", "rep visits"), cap=2, cost=0.08, worklist=8),
+    "in_person": Channel("In person", ("an in-person meeting", "in-person meetings"), cap=1, cost=0.10, worklist=4),
+    "social_event": Channel("Social event", ("a social event", "social events"), cap=1, cost=0.03, worklist=6),
+}
+
+CHANNELS: tuple[str, ...] = tuple(CHANNEL_TABLE)
+CHANNEL_LABELS: dict[str, str] = {name: c.label for name, c in CHANNEL_TABLE.items()}
+DEFAULT_CAPS: dict[str, int] = {name: c.cap for name, c in CHANNEL_TABLE.items()}
+DEFAULT_COSTS: dict[str, float] = {name: c.cost for name, c in CHANNEL_TABLE.items()}
+DEFAULT_WORKLIST_CAPACITY: dict[str, int] = {name: c.worklist for name, c in CHANNEL_TABLE.items()}
 
 
 def channel_label(channel: str) -> str:
     return CHANNEL_LABELS.get(channel, str(channel).replace("_", " ").capitalize())
-
-
-#: Default contact-frequency caps: at most N touches per channel per ``cap_days`` days.
-DEFAULT_CAPS = {"email": 4, "webinar": 2, "rep_visit": 2, "in_person": 1, "social_event": 1}
-
-
-#: Default cost of one touch per channel, in engagement-probability points: a plan step's value is
-#: P(engage) - COST_WEIGHT * cost, so an expensive rep visit must earn its place.
-DEFAULT_COSTS = {"email": 0.0, "webinar": 0.02, "rep_visit": 0.08, "in_person": 0.10, "social_event": 0.03}
-
-
-#: Default actions a day of a territory's worklist holds per channel (a rep visits about eight HCPs a day).
-DEFAULT_WORKLIST_CAPACITY = {"email": 40, "webinar": 15, "rep_visit": 8, "in_person": 4, "social_event": 6}
 
 
 def _default_database_url() -> str:

@@ -1,9 +1,9 @@
 """Admin: retrain, model versions, reload / rollback, health, cache and audit log.
 
-Admins only, enforced on the server three times: the request guard refuses a non-admin GET of
-``/admin`` and any callback writing to an ``admin-`` component, ``layout()`` renders nothing
-for a non-admin, and every callback here starts with ``require_role("admin")`` (the retrain job,
-which runs outside any request, checks a ticket only an admin's request can sign).
+Admins only (``roles`` where the page registers), enforced on the server three times: the request
+guard refuses a non-admin GET of ``/admin`` and any callback this module defines, ``layout()``
+renders nothing for a non-admin, and every callback here starts with ``require_page_role``
+(the retrain job, which runs outside any request, checks a ticket only an admin's request can sign).
 
 Retraining is a Dash background callback (:mod:`webapp.jobs`): the job trains in its own process
 (:func:`engine.retrain.retrain`) while the page polls its progress into a bar; the new version is
@@ -21,7 +21,8 @@ from components.common import (MAX_OPTION_CHARS, empty_state, error_alert, filte
                                ready_marker, section_card)
 from components.formats import cache_name, count, day, duration, percent, store_name, version_time, when
 from engine.retrain import RetrainError, read_state, retrain
-from webapp.auth import current_user, require_role
+from webapp.access import may_open, page_roles, refusal, require_page_role
+from webapp.auth import current_user
 from webapp.extensions import nba
 from webapp.inputs import InvalidInput, optional_text, text
 from webapp.jobs import read_ticket, sign_ticket
@@ -29,7 +30,8 @@ from webapp.layout import model_version_text
 
 log = logging.getLogger(__name__)
 
-dash.register_page(__name__, path="/admin", name="Admin", title="Admin · HCP Next Best Action", order=90)
+dash.register_page(__name__, path="/admin", name="Admin", title="Admin · HCP Next Best Action", order=90,
+                   roles=("admin",))
 
 AUDIT_LABELS = {"at": "When", "user_name": "User", "action": "Action", "from_version": "From", "to_version": "To",
                 "result": "Result", "detail": "Detail"}
@@ -173,9 +175,8 @@ def retrain_card():
 
 
 def layout(**_kwargs):
-    user = current_user()
-    if user is None or user.role != "admin":
-        return empty_state("Admins only", "This page needs the admin role.", icon="🔒")
+    if not may_open(__name__, current_user()):
+        return empty_state(*refusal(page_roles(__name__)), icon="🔒")
     panels = _panels()
     actions = dbc.Button("Refresh", id="admin-refresh", color="secondary", outline=True, size="sm")
     controls = dbc.Row([
@@ -206,20 +207,20 @@ def layout(**_kwargs):
 
 @dash.callback(Output("admin-confirm-reload", "displayed"), Input("admin-reload-btn", "n_clicks"), prevent_initial_call=True)
 def confirm_reload(_n):
-    require_role("admin")
+    require_page_role(__name__)
     return True
 
 
 @dash.callback(Output("admin-confirm-rollback", "displayed"), Input("admin-rollback-btn", "n_clicks"), prevent_initial_call=True)
 def confirm_rollback(_n):
-    require_role("admin")
+    require_page_role(__name__)
     return True
 
 
 @dash.callback(Output("admin-confirm-retrain", "displayed"), Input("admin-retrain-btn", "n_clicks"),
                prevent_initial_call=True)
 def confirm_retrain(_n):
-    require_role("admin")
+    require_page_role(__name__)
     return True
 
 
@@ -227,7 +228,7 @@ def confirm_retrain(_n):
                prevent_initial_call=True)
 def issue_retrain_ticket(submitted):
     """The admin confirmed: sign who asked (the job runs outside any request and trusts only this)."""
-    user = require_role("admin")
+    user = require_page_role(__name__)
     if not submitted:
         return no_update
     return sign_ticket({"action": "retrain", "user": user.name})
@@ -268,7 +269,7 @@ def retrain_job(set_progress, ticket):
 )
 def retrain_finished(outcome):
     """Audit the finished retrain in the admin's request, and list the new version."""
-    user = require_role("admin")
+    user = require_page_role(__name__)
     if not isinstance(outcome, dict):
         raise InvalidInput("admin-retrain-version.data", "expected the retrain's outcome")
     version = optional_text(outcome.get("version"), "admin-retrain-version.data", MAX_VERSION_CHARS)
@@ -286,7 +287,7 @@ def retrain_finished(outcome):
 )
 def offer_reload(clicked, outcome):
     """"Review and reload": the new version is chosen and the reload dialog opens."""
-    require_role("admin")
+    require_page_role(__name__)
     if not clicked or not isinstance(outcome, dict) or not outcome.get("version"):
         return no_update, no_update
     return optional_text(outcome["version"], "admin-retrain-version.data", MAX_VERSION_CHARS), True
@@ -307,7 +308,7 @@ def offer_reload(clicked, outcome):
     prevent_initial_call=True,
 )
 def admin_action(_reload, _rollback, _refresh, version):
-    user = require_role("admin")
+    user = require_page_role(__name__)
     trigger = dash.ctx.triggered_id
     version = optional_text(version, "admin-version-select.value", MAX_OPTION_CHARS)
     result = no_update

@@ -1,8 +1,9 @@
 """Feedback report: how field users answer recommendations and plan steps (brand managers and admins).
 
-Acceptance rate by channel and by content, and why items are dismissed. The role is checked on
-the server: ``layout()`` renders nothing for another role, the refresh callback starts with
-``require_role`` and the service refuses the report without the role.
+Acceptance rate by channel and by content, and why items are dismissed. The roles are declared
+where the page registers and checked on the server: the request guard refuses the page and its
+callbacks to another role, ``layout()`` renders nothing for it, the refresh callback starts with
+``require_page_role`` and the service refuses the report without the role.
 """
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from dash import Input, Output, html
 from components.common import empty_state, kpi_card, page_header, ready_marker, section_card
 from components.tables import simple_table
 from components.theme import channel_label
-from webapp.auth import current_user, require_role
+from webapp.access import may_open, page_roles, refusal, require_page_role
+from webapp.auth import current_user
 from webapp.extensions import nba
 
-dash.register_page(__name__, path="/feedback", name="Feedback", title="Feedback · HCP NBA", order=7)
-
-ROLES = ("admin", "brand_manager")
+dash.register_page(__name__, path="/feedback", name="Feedback", title="Feedback · HCP NBA", order=7,
+                   roles=("brand_manager", "admin"))
 
 
 def _rate(value) -> str:
@@ -54,9 +55,8 @@ def report_panels(report: dict) -> html.Div:
 
 def layout(**_kwargs):
     user = current_user()
-    if user is None or user.role not in ROLES:
-        return empty_state("Brand managers and admins only", "The feedback report needs the brand manager or "
-                                                               "admin role.", icon="🔒")
+    if not may_open(__name__, user):
+        return empty_state(*refusal(page_roles(__name__)), icon="🔒")
     return html.Div([
         page_header("Feedback", "How field users answer recommendations and plan steps: what they accept, "
                                 "what they dismiss and why",
@@ -69,5 +69,5 @@ def layout(**_kwargs):
 @dash.callback(Output("feedback-report", "children"), Input("feedback-refresh", "n_clicks"),
                prevent_initial_call=True)
 def refresh(_n):
-    user = require_role(*ROLES)
+    user = require_page_role(__name__)
     return report_panels(nba.service.feedback_report(user=user.name, role=user.role))

@@ -22,6 +22,7 @@ from dash._pages import PAGE_REGISTRY
 from flask import Flask
 
 from engine.config import PROJECT_ROOT, Settings
+from webapp.access import check_declarations
 from webapp.auth import init_auth
 from webapp.extensions import nba
 from webapp.jobs import background_manager, init_jobs
@@ -70,6 +71,7 @@ def _load_pages(pages_dir: Path = PAGES_DIR) -> None:
         entry = PAGE_REGISTRY.get(name)
         if entry is not None and not entry["supplied_layout"]:
             entry["layout"] = module.layout
+    check_declarations()
 
 
 def create_app(settings: Settings | None = None, environ: dict | None = None, service=None) -> dash.Dash:

@@ -8,45 +8,27 @@ import dash_bootstrap_components as dbc
 import pandas as pd
 from dash import Input, Output, State, dcc, html
 
+from webapp.access import match
 from webapp.auth import csrf_token, current_user
 from webapp.extensions import nba
 
 log = logging.getLogger(__name__)
 
-#: Pages only these roles see in the navbar (and may open: enforced in webapp.security too).
-PAGE_ROLES = {"/admin": ("admin",), "/feedback": ("admin", "brand_manager")}
 HIDDEN_FROM_NAV = ("/404",)
 
 
 def nav_pages(role: str | None) -> list[dict]:
-    """Registered pages the role may open, in ``order``; path-template pages (HCP 360) excluded."""
+    """Registered pages the role may open (the ``roles`` they declare), in ``order``; path-template
+    pages (HCP 360) excluded."""
     pages = []
     for page in dash.page_registry.values():
-        path = page["path"]
-        if page.get("path_template") or path in HIDDEN_FROM_NAV:
+        if page.get("path_template") or page["path"] in HIDDEN_FROM_NAV:
             continue
-        allowed = PAGE_ROLES.get(path)
+        allowed = page.get("roles")
         if allowed is not None and role not in allowed:
             continue
         pages.append(page)
     return sorted(pages, key=lambda p: (p.get("order") if p.get("order") is not None else 999, p["name"]))
-
-
-def _match(page: dict, pathname: str) -> dict | None:
-    """Path variables when ``pathname`` is this page (templates like ``/hcp/<hcp_id>``), else None."""
-    template = page.get("path_template")
-    if not template:
-        return {} if page["path"].rstrip("/") == pathname.rstrip("/") else None
-    want, got = template.strip("/").split("/"), pathname.strip("/").split("/")
-    if len(want) != len(got):
-        return None
-    variables = {}
-    for w, g in zip(want, got):
-        if w.startswith("<") and w.endswith(">"):
-            variables[w[1:-1]] = g
-        elif w != g:
-            return None
-    return variables
 
 
 def breadcrumb_items(pathname: str | None) -> list[dict]:
@@ -56,7 +38,7 @@ def breadcrumb_items(pathname: str | None) -> list[dict]:
     if pathname == "/":
         return [home]
     for page in dash.page_registry.values():
-        variables = _match(page, pathname)
+        variables = match(page, pathname)
         if variables is None:
             continue
         if variables:  # an item page: link its section (HCP 360 -> HCP lookup)

@@ -1,11 +1,11 @@
 """Request guard, clean errors and security headers.
 
 Every request except static files and the sign-in routes needs a signed-in user: pages
-redirect to ``/login``, API calls (``/_dash-*``) get a 401 JSON. A callback whose outputs
-include a component id starting with ``admin-`` is refused with 403 unless the user is an
-admin — before the callback runs, whatever the browser shows (the admin callbacks check
-again with :func:`webapp.auth.require_role`). Callback inputs are validated
-(:mod:`webapp.inputs`): a bad one is a 400 naming it. An unknown file under
+redirect to ``/login``, API calls (``/_dash-*``) get a 401 JSON. A page that declares ``roles``
+(:mod:`webapp.access`) is refused with 403 to any other role: a GET of its path, and any
+callback its module defines — before the callback runs, whatever the browser shows (the
+callbacks check again with :func:`webapp.access.require_page_role`). Callback inputs are
+validated (:mod:`webapp.inputs`): a bad one is a 400 naming it. An unknown file under
 ``/_dash-component-suites/`` is a plain 404.
 """
 from __future__ import annotations
@@ -17,48 +17,16 @@ import dash
 from dash.exceptions import CallbackException, DependencyException
 from flask import Flask, jsonify, redirect, request
 
+from webapp.access import callback_roles, path_roles, refusal
 from webapp.auth import current_user
 from webapp.inputs import InvalidInput, check_dispatch
 
 log = logging.getLogger(__name__)
 
-ADMIN_ID_PREFIX = "admin-"
-ADMIN_PATHS = ("/admin",)
 STATIC_PREFIXES = ("/assets/", "/_dash-component-suites/")
 PUBLIC_PATHS = ("/login", "/logout", "/_favicon.ico", "/healthz")
 API_PREFIXES = ("/_dash-", "/_reload-hash", "/api/")
 DISPATCH_PATH = "/_dash-update-component"
-
-
-def _ids_in_outputs(body: dict) -> list[str]:
-    """Every component id a Dash dispatch request writes to (string ids and pattern-match ``type``)."""
-    ids: list[str] = []
-    outputs = body.get("outputs")
-    specs = outputs if isinstance(outputs, list) else [outputs] if isinstance(outputs, dict) else []
-    for spec in specs:
-        if isinstance(spec, list):  # pattern-matching ALL outputs: a list of specs
-            specs.extend(spec)
-            continue
-        if not isinstance(spec, dict):
-            continue
-        cid = spec.get("id")
-        if isinstance(cid, dict):
-            ids.extend(str(v) for v in cid.values())
-        elif cid is not None:
-            ids.append(str(cid))
-    output = body.get("output")
-    if isinstance(output, str):
-        # "id.prop" or "..id1.prop1...id2.prop2.." for multi-output callbacks
-        for part in output.strip(".").split("..."):
-            ids.append(part.rsplit(".", 1)[0])
-    return ids
-
-
-def targets_admin(body) -> bool:
-    """True when a dispatch body writes to any ``admin-`` component (the whole id or a dict id's value)."""
-    if not isinstance(body, dict):
-        return False
-    return any(cid.startswith(ADMIN_ID_PREFIX) for cid in _ids_in_outputs(body))
 
 
 def _is_public(path: str) -> bool:
@@ -83,19 +51,25 @@ def guard(app: dash.Dash):
         body = request.get_json(silent=True)
         if body is None:
             return jsonify(error="invalid JSON body"), 400
-        if targets_admin(body) and user.role != "admin":
-            log.warning("refused admin callback %r for user %s (%s)", body.get("output"), user.name, user.role)
-            return jsonify(error="admin role required"), 403
+        output = body.get("output") if isinstance(body, dict) else None
+        roles = callback_roles(app.callback_map.get(output) if isinstance(output, str) else None)
+        if roles is not None and user.role not in roles:
+            log.warning("refused callback %r of a %s page for user %s (%s)", output, "/".join(roles), user.name,
+                        user.role)
+            return jsonify(error=f"{' or '.join(roles)} role required"), 403
         check_dispatch(body, app.callback_map)
-    if path.rstrip("/") in ADMIN_PATHS and user.role != "admin":
-        return _forbidden_page(), 403
+        return None
+    roles = None if is_api else path_roles(path)
+    if roles is not None and user.role not in roles:
+        return _forbidden_page(roles), 403
     return None
 
 
-def _forbidden_page() -> str:
+def _forbidden_page(roles) -> str:
     from pages.login import render_message
 
-    return render_message("Admins only", "This page needs the admin role. Ask an administrator if you need access.", link=("/", "Back to overview"))
+    heading, message = refusal(roles)
+    return render_message(heading, f"{message} Ask an administrator if you need access.", link=("/", "Back to overview"))
 
 
 def content_security_policy(script_hashes: list[str]) -> str:

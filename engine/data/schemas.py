@@ -138,9 +138,6 @@ TABLES: dict[str, tuple[Column, ...]] = {
 #: table -> columns that identify a row besides its id (one feedback row per item and action)
 UNIQUE_KEYS: dict[str, tuple[str, ...]] = {"feedback": ("hcp_id", "content_id", "channel", "action")}
 
-assert set(CHANNELS) == {"email", "webinar", "rep_visit", "in_person", "social_event"}
-
-
 def column_names(table: str) -> list[str]:
     return [c.name for c in TABLES[table]]
 

@@ -17,7 +17,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from engine.config import CHANNELS, channel_label
+from engine.config import CHANNEL_TABLE, CHANNELS, channel_label
 from engine.data.reference import STATE_CODES
 
 #: at most this many factors per reason list
@@ -27,10 +27,6 @@ MIN_STATE_PEERS = 3
 #: a content's response rate is cited once it was sent at least this often
 MIN_CONTENT_SENDS = 10
 
-#: (one, many) of each channel, as a sentence says it.
-CHANNEL_NOUNS = {"email": ("an email", "emails"), "webinar": ("a webinar", "webinars"),
-                 "rep_visit": ("a rep visit", "rep visits"), "in_person": ("an in-person meeting", "in-person meetings"),
-                 "social_event": ("a social event", "social events")}
 #: What the HCP did, by outcome.
 OUTCOME_VERBS = {"opened": "Opened", "clicked": "Clicked", "attended": "Attended"}
 #: (one, many) practitioners of a specialty; others read "<specialty> HCP(s)".
@@ -251,18 +247,18 @@ class ReasonWriter:
 
     def _recent(self, item: int, channel: int, facts: _HcpFacts) -> str:
         touches = facts.engaged_touches()
-        wanted = CHANNEL_NOUNS[CHANNELS[channel]][0]
+        wanted = CHANNEL_TABLE[CHANNELS[channel]].nouns[0]
         if not touches:
             return f"Their recent touches point to {wanted} next"
         content, used, outcome, days = touches[0]
-        noun = CHANNEL_NOUNS[CHANNELS[used]][0] if 0 <= used < len(CHANNELS) else "a touch"
+        noun = CHANNEL_TABLE[CHANNELS[used]].nouns[0] if 0 <= used < len(CHANNELS) else "a touch"
         about = self._phrase(content)
         last = f"{OUTCOME_VERBS.get(outcome, 'Engaged with')} {noun}{f' on {about}' if about else ''} {ago(days)}"
         return last if used == channel else f"{last}; {wanted} is the likely next step"
 
     def _channel(self, item: int, channel: int, facts: _HcpFacts) -> str:
         snapshot = self.evidence.snapshot
-        one, many = CHANNEL_NOUNS[CHANNELS[channel]]
+        one, many = CHANNEL_TABLE[CHANNELS[channel]].nouns
         if facts.row >= 0:
             sent, engaged = int(snapshot.touches[facts.row, channel]), int(snapshot.engaged[facts.row, channel])
             if sent > 1 and engaged:

@@ -13,6 +13,8 @@ from functools import lru_cache
 import numpy as np
 
 from engine.config import CHANNELS
+from engine.data.reference import SEGMENTS
+from engine.synth.channels import simulated
 from engine.synth.content import AREAS
 
 #: Therapeutic-area mix per specialty (areas in :data:`AREAS` order: diabetes, cardiovascular,
@@ -59,7 +61,8 @@ class BrandPolicy:
     Attributes
     ----------
     weekly_touch_rate : chance that an HCP of the segment is touched in a given week (cadence).
-    channel_mix : channel weights per segment (in :data:`CHANNELS` order), before consent.
+    channel_mix : channel weights per segment (in :data:`CHANNELS` order), before consent (default:
+        :mod:`engine.synth.channels`).
     exploration : share of touches whose area and content are picked uniformly at random.
     recency_days : newer approved content is preferred with weight ``exp(-age / recency_days)``.
     candidates : contents drawn per touch to find one the HCP has not engaged with yet.
@@ -67,10 +70,7 @@ class BrandPolicy:
 
     weekly_touch_rate: dict = field(default_factory=lambda: {"Core": 0.50, "Growth": 0.36, "Maintain": 0.16})
     channel_mix: dict = field(default_factory=lambda: {
-        "Core": (0.34, 0.18, 0.30, 0.10, 0.08),
-        "Growth": (0.50, 0.15, 0.20, 0.05, 0.10),
-        "Maintain": (0.62, 0.16, 0.06, 0.03, 0.13),
-    })
+        segment: tuple(simulated(c).mix.get(segment, 0.0) for c in CHANNELS) for segment in SEGMENTS})
     exploration: float = 0.18
     recency_days: float = 120.0
     candidates: int = 4
@@ -141,5 +141,3 @@ def sample_rows(rng: np.random.Generator, probs: np.ndarray) -> np.ndarray:
     u = rng.random(len(probs))[:, None] * cdf[:, -1:]
     return np.minimum((u >= cdf).sum(axis=1), probs.shape[1] - 1)
 
-
-assert len(next(iter(BrandPolicy().channel_mix.values()))) == len(CHANNELS)

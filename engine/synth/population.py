@@ -16,6 +16,7 @@ from engine.config import CHANNELS
 from engine.data.ingest import npi_check_digit, read_hcps, read_patients
 from engine.data.nucc import SPECIALTY_TAXONOMY, specialty_for_taxonomy
 from engine.data.reference import segment_for_specialty, state_code, territory_for_state
+from engine.synth.channels import per_channel
 
 FIRST_NAMES = (
     "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
@@ -99,10 +100,6 @@ _CREDENTIALS = {
 }
 _PHYSICIAN_CREDENTIALS = (("MD", 0.55), ("M.D.", 0.3), ("DO", 0.15))
 
-#: Share of HCPs who opted out of each channel.
-OPT_OUT = {"email": 0.10, "webinar": 0.12, "rep_visit": 0.15, "in_person": 0.18, "social_event": 0.25}
-
-
 def generate_npis(rng: np.random.Generator, n: int) -> np.ndarray:
     """``n`` unique valid individual NPIs (first digit 1, as NPPES assigns to individuals)."""
     bases = np.unique(rng.integers(100_000_000, 200_000_000, size=int(n * 1.1) + 10))
@@ -121,7 +118,7 @@ def _choose(rng: np.random.Generator, pairs, n: int) -> np.ndarray:
 
 def consents(rng: np.random.Generator, n: int) -> np.ndarray:
     """Boolean ``[n, n_channels]`` consent matrix (True = may be contacted on the channel)."""
-    return rng.random((n, len(CHANNELS))) >= np.array([OPT_OUT[c] for c in CHANNELS])
+    return rng.random((n, len(CHANNELS))) >= per_channel("opt_out")
 
 
 def generate_hcps(rng: np.random.Generator, n: int) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from engine.config import CHANNELS
 from engine.data.ingest import read_pubmed_csv
 from engine.progress import QUIET, Progress
 from engine.synth import population as pop
+from engine.synth.channels import per_channel, simulated
 from engine.synth.content import AREAS, SUBTOPIC_AREA, SUBTOPIC_NAMES, SUBTOPICS, assign_subtopics, generate_catalogue
 from engine.synth.oracle import Effects, EventLog, Hidden, Oracle, engagement_logit
 from engine.synth.policy import BrandPolicy, area_mix, target_specialty_for_area
@@ -25,17 +26,8 @@ from engine.synth.policy import BrandPolicy, area_mix, target_specialty_for_area
 N_THEMES = len(SUBTOPICS)
 N_CHANNELS = len(CHANNELS)
 
-#: Channel archetypes of HCPs: (share, affinity offsets in CHANNELS order).
-ARCHETYPES = {
-    "digital-first": (0.35, (0.6, 0.5, -0.5, -0.4, 0.3)),
-    "field-first": (0.30, (-0.4, -0.2, 0.6, 0.5, -0.2)),
-    "event-goer": (0.15, (-0.2, 0.4, -0.1, 0.6, 0.5)),
-    "balanced": (0.20, (0.0, 0.0, 0.0, 0.0, 0.0)),
-}
-#: Baseline logit per channel (calibrated so rates land in realistic ranges).
-CHANNEL_BASE = (-1.15, -1.45, 0.15, -0.45, -1.7)
-#: Dwell time (median seconds) of an engaged touch per channel; clicked e-mails read longer.
-DWELL_MEDIAN = {"email": 45.0, "webinar": 1800.0, "rep_visit": 600.0, "in_person": 2700.0, "social_event": 1200.0}
+#: Channel archetypes of HCPs and their shares (each channel's offsets: :mod:`engine.synth.channels`).
+ARCHETYPE_SHARES = {"digital-first": 0.35, "field-first": 0.30, "event-goer": 0.15, "balanced": 0.20}
 
 
 @dataclass(frozen=True)
@@ -228,10 +220,10 @@ def _hidden_state(rng: np.random.Generator, hcps: pd.DataFrame, subtopic: np.nda
     theta_start = softmax(log_prior[spec_idx] + prototypes[cluster] + noise)
     theta_end = softmax(log_prior[spec_idx] + prototypes[cluster_end] + noise_end)
 
-    names = list(ARCHETYPES)
-    shares = np.array([ARCHETYPES[a][0] for a in names])
+    names = list(ARCHETYPE_SHARES)
+    shares = np.array([ARCHETYPE_SHARES[a] for a in names])
     archetype = rng.choice(len(names), size=n, p=shares / shares.sum())
-    offsets = np.array([ARCHETYPES[a][1] for a in names])
+    offsets = np.array([[simulated(c).affinity.get(a, 0.0) for c in CHANNELS] for a in names])
     affinity = offsets[archetype] + rng.normal(0.0, 0.35, size=(n, N_CHANNELS))
 
     consent = hcps[[f"consent_{c}" for c in CHANNELS]].to_numpy(bool)
@@ -254,7 +246,7 @@ def _hidden_state(rng: np.random.Generator, hcps: pd.DataFrame, subtopic: np.nda
         content_channel=rng.normal(0.0, 0.25, size=(n_items, N_CHANNELS)),
         publication_day=np.asarray(pub, float), approval_start_day=np.asarray(appr_start, float),
         approval_end_day=np.asarray(appr_end, float),
-        channel_base=np.array(CHANNEL_BASE, float),
+        channel_base=per_channel("base"),
         period_days=float(period_days),
         cluster_start=cluster, cluster_end=cluster_end,
     )
@@ -320,7 +312,7 @@ def _outcomes(rng: np.random.Generator, channel: np.ndarray, engaged: np.ndarray
     is_email = channel == CHANNELS.index("email")
     clicked = is_email & engaged & (rng.random(n) < 0.3)
     outcome = np.where(~engaged, "delivered", np.where(is_email, np.where(clicked, "clicked", "opened"), "attended"))
-    median = np.array([DWELL_MEDIAN[c] for c in CHANNELS])[channel] * np.where(clicked, 4.0, 1.0)
+    median = per_channel("dwell_seconds")[channel] * np.where(clicked, 4.0, 1.0)
     dwell = np.where(engaged, np.round(median * rng.lognormal(0.0, 0.5, size=n), 1), np.nan)
     converted = engaged & (rng.random(n) < 0.02 + 0.06 * p)
     return outcome.astype(object), dwell, converted
@@ -332,9 +324,8 @@ def _campaigns(contents: pd.DataFrame, content_idx: np.ndarray, channel_idx: np.
     quarter = when.dt.year.to_numpy() * 10 + when.dt.quarter.to_numpy()
     key = pd.DataFrame({"content": content_idx, "channel": channel_idx, "quarter": quarter})
     waves = key.drop_duplicates().sort_values(["quarter", "content", "channel"]).reset_index(drop=True)
-    codes = {"email": "EM", "webinar": "WB", "rep_visit": "RV", "in_person": "IP", "social_event": "SE"}
     content_ids = contents["content_id"].to_numpy()
-    waves["campaign_id"] = [f"CMP-{q // 10}Q{q % 10}-{content_ids[ci]}-{codes[CHANNELS[ch]]}"
+    waves["campaign_id"] = [f"CMP-{q // 10}Q{q % 10}-{content_ids[ci]}-{simulated(CHANNELS[ch]).code}"
                             for ci, ch, q in zip(waves["content"], waves["channel"], waves["quarter"])]
     q_start = pd.to_datetime({"year": waves["quarter"] // 10, "month": (waves["quarter"] % 10 - 1) * 3 + 1, "day": 1})
     q_end = q_start + pd.offsets.QuarterEnd(0)

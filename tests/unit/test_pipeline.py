@@ -9,7 +9,7 @@ import pytest
 
 from engine.bundles import current_version, load_bundle, validate_bundle
 from engine.cli import main
-from engine.config import Settings
+from engine.config import CHANNELS, Settings
 from engine.models.pipeline import TINY_CONFIG, train_pipeline
 from engine.models.scorer import HybridScorer
 from engine.synth import generate_world
@@ -47,7 +47,7 @@ def test_loaded_hybrid_is_a_recommender_at_the_cutoff(trained_settings):
     hybrid = bundle.components["hybrid"]
     probs = hybrid.channel_probabilities(np.arange(3))
     np.testing.assert_allclose(probs.sum(axis=2), 1.0, rtol=1e-5)
-    assert hybrid.next_channel_probabilities(np.arange(3)).shape == (3, 5)
+    assert hybrid.next_channel_probabilities(np.arange(3)).shape == (3, len(CHANNELS))
 
 
 def test_hybrid_touch_channels_per_touch_equal_its_catalogue_channel_probabilities(trained_settings):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from engine.config import CHANNELS
 from engine.evaluation import evaluate_models
 from engine.models.baselines import PopularityRecommender
 from engine.models.collaborative import CollaborativeFilter
@@ -97,7 +98,7 @@ def test_no_touch_sees_a_later_one():
     early = np.flatnonzero(~later)
     topics = np.eye(data.n_contents, 3, dtype=np.float32)
     factors = np.random.default_rng(0).normal(size=(data.n_contents, 4)).astype(np.float32)
-    args = (topics, factors, np.full(5, 0.3), np.full(3, 0.3))
+    args = (topics, factors, np.full(len(CHANNELS), 0.3), np.full(3, 0.3))
     for name, block in history_features(log, log.hcp[early], early, log.time[early], *args).items():
         np.testing.assert_array_equal(block, history_features(altered, log.hcp[early], early, log.time[early],
                                                               *args)[name], err_msg=name)

@@ -105,7 +105,7 @@ def test_a_channel_without_any_touch_in_the_data_is_never_recommended():
     top = ruled.top(4)
     chosen = np.take_along_axis(ruled.channel, np.maximum(top, 0), axis=1)[top >= 0]
     assert (chosen == EMAIL).all() and (top[:, 0] >= 0).all()
-    assert ruled.channel_probabilities[0, 0].tolist() == [1.0, 0.0, 0.0, 0.0, 0.0]
+    assert ruled.channel_probabilities[0, 0].tolist() == [1.0] + [0.0] * (len(CHANNELS) - 1)
     assert rules.channel_block_note(0, WEBINAR) == "Webinar excluded: no touch on this channel in the data"
     assert rules.summary(0)["channels"][WEBINAR]["in_use"] is False
 

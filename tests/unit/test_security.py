@@ -1,11 +1,12 @@
 """Security headers, the request guard and server-side admin enforcement."""
 from __future__ import annotations
 
+import dash
 import pytest
 
 from tests.fixtures.web import AdminRecorder, sign_in, sign_out, write_users_file
 from webapp import create_app
-from webapp.security import targets_admin
+from webapp.access import callback_roles, check_declarations
 
 
 def admin_action_payload(client) -> dict:
@@ -84,17 +85,45 @@ def test_dispatch_accepts_json_only(client):
     assert response.status_code == 415
 
 
-@pytest.mark.parametrize(
-    "body, expected",
-    [
-        ({"output": "admin-versions.children"}, True),
-        ({"output": "..hcp-table.data...admin-audit.children.."}, True),
-        ({"output": "..hcp-table.data...shell-version.children@1a2b.."}, False),
-        ({"output": "x", "outputs": [{"id": {"type": "admin-row", "index": 1}, "property": "children"}]}, True),
-        ({"output": "x", "outputs": [[{"id": {"type": "admin-row", "index": 1}, "property": "children"}]]}, True),
-        ({"output": "hcp-admin-note.children"}, False),
-        ([], False),
-    ],
-)
-def test_targets_admin_reads_every_output_form(body, expected):
-    assert targets_admin(body) is expected
+def dispatch_payload(client, output_id: str) -> dict:
+    """The browser's request body for the callback writing ``output_id`` (inputs left empty)."""
+    spec = next(d for d in client.get("/_dash-dependencies").get_json() if output_id in d["output"])
+    cid, prop = spec["output"].split("@")[0].rsplit(".", 1)
+    inputs = [{"id": i["id"], "property": i["property"], "value": 1} for i in spec["inputs"]]
+    return {"output": spec["output"], "outputs": {"id": cid, "property": prop}, "inputs": inputs,
+            "changedPropIds": [f"{i['id']}.{i['property']}" for i in spec["inputs"]]}
+
+
+def test_a_page_declared_with_roles_is_refused_server_side_to_another_role(client):
+    """/feedback declares roles=("brand_manager", "admin") where it registers, and nowhere else."""
+    sign_in(client, "msl")
+    response = client.get("/feedback")
+    assert response.status_code == 403 and "Brand managers and admins only" in response.get_data(as_text=True)
+    payload = dispatch_payload(client, "feedback-report")
+    response = client.post("/_dash-update-component", json=payload)
+    assert response.status_code == 403
+    assert response.get_json() == {"error": "brand_manager or admin role required"}
+    assert "nav-feedback" not in client.get("/_dash-layout").get_data(as_text=True)
+    sign_out(client)
+    sign_in(client, "brand")
+    assert client.get("/feedback").status_code == 200
+    assert "nav-feedback" in client.get("/_dash-layout").get_data(as_text=True)
+    assert client.get("/admin").status_code == 403
+
+
+def test_every_callback_of_a_page_carries_the_roles_the_page_declares(app):
+    expected = {"pages.admin": ("admin",), "pages.feedback": ("brand_manager", "admin")}
+    seen = {}
+    for callback in app.callback_map.values():
+        if "callback" not in callback:  # clientside: runs in the browser, never dispatched
+            continue
+        module = callback["callback"].__module__
+        seen.setdefault(module, set()).add(callback_roles(callback))
+    assert {m: seen[m] for m in expected} == {m: {roles} for m, roles in expected.items()}
+    assert seen["pages.worklist"] == {None} and seen["webapp.layout"] == {None}
+
+
+def test_a_page_declaring_an_unknown_role_stops_the_start(app, monkeypatch):
+    monkeypatch.setitem(dash.page_registry["pages.feedback"], "roles", ("brand_manger",))
+    with pytest.raises(ValueError, match="pages.feedback declares roles"):
+        check_declarations()
