@@ -24,6 +24,7 @@ from typing import Iterator
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from engine.data.schemas import TABLES, UNIQUE_KEYS, Column, column_names
 
@@ -31,6 +32,8 @@ DATA_VERSION = "data_version"
 FEEDBACK_VERSION = "feedback_version"
 #: meta key of a synthetic world's last day: the "today" a demo store reasons at (see engine.service.live)
 DEMO_AS_OF = "demo_as_of"
+#: rows per batch of :meth:`Store.read_compact`
+BATCH_ROWS = 1_000_000
 #: table -> the version counter a write to it bumps (derived tables such as recommendations bump none)
 VERSIONED = {"hcps": DATA_VERSION, "contents": DATA_VERSION, "campaigns": DATA_VERSION,
              "interactions": DATA_VERSION, "patients": DATA_VERSION, "feedback": FEEDBACK_VERSION}
@@ -276,6 +279,35 @@ class Store:
         cols = ", ".join(f'"{c}"' for c in (columns or column_names(table)))
         return self.query(f'SELECT {cols} FROM "{table}"')
 
+    def read_compact(self, table: str, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS) -> pd.DataFrame:
+        """The whole table with its text columns as categoricals (int codes and the distinct values).
+
+        A large log (the interactions) repeats a few ids and names millions of times: read in batches
+        of ``batch_rows`` (Arrow batches on DuckDB, a server-side cursor on PostgreSQL), each batch's
+        text dictionary-encoded at once, it takes a fraction of the memory of Python strings.
+        """
+        names = columns or column_names(table)
+        sql = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in names)} FROM "{table}"'
+        with self._connect() as conn:
+            batches = [_encoded(batch) for batch in self._batches(conn, sql, names, batch_rows)]
+        if not batches:
+            return self.read(table, names)
+        frame = pd.DataFrame({name: (pd.api.types.union_categoricals([b[name] for b in batches])
+                                     if isinstance(batches[0][name].dtype, pd.CategoricalDtype)
+                                     else pd.concat([b[name] for b in batches], ignore_index=True))
+                              for name in names})
+        return frame
+
+    def _batches(self, conn, sql: str, names: list[str], batch_rows: int) -> Iterator[pd.DataFrame]:
+        if self.dialect == "duckdb":
+            for batch in conn.sql(sql).to_arrow_reader(batch_rows):
+                yield batch
+            return
+        with conn.cursor(name="read_compact") as cur:  # server-side: rows arrive batch by batch
+            cur.execute(sql)
+            while rows := cur.fetchmany(batch_rows):
+                yield pa.RecordBatch.from_pandas(pd.DataFrame(rows, columns=names), preserve_index=False)
+
     def count(self, table: str) -> int:
         return int(self.query(f'SELECT COUNT(*) AS n FROM "{table}"')["n"].iloc[0])
 
@@ -340,6 +372,13 @@ class Store:
         with self.transaction() as conn:
             conn.execute(self._sql('DELETE FROM meta WHERE "key" = ?'), [key])
             conn.execute(self._sql('INSERT INTO meta ("key", value) VALUES (?, ?)'), [key, value])
+
+
+def _encoded(batch: pa.RecordBatch) -> pd.DataFrame:
+    """An Arrow batch as a frame, its text columns dictionary-encoded (categoricals)."""
+    columns = [pc.dictionary_encode(column) if pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+               else column for column in batch.columns]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names).to_pandas()
 
 
 def _versions(rows) -> dict[str, str]:

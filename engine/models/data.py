@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config import CHANNELS
+from engine.data.schemas import OUTCOMES
 from engine.progress import QUIET
 from engine.rules.approval import ApprovalCalendar
 
@@ -39,10 +40,11 @@ _TABLES = ("hcps", "contents", "interactions", "campaigns", "feedback")
 
 def load_frames(store, progress=QUIET) -> dict[str, pd.DataFrame]:
     """Read the tables the models need from a :class:`engine.data.store.Store` (feedback included:
-    :func:`make_split` turns dismissals into training examples)."""
+    :func:`make_split` turns dismissals into training examples); the interactions in batches, with
+    their ids and names as categoricals (:meth:`~engine.data.store.Store.read_compact`)."""
     frames = {}
     for table in _TABLES:
-        frames[table] = store.read(table)
+        frames[table] = store.read_compact(table) if table == "interactions" else store.read(table)
         progress("data", f"read {table}: {len(frames[table]):,} rows")
     return frames
 
@@ -240,23 +242,32 @@ def _index(frame: pd.DataFrame, column: str, ids: np.ndarray, table: str) -> np.
         bad = frame.loc[idx < 0, column]
         raise ValueError(f"interactions: {len(bad):,} row(s) have a {column} not in the {table} table "
                          f"(first: {bad.iloc[0]!r} at row {int(np.flatnonzero(idx < 0)[0])})")
-    return idx.astype(np.int64)
+    return idx.astype(np.int32)
+
+
+#: Columns of the split's frames (what the models and the evaluation read), in compact dtypes.
+SPLIT_COLUMNS = ("interaction_id", "hcp_idx", "content_idx", "channel_idx", "timestamp", "outcome", "engaged")
 
 
 def _indexed_interactions(interactions: pd.DataFrame, hcp_ids, content_ids) -> pd.DataFrame:
-    frame = interactions.copy()
-    frame["hcp_idx"] = _index(frame, "hcp_id", hcp_ids, "hcps")
-    frame["content_idx"] = _index(frame, "content_id", content_ids, "contents")
-    codes, uniques = pd.factorize(frame["channel"], use_na_sentinel=False)
+    """The interactions as :data:`SPLIT_COLUMNS`, sorted by (time, id): int32 indices, int8 channel,
+    outcome a categorical of :data:`~engine.data.schemas.OUTCOMES` (unknown spellings missing)."""
+    frame = pd.DataFrame({"interaction_id": interactions["interaction_id"].to_numpy(np.int64),
+                          "hcp_idx": _index(interactions, "hcp_id", hcp_ids, "hcps"),
+                          "content_idx": _index(interactions, "content_id", content_ids, "contents")})
+    codes, uniques = pd.factorize(interactions["channel"], use_na_sentinel=False)
     known = pd.Index(CHANNELS).get_indexer(pd.Index(uniques).astype(str))
     if (known < 0).any():
         bad = str(uniques[int(np.flatnonzero(known < 0)[0])])
         row = int(np.flatnonzero(known[codes] < 0)[0])
         raise ValueError(f"interactions: column 'channel' has {bad!r} at row {row}; "
                          f"expected one of {', '.join(CHANNELS)}")
-    frame["channel_idx"] = known[codes].astype(np.int64)
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"]).astype("datetime64[us]")
-    frame["engaged"] = frame["engaged"].fillna(False).astype(bool)
+    frame["channel_idx"] = known[codes].astype(np.int8)
+    frame["timestamp"] = pd.to_datetime(interactions["timestamp"]).astype("datetime64[us]").to_numpy()
+    codes, uniques = pd.factorize(interactions["outcome"])
+    known = pd.Index(OUTCOMES).get_indexer(pd.Index(uniques).astype(str))
+    frame["outcome"] = pd.Categorical.from_codes(np.where(codes < 0, -1, known[codes]), categories=OUTCOMES)
+    frame["engaged"] = interactions["engaged"].fillna(False).astype(bool).to_numpy()
     return frame.sort_values(["timestamp", "interaction_id"], kind="stable").reset_index(drop=True)
 
 

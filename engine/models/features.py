@@ -13,6 +13,7 @@ features as of the cutoff, with no leakage of the label touches into the feature
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ class TouchLog:
 
     Attributes
     ----------
-    hcp, content, channel, outcome : int arrays per touch.
+    hcp, content : int32 arrays per touch; channel, outcome : int8 arrays per touch.
     engaged : bool array per touch.
     time : ``datetime64[us]`` per touch.
     indptr : ``[n_hcps + 1]``; the touches of HCP ``h`` are ``indptr[h]:indptr[h + 1]``.
@@ -59,15 +60,22 @@ class TouchLog:
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, n_hcps: int) -> "TouchLog":
-        hcp = frame["hcp_idx"].to_numpy(np.int64)
+        """The touches of an indexed interactions frame (``hcp_idx``, ``content_idx``, ``channel_idx``,
+        ``outcome``, ``engaged``, ``timestamp``), in compact dtypes: 19 bytes a touch."""
+        hcp = frame["hcp_idx"].to_numpy(np.int32)
         time = pd.to_datetime(frame["timestamp"]).to_numpy("datetime64[us]")
         order = np.lexsort((time, hcp))
-        outcome = pd.Index(OUTCOMES).get_indexer(frame["outcome"].astype(str))
-        outcome = np.where(outcome < 0, 0, outcome)  # unknown outcome spellings count as 'delivered'
+        outcome = frame["outcome"]
+        if isinstance(outcome.dtype, pd.CategoricalDtype):  # the categories once, not every row
+            outcome = pd.Index(OUTCOMES).get_indexer(outcome.cat.categories.astype(str))[outcome.cat.codes.to_numpy()]
+            outcome[frame["outcome"].isna().to_numpy()] = -1
+        else:
+            outcome = pd.Index(OUTCOMES).get_indexer(outcome.astype(str))
+        outcome = np.where(outcome < 0, 0, outcome).astype(np.int8)  # unknown outcome spellings count as 'delivered'
         indptr = np.zeros(n_hcps + 1, dtype=np.int64)
         np.cumsum(np.bincount(hcp, minlength=n_hcps), out=indptr[1:])
-        return cls(hcp=hcp[order], content=frame["content_idx"].to_numpy(np.int64)[order],
-                   channel=frame["channel_idx"].to_numpy(np.int64)[order], outcome=outcome[order],
+        return cls(hcp=hcp[order], content=frame["content_idx"].to_numpy(np.int32)[order],
+                   channel=frame["channel_idx"].to_numpy(np.int8)[order], outcome=outcome[order],
                    engaged=frame["engaged"].to_numpy(bool)[order], time=time[order], indptr=indptr)
 
     @property
@@ -83,6 +91,11 @@ class TouchLog:
         before = self.time < at[self.hcp]
         counts = np.bincount(self.hcp[before], minlength=self.n_hcps)
         return self.indptr[:-1] + counts
+
+    @cached_property
+    def log_gaps(self) -> np.ndarray:
+        """float32 ``log1p`` of :meth:`gap_days` (what the LSTM reads), computed once per log."""
+        return np.log1p(self.gap_days()).astype(np.float32)
 
     def gap_days(self) -> np.ndarray:
         """Days since the HCP's previous touch (0 for its first touch)."""
@@ -147,7 +160,7 @@ def sequence_windows(log: TouchLog, ends: np.ndarray, starts: np.ndarray, length
     pos = ends[:, None] - length + np.arange(length)[None, :]
     valid = pos >= starts[:, None]
     pos = np.where(valid, pos, 0)
-    gaps = np.log1p(log.gap_days()).astype(np.float32)
+    gaps = log.log_gaps
 
     def take(values, offset, dtype):
         if len(values) == 0:

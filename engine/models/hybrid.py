@@ -370,8 +370,20 @@ def _ndcg10(score: np.ndarray, relevant: np.ndarray, allowed: np.ndarray) -> flo
 
 #: Above this share of engaged touches a log counts as positive-only (negatives are sampled).
 POSITIVE_ONLY_SHARE = 0.95
+#: Training touches (a seeded sample) whose features set the standardisation.
+STANDARDISE_SAMPLE = 262_144
 #: Intercept of a channel with no touch in the training log (P(engaged) ≈ 2e-9 there).
 UNSEEN_CHANNEL_LOGIT = -20.0
+
+
+def _history_rows(train_log: TouchLog, hist_log: TouchLog, positions=None):
+    """Rows in ``hist_log`` of the training touches at ``positions`` (each HCP's training touches
+    come first in its history); without ``positions`` the mapping itself."""
+    def rows(pos):
+        hcp = train_log.hcp[pos]
+        return hist_log.indptr[hcp] + pos - train_log.indptr[hcp]
+
+    return rows if positions is None else rows(positions)
 
 
 def _unit(factors: np.ndarray) -> np.ndarray:
@@ -472,6 +484,7 @@ class HybridModel(Recommender):
         refitted on the training window for the training features; fitted here when absent)."""
         import keras
 
+        from engine.models.feeding import ChunkedExamples
         from engine.models.keras_utils import fit_with_early_stopping
 
         keras.utils.set_random_seed(self.seed)
@@ -497,50 +510,58 @@ class HybridModel(Recommender):
         self.topic_prior_ = (t[train_log.engaged].sum(axis=0) + 1.0) / (t.sum(axis=0) + 2.0)
         self.starts_ = data.calendar.first_dates()
 
-        # Every touch is an example, with features from its HCP's earlier touches only.
-        pos = np.arange(len(train_log))
-        # LSTM states before every touch: one pass over the history (training touches come first)
-        lstm_hist = (sequence.states_before(hist_log) if sequence is not None
-                     else np.zeros((len(hist_log), 0), np.float32))
-        lstm_train = lstm_hist[hist_log.indptr[train_log.hcp] + pos - train_log.indptr[train_log.hcp]]
-        x_train = self._features(train_log, train_log.hcp, pos, train_log.time, units_train, lstm_train)
-        self.mean_ = {k: v.mean(axis=0) for k, v in x_train.items()}
-        self.std_ = {k: v.std(axis=0) + 1e-3 for k, v in x_train.items()}
+        # Every touch is an example, with features from its HCP's earlier touches only, built a
+        # chunk of batches at a time (engine.models.feeding): never for the whole log at once.
+        # LSTM states before every touch: one pass over the history (training touches come first),
+        # kept in float16 (the network reads them through dropout; half the memory of a large log)
+        lstm_hist = (sequence.states_before(hist_log, dtype=np.float16) if sequence is not None
+                     else np.zeros((len(hist_log), 0), np.float16))
+        sample = np.random.default_rng(self.seed).choice(len(train_log), min(len(train_log), STANDARDISE_SAMPLE),
+                                                         replace=False)
+        sample = np.sort(sample)
+        raw = self._features(train_log, train_log.hcp[sample], sample, train_log.time[sample], units_train,
+                             lstm_hist[_history_rows(train_log, hist_log, sample)].astype(np.float32))
+        self.mean_ = {k: v.mean(axis=0) for k, v in raw.items()}
+        self.std_ = {k: v.std(axis=0) + 1e-3 for k, v in raw.items()}
         # peers stay raw: a per-column rescaling would break the rotation invariance of their term
         self.mean_["hcp_peers"] = np.zeros_like(self.mean_["hcp_peers"])
         self.std_["hcp_peers"] = np.ones_like(self.std_["hcp_peers"])
-        x_train = self._standardise(x_train)
-        x_train.update(self._item_inputs(train_log, pos))
-        y_train = train_log.engaged.astype(np.float32)
-        positive_only = y_train.mean() > POSITIVE_ONLY_SHARE
-        if positive_only:
-            x_train, y_train = self._with_sampled_negatives(x_train, y_train, train_log.time, progress)
+        share = float(train_log.engaged.mean())
+        negatives = None
+        if share > POSITIVE_ONLY_SHARE:
+            # A positive-only log says nothing about what does not engage: every touch also comes as
+            # the same HCP at the same time with a content drawn uniformly, labelled 0.
+            negatives = np.random.default_rng(self.seed).integers(0, len(self.topics_), len(hist_log))
+            progress("hybrid", f"positive-only log ({share:.0%} engaged): sampled negatives added")
         # validation touches: each HCP's touches after its training ones (both protocols)
         rank = np.arange(len(hist_log)) - hist_log.indptr[hist_log.hcp]
         vpos = np.flatnonzero(rank >= np.diff(train_log.indptr)[hist_log.hcp])
-        lstm_valid = lstm_hist[vpos]
-        x_valid = self._standardise(self._features(hist_log, hist_log.hcp[vpos], vpos, hist_log.time[vpos],
-                                                   units_train, lstm_valid))
-        x_valid.update(self._item_inputs(hist_log, vpos))
-        y_valid = hist_log.engaged[vpos].astype(np.float32)
-        progress("hybrid", f"{len(pos):,} training touches (engaged {y_train.mean():.1%}), "
+        progress("hybrid", f"{len(train_log):,} training touches (engaged {share:.1%}), "
                            f"{len(vpos):,} validation touches, features from each HCP's earlier touches")
 
         self.config_ = {"dim": self.dim, "hidden": self.hidden, "l2": self.l2,
                         "sequence_dropout": self.sequence_dropout}
-        shapes = {k: v.shape for k, v in x_train.items() if k in HCP_TABLES}
+        shapes = {k: v.shape for k, v in raw.items()}
         shapes.update(content_topics=self.topics_.shape, content_peers=units_train.shape)
+        del raw
         self.model_, self.terms_model_ = build_network(shapes, self.config_)
         self.model_.get_layer("content_topics").set_weights([self.topics_])
         self.model_.get_layer("content_peers").set_weights([units_train])
         self.model_.compile(optimizer=keras.optimizers.Adam(self.learning_rate),
                             loss=keras.losses.BinaryCrossentropy(from_logits=True), jit_compile=False,
                             run_eagerly=self.run_eagerly)
-        if positive_only and len(vpos):
-            x_valid, y_valid = self._with_sampled_negatives(x_valid, y_valid, hist_log.time[vpos])
-        validation = (x_valid, y_valid) if len(vpos) else None
-        self.history_ = fit_with_early_stopping(self.model_, x_train, y_train, validation, epochs or self.epochs,
-                                                self.batch_size, self.patience, progress, "hybrid")
+        copies = 1 if negatives is None else 2
+        train = ChunkedExamples(
+            copies * len(train_log), self.batch_size, shuffle=True, seed=self.seed,
+            build=self._touch_examples(train_log, np.arange(len(train_log)), lstm_hist,
+                                       _history_rows(train_log, hist_log), units_train, negatives))
+        validation = (ChunkedExamples(copies * len(vpos), self.batch_size,
+                                      self._touch_examples(hist_log, vpos, lstm_hist, lambda p: p, units_train,
+                                                           negatives))
+                      if len(vpos) else None)
+        self.history_ = fit_with_early_stopping(self.model_, train, validation, epochs or self.epochs,
+                                                self.patience, progress, "hybrid")
+        del lstm_hist, train, validation
         # a channel the log never used has no engagement to learn: it is never the better channel
         unseen = touches == 0
         if unseen.any():
@@ -552,7 +573,7 @@ class HybridModel(Recommender):
         self._n_groups_ = len(self.profile_.specialties_) + 1
         self.exposure_ = ExposureModel(window_days=self.label_days).fit(
             self._group_[hist_log.hcp], hist_log.content, hist_log.time, self._n_groups_, data.contents, data.cutoff)
-        self._fit_blend(data, train_log, cf_train, progress)
+        self._fit_blend(data, train_log, hist_log, cf_train, progress)
         # Evaluate on features as of the cutoff (train + validation history).
         self.scorer_ = self.serving_scorer(data, hist_log, data.cutoff, self.collaborative_,
                                            hcp_at=self._query_times(data, hist_log, data.cutoff))
@@ -568,10 +589,9 @@ class HybridModel(Recommender):
         last[has] = log.time[log.indptr[1:][has] - 1] + np.timedelta64(1, "s")
         return last
 
-    def _fit_blend(self, data, train_log: TouchLog, cf_train, progress) -> None:
+    def _fit_blend(self, data, train_log: TouchLog, hist: TouchLog, cf_train, progress) -> None:
         """Learn the next-window blend (and one per ablated part) on validation, every input as of
         the validation query from the training touches, with the parts fitted on them only."""
-        hist = TouchLog.from_frame(data.history, data.n_hcps)
         n_train = np.diff(train_log.indptr)
         first_valid = hist.indptr[:-1] + n_train
         has_valid = first_valid < hist.indptr[1:]
@@ -613,17 +633,29 @@ class HybridModel(Recommender):
         progress("hybrid", f"next-window blend on {len(hcps):,} validation queries ({self.blend_.chosen_}): "
                  + ", ".join(f"{name} {w:+.3g}" for name, w in zip(NEXT_WINDOW_FEATURES, self.blend_.coef_)))
 
-    def _with_sampled_negatives(self, x: dict, y: np.ndarray, times: np.ndarray, progress=QUIET):
-        """A positive-only log (every touch engaged) says nothing about what does not engage: add,
-        per touch, the same HCP at the same time with a content drawn uniformly, labelled 0."""
-        rng = np.random.default_rng(self.seed)
-        content = rng.integers(0, len(self.topics_), len(y))
-        negatives = {k: v for k, v in x.items()}
-        negatives["content"] = content.astype(np.int32)
-        negatives["freshness"] = content_freshness(self.starts_[content], times)
-        progress("hybrid", f"positive-only log ({y.mean():.0%} engaged): {len(y):,} sampled negatives added")
-        return ({k: np.concatenate([x[k], negatives[k]]) for k in x},
-                np.concatenate([y, np.zeros(len(y), np.float32)]))
+    def _touch_examples(self, log: TouchLog, positions: np.ndarray, lstm: np.ndarray, lstm_rows, units,
+                        negatives: np.ndarray | None):
+        """``build(indices)`` for :class:`~engine.models.feeding.ChunkedExamples`: the standardised
+        features and label of the touches ``log[positions[indices]]``, their LSTM state
+        ``lstm[lstm_rows(position)]``. With ``negatives`` (a content per touch of the history) indices
+        from ``len(positions)`` on are the same touches with that content instead, labelled 0."""
+        n = len(positions)
+
+        def build(indices):
+            negative = indices >= n
+            pos = positions[np.where(negative, indices - n, indices)]
+            x = self._standardise(self._features(log, log.hcp[pos], pos, log.time[pos], units,
+                                                 lstm[lstm_rows(pos)].astype(np.float32)))
+            x.update(self._item_inputs(log, pos))
+            y = log.engaged[pos].astype(np.float32)
+            if negative.any():
+                content = negatives[lstm_rows(pos[negative])]
+                x["content"][negative] = content
+                x["freshness"][negative] = content_freshness(self.starts_[content], log.time[pos[negative]])
+                y[negative] = 0.0
+            return x, y
+
+        return build
 
     def _item_inputs(self, log: TouchLog, pos: np.ndarray) -> dict[str, np.ndarray]:
         content = log.content[pos]

@@ -15,16 +15,16 @@ def progress_callback(progress, stage: str):
     return _EpochProgress()
 
 
-def fit_with_early_stopping(model, x, y, validation, epochs: int, batch_size: int, patience: int, progress,
-                            stage: str, monitor: str = "val_loss") -> dict[str, list[float]]:
-    """``model.fit`` with progress per epoch and, when ``validation`` is given, early stopping on
-    ``monitor`` (best weights restored); returns the per-epoch history."""
+def fit_with_early_stopping(model, train, validation, epochs: int, patience: int, progress, stage: str,
+                            monitor: str = "val_loss") -> dict[str, list[float]]:
+    """``model.fit`` on the batches ``train`` (a :class:`engine.models.feeding.ChunkedExamples`) with
+    progress per epoch and, when ``validation`` batches are given, early stopping on ``monitor``
+    (best weights restored); returns the per-epoch history."""
     import keras
 
     callbacks = [progress_callback(progress, stage)]
     if validation is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience,
                                                      restore_best_weights=True))
-    fit = model.fit(x, y, validation_data=validation, epochs=epochs, batch_size=batch_size, shuffle=True,
-                    verbose=0, callbacks=callbacks)
+    fit = model.fit(train, validation_data=validation, epochs=epochs, verbose=0, callbacks=callbacks)
     return {k: [float(v) for v in vals] for k, vals in fit.history.items()}

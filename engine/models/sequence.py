@@ -40,6 +40,8 @@ MIN_GAP_DAYS = 0.5
 LOG_SCALE_RANGE = (-1.0, 2.0)
 #: Days after the cutoff whose approval calendar weights the content ranking.
 RANKING_WINDOW_DAYS = 90.0
+#: Windows (HCPs) the encoder reads per call: its per-position states stay bounded at any log size.
+ENCODE_CHUNK = 8192
 
 
 def lstm_step(x, h, c, kernel, recurrent, bias):
@@ -209,7 +211,7 @@ class SequenceModel(Recommender):
         t = np.where(has, target, 0)
         weight = np.where(log.engaged[t], 1.0, self.non_engaged_weight) * has
         y_content = np.stack([np.where(has, log.content[t], 0), weight], axis=-1).astype(np.float32)
-        log_gaps = np.log1p(log.gap_days()).astype(np.float32)
+        log_gaps = log.log_gaps
         dec = np.zeros((len(hcp), H, DECODER_INPUTS), dtype=np.float32)
         y_channel = np.full((len(hcp), H), -1, dtype=np.int32)
         y_gap = np.full((len(hcp), H), -1.0, dtype=np.float32)
@@ -230,6 +232,7 @@ class SequenceModel(Recommender):
     def fit(self, data, progress=QUIET, epochs: int | None = None) -> "SequenceModel":
         import keras
 
+        from engine.models.feeding import ChunkedExamples
         from engine.models.keras_utils import fit_with_early_stopping
 
         keras.utils.set_random_seed(self.seed)
@@ -244,12 +247,10 @@ class SequenceModel(Recommender):
         self.length_ = int(self.length or np.clip(8 * round(median / 8), 8, 50))
         stride = self._stride()
         rows, end, first = position_windows(train_log.indptr[:-1], train_log.indptr[1:], self.length_, stride)
-        x, y = self._examples(train_log, rows, end, first)
         # Validation: the same windows over train + validation, targets only on validation touches.
         vrows, vend, vfirst = position_windows(hist_log.indptr[:-1], hist_log.indptr[1:], self.length_, stride,
                                                first_target=hist_log.indptr[:-1] + counts)
-        validation = self._examples(hist_log, vrows, vend, vfirst) if len(vrows) else None
-        progress("sequence", f"{int((y['content'][..., 1] > 0).sum()):,} next-content targets in {len(rows):,} "
+        progress("sequence", f"{int((end - first + 1).sum()):,} next-content targets in {len(rows):,} "
                              f"windows of {self.length_} touches, {len(vrows):,} validation windows, {self.units} units")
 
         self.model_, self.encoder_ = self._build(data.n_contents, topics)
@@ -263,10 +264,17 @@ class SequenceModel(Recommender):
         epochs = epochs or self.epochs
         if self.max_positions:
             epochs = int(np.clip(self.max_positions // (len(rows) * self.length_), 1, epochs))
-        self.history_ = fit_with_early_stopping(self.model_, x, y, validation, epochs,
-                                                batch_size, self.patience, progress, "sequence",
-                                                # what the recommender is judged on
-                                                monitor="val_content_loss")
+
+        def windows(log, w_rows, w_end, w_first):
+            return lambda i: self._examples(log, w_rows[i], w_end[i], w_first[i])
+
+        train = ChunkedExamples(len(rows), batch_size, windows(train_log, rows, end, first), shuffle=True,
+                                seed=self.seed)
+        validation = (ChunkedExamples(len(vrows), batch_size, windows(hist_log, vrows, vend, vfirst))
+                      if len(vrows) else None)
+        # what the recommender is judged on
+        self.history_ = fit_with_early_stopping(self.model_, train, validation, epochs, self.patience, progress,
+                                                "sequence", monitor="val_content_loss")
         self._extract()
         self.set_reference(hist_log, data.cutoff)
         # only content approved in the coming window can be sent
@@ -291,20 +299,25 @@ class SequenceModel(Recommender):
 
     # -- states --------------------------------------------------------------------------------
     def encode(self, log: TouchLog, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Encoder state ``(h, c)`` of every HCP after its last ``length_`` touches before ``ends``."""
-        hcp = np.arange(log.n_hcps)
-        x = sequence_windows(log, ends, log.indptr[hcp], self.length_)
-        _, h, c = self.encoder_.predict(x, batch_size=4096, verbose=0)
-        return np.asarray(h, dtype=np.float32), np.asarray(c, dtype=np.float32)
+        """Encoder state ``(h, c)`` of every HCP after its last ``length_`` touches before ``ends``
+        (a chunk of HCPs at a time: the encoder's per-position states never exist for all of them)."""
+        h = np.zeros((log.n_hcps, self.units), dtype=np.float32)
+        c = np.zeros((log.n_hcps, self.units), dtype=np.float32)
+        for s in range(0, log.n_hcps, ENCODE_CHUNK):
+            hcp = np.arange(s, min(s + ENCODE_CHUNK, log.n_hcps))
+            x = sequence_windows(log, ends[hcp], log.indptr[hcp], self.length_)
+            _, h[hcp], c[hcp] = self.encoder_.predict(x, batch_size=4096, verbose=0)
+        return h, c
 
-    def states_before(self, log: TouchLog) -> np.ndarray:
+    def states_before(self, log: TouchLog, dtype=np.float32) -> np.ndarray:
         """``[len(log), units]`` encoder state before each touch, from the HCP's earlier touches only
-        (zero before an HCP's first touch): the hybrid's sequence input for training touches."""
+        (zero before an HCP's first touch): the hybrid's sequence input for training touches.
+        ``dtype``: float16 halves what a large log keeps."""
         stride = self._stride()
         rows, end, first = position_windows(log.indptr[:-1], log.indptr[1:], self.length_, stride)
-        out = np.zeros((len(log), self.units), dtype=np.float32)
-        for s in range(0, len(rows), 8192):
-            r, e, f = rows[s:s + 8192], end[s:s + 8192], first[s:s + 8192]
+        out = np.zeros((len(log), self.units), dtype=dtype)
+        for s in range(0, len(rows), ENCODE_CHUNK):
+            r, e, f = rows[s:s + ENCODE_CHUNK], end[s:s + ENCODE_CHUNK], first[s:s + ENCODE_CHUNK]
             states, _, _ = self.encoder_.predict(sequence_windows(log, e, log.indptr[r], self.length_),
                                                  batch_size=2048, verbose=0)
             # the state after input position j is the state before touch e - L + 1 + j
@@ -319,7 +332,7 @@ class SequenceModel(Recommender):
         h, c = self.encode(log, ends)
         has = ends > log.indptr[:-1]
         last = np.where(has, ends - 1, 0)
-        gaps = np.log1p(log.gap_days()).astype(np.float32)
+        gaps = log.log_gaps
         empty = len(log) == 0
         return {"h": h, "c": c,
                 "last_channel": np.where(has, 0 if empty else log.channel[last], -1).astype(np.int64),

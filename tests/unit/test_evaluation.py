@@ -14,7 +14,7 @@ from engine.evaluation import evaluate_models, metric_keys, protocols
 from engine.evaluation import metrics as M
 from engine.models.base import Recommender
 from engine.models.baselines import RandomRecommender, fit_baselines
-from engine.models.data import LOO_NEGATIVES, RecordedFrames, make_split, truth_fingerprint
+from engine.models.data import LOO_NEGATIVES, SPLIT_COLUMNS, RecordedFrames, make_split, truth_fingerprint
 from engine.progress import QUIET
 
 
@@ -30,8 +30,11 @@ def test_temporal_split_respects_the_cutoffs(frames):
     assert data.valid_cutoff == data.cutoff - pd.Timedelta(days=30)
     assert len(data.train) + len(data.valid) + len(data.test) == len(frames["interactions"])
     row = data.test.iloc[0]
-    assert data.hcp_ids[row["hcp_idx"]] == row["hcp_id"] and data.content_ids[row["content_idx"]] == row["content_id"]
-    assert CHANNELS[row["channel_idx"]] == row["channel"]
+    source = frames["interactions"].set_index("interaction_id").loc[row["interaction_id"]]
+    assert data.hcp_ids[row["hcp_idx"]] == source["hcp_id"] and data.content_ids[row["content_idx"]] == source["content_id"]
+    assert CHANNELS[row["channel_idx"]] == source["channel"] and row["outcome"] == source["outcome"]
+    # the split keeps indices in compact dtypes, not the ids' text
+    assert list(data.test.columns) == list(SPLIT_COLUMNS) and data.test["hcp_idx"].dtype == np.int32
 
 
 def test_recorded_cutoff_rebuilds_the_same_split(frames):
