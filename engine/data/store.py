@@ -289,7 +289,7 @@ class Store:
         names = columns or column_names(table)
         sql = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in names)} FROM "{table}"'
         with self._connect() as conn:
-            batches = [_encoded(batch) for batch in self._batches(conn, sql, names, batch_rows)]
+            batches = [_encoded(batch) for batch in self._batches(conn, table, sql, names, batch_rows)]
         if not batches:
             return self.read(table, names)
         frame = pd.DataFrame({name: (pd.api.types.union_categoricals([b[name] for b in batches])
@@ -298,7 +298,30 @@ class Store:
                               for name in names})
         return frame
 
-    def _batches(self, conn, sql: str, names: list[str], batch_rows: int) -> Iterator[pd.DataFrame]:
+    def export_parquet(self, table: str, path, batch_rows: int = BATCH_ROWS) -> Path:
+        """Write the whole table to the Parquet file ``path`` batch by batch (never all in memory)."""
+        import pyarrow.parquet as pq
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        names = column_names(table)
+        sql = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in names)} FROM "{table}"'
+        with self._connect() as conn:
+            writer = None
+            try:
+                for batch in self._batches(conn, table, sql, names, batch_rows):
+                    writer = writer or pq.ParquetWriter(path, batch.schema, compression="zstd")
+                    writer.write_batch(batch)
+            finally:
+                if writer is not None:
+                    writer.close()
+        if writer is None:  # an empty table: its schema alone
+            pq.write_table(pa.Table.from_pandas(conform(table, pd.DataFrame(columns=names)), preserve_index=False),
+                           path)
+        return path
+
+    def _batches(self, conn, table: str, sql: str, names: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Arrow batches of the rows of ``sql`` (columns ``names`` of ``table``), with the same types in every batch."""
         if self.dialect == "duckdb":
             for batch in conn.sql(sql).to_arrow_reader(batch_rows):
                 yield batch
@@ -306,7 +329,8 @@ class Store:
         with conn.cursor(name="read_compact") as cur:  # server-side: rows arrive batch by batch
             cur.execute(sql)
             while rows := cur.fetchmany(batch_rows):
-                yield pa.RecordBatch.from_pandas(pd.DataFrame(rows, columns=names), preserve_index=False)
+                frame = conform(table, pd.DataFrame(rows, columns=names))[names]
+                yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
 
     def count(self, table: str) -> int:
         return int(self.query(f'SELECT COUNT(*) AS n FROM "{table}"')["n"].iloc[0])

@@ -26,5 +26,6 @@ def fit_with_early_stopping(model, train, validation, epochs: int, patience: int
     if validation is not None:
         callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience,
                                                      restore_best_weights=True))
-    fit = model.fit(train, validation_data=validation, epochs=epochs, verbose=0, callbacks=callbacks)
+    # the batches come shuffled (ChunkedExamples): Keras shuffling their order would rebuild a chunk per batch
+    fit = model.fit(train, validation_data=validation, epochs=epochs, shuffle=False, verbose=0, callbacks=callbacks)
     return {k: [float(v) for v in vals] for k, vals in fit.history.items()}

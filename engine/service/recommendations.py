@@ -13,6 +13,7 @@ import pandas as pd
 from engine.config import CHANNELS, Settings, channel_label
 from engine.progress import QUIET
 from engine.service.cache import ServiceCache
+from engine.service.feedback import FeedbackBook
 from engine.service.follower import LiveState
 from engine.service.plan import PlanBatch
 from engine.service.state import Live, Serving, iso
@@ -233,15 +234,6 @@ class Recommendations:
             np.asarray(hcp_ids).astype(str)
         return live.serving.hcp_index.reindex(ids).dropna().to_numpy().astype(np.int64)
 
-    @staticmethod
-    def _inputs(live: Live, idx: np.ndarray):
-        """Scores and feedback constraints of serving HCPs ``idx``: (score, engagement, excluded, planned)."""
-        serving = live.serving
-        score, engagement = serving.scores(idx)
-        excluded, planned = live.feedback.constraints(serving.hcp_ids[idx], serving.content_index,
-                                                      serving.snapshot.now)
-        return score, engagement, excluded, planned
-
     def plan_all(self, hcp_ids=None, horizon_days: int | None = None, chunk: int = BATCH_CHUNK,
                  progress=QUIET) -> pd.DataFrame:
         """Every HCP's plan (or ``hcp_ids``'), vectorised over chunks: one row per step (:data:`PLAN_COLUMNS`)."""
@@ -250,17 +242,9 @@ class Recommendations:
     def plan_frame(self, live: Live, hcp_ids=None, horizon_days: int | None = None, chunk: int = BATCH_CHUNK,
                    progress=QUIET) -> pd.DataFrame:
         """:meth:`plan_all` for the given state."""
-        serving = live.serving
         horizon = self.settings.plan_horizon_days if horizon_days is None else int(horizon_days)
-        idx = self.batch_index(live, hcp_ids)
-        parts = []
-        for start in range(0, len(idx), chunk):
-            batch = idx[start:start + chunk]
-            score, engagement, excluded, planned = self._inputs(live, batch)
-            parts.append(_plan_frame(serving.planner.plan(batch, score, engagement, excluded, planned,
-                                                          horizon_days=horizon), batch, serving, live.data.day))
-            progress.bar("plan", min(start + chunk, len(idx)), len(idx))
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PLAN_COLUMNS)
+        return plan_rows(live.serving, live.feedback, live.data.day, horizon, self.batch_index(live, hcp_ids),
+                         chunk, progress)
 
     def score_all(self, n: int = 10, hcp_ids=None, chunk: int = BATCH_CHUNK, progress=QUIET) -> pd.DataFrame:
         """Top-``n`` after the rules and feedback for every HCP (or ``hcp_ids``), vectorised over chunks.
@@ -274,27 +258,53 @@ class Recommendations:
     def score_frame(self, live: Live, n: int, idx: np.ndarray, chunk: int = BATCH_CHUNK,
                     progress=QUIET) -> pd.DataFrame:
         """:meth:`score_all` of serving HCPs ``idx`` for the given state."""
-        serving = live.serving
-        ids = serving.hcp_ids
-        parts = []
-        for start in range(0, len(idx), chunk):
-            batch = idx[start:start + chunk]
-            score, engagement, excluded, planned = self._inputs(live, batch)
-            ruled = serving.rules.apply(batch, score, engagement, excluded=excluded, planned=planned)
-            top = ruled.top(n)
-            rows, ranks = np.nonzero(top >= 0)
-            items = top[rows, ranks]
-            parts.append(pd.DataFrame({
-                "hcp_id": ids[batch[rows]], "rank": ranks + 1,
-                "content_id": serving.content_ids[items],
-                "channel": np.asarray(CHANNELS, dtype=object)[ruled.channel[rows, items]],
-                "score": ruled.score[rows, items], "engagement_probability": ruled.engagement[rows, items],
-            }))
-            progress.bar("score", min(start + chunk, len(idx)), len(idx))
-        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-            columns=["hcp_id", "rank", "content_id", "channel", "score", "engagement_probability"])
-        frame["bundle_version"] = serving.version
-        return frame
+        return score_rows(live.serving, live.feedback, n, idx, chunk, progress)
+
+
+# -- batch scoring and planning: also what each Spark executor runs over its HCPs (engine.service.spark) --
+def _inputs(serving: Serving, feedback: FeedbackBook, idx: np.ndarray):
+    """Scores and feedback constraints of serving HCPs ``idx``: (score, engagement, excluded, planned)."""
+    score, engagement = serving.scores(idx)
+    excluded, planned = feedback.constraints(serving.hcp_ids[idx], serving.content_index, serving.snapshot.now)
+    return score, engagement, excluded, planned
+
+
+def score_rows(serving: Serving, feedback: FeedbackBook, n: int, idx: np.ndarray, chunk: int = BATCH_CHUNK,
+               progress=QUIET) -> pd.DataFrame:
+    """The ``recommendations`` rows (top ``n`` after the rules and feedback) of serving HCPs ``idx``."""
+    ids = serving.hcp_ids
+    parts = []
+    for start in range(0, len(idx), chunk):
+        batch = idx[start:start + chunk]
+        score, engagement, excluded, planned = _inputs(serving, feedback, batch)
+        ruled = serving.rules.apply(batch, score, engagement, excluded=excluded, planned=planned)
+        top = ruled.top(n)
+        rows, ranks = np.nonzero(top >= 0)
+        items = top[rows, ranks]
+        parts.append(pd.DataFrame({
+            "hcp_id": ids[batch[rows]], "rank": ranks + 1,
+            "content_id": serving.content_ids[items],
+            "channel": np.asarray(CHANNELS, dtype=object)[ruled.channel[rows, items]],
+            "score": ruled.score[rows, items], "engagement_probability": ruled.engagement[rows, items],
+        }))
+        progress.bar("score", min(start + chunk, len(idx)), len(idx))
+    frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        columns=["hcp_id", "rank", "content_id", "channel", "score", "engagement_probability"])
+    frame["bundle_version"] = serving.version
+    return frame
+
+
+def plan_rows(serving: Serving, feedback: FeedbackBook, day0: pd.Timestamp, horizon_days: int, idx: np.ndarray,
+              chunk: int = BATCH_CHUNK, progress=QUIET) -> pd.DataFrame:
+    """The plans of serving HCPs ``idx`` from the as-of day ``day0``: one row per step (:data:`PLAN_COLUMNS`)."""
+    parts = []
+    for start in range(0, len(idx), chunk):
+        batch = idx[start:start + chunk]
+        score, engagement, excluded, planned = _inputs(serving, feedback, batch)
+        parts.append(_plan_frame(serving.planner.plan(batch, score, engagement, excluded, planned,
+                                                      horizon_days=horizon_days), batch, serving, day0))
+        progress.bar("plan", min(start + chunk, len(idx)), len(idx))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PLAN_COLUMNS)
 
 
 def _plan_frame(batch: PlanBatch, idx: np.ndarray, serving: Serving, day0: pd.Timestamp) -> pd.DataFrame:

@@ -94,3 +94,30 @@ def test_feedback_repeats_are_one_row_and_old_duplicates_are_merged(tmp_path):
     store = Store(f"duckdb:///{path}")
     frame = store.read("feedback")
     assert frame["feedback_id"].tolist() == [2] and "as_of" in frame and "planned_at" in frame
+
+
+def _touches(n):
+    return pd.DataFrame({"interaction_id": range(1, n + 1), "hcp_id": ["1234567893", "1245319599"] * (n // 2),
+                         "content_id": [f"C{i % 3}" for i in range(n)], "campaign_id": None,
+                         "channel": [CHANNELS[i % 2] for i in range(n)],
+                         "timestamp": pd.date_range("2025-01-01", periods=n, freq="h"),
+                         "outcome": "opened", "engaged": [i % 3 == 0 for i in range(n)]})
+
+
+def test_read_compact_gives_the_rows_of_read_with_text_as_categoricals(store):
+    store.replace({"hcps": _hcps(["1234567893", "1245319599"]), "interactions": _touches(10)})
+    compact = store.read_compact("interactions", batch_rows=3)  # several batches, unified categories
+    plain = store.read("interactions")
+    assert isinstance(compact["hcp_id"].dtype, pd.CategoricalDtype)
+    assert isinstance(compact["channel"].dtype, pd.CategoricalDtype)
+    assert compact["hcp_id"].astype(str).tolist() == plain["hcp_id"].astype(str).tolist()
+    assert compact["channel"].astype(str).tolist() == plain["channel"].astype(str).tolist()
+    assert compact["interaction_id"].tolist() == plain["interaction_id"].tolist()
+    assert compact["campaign_id"].isna().all() and compact["engaged"].tolist() == plain["engaged"].tolist()
+
+
+def test_export_parquet_writes_the_whole_table_batch_by_batch(store, tmp_path):
+    store.replace({"hcps": _hcps(["1234567893", "1245319599"]), "interactions": _touches(10)})
+    written = pd.read_parquet(store.export_parquet("interactions", tmp_path / "t.parquet", batch_rows=4))
+    assert written["interaction_id"].tolist() == store.read("interactions")["interaction_id"].tolist()
+    assert len(pd.read_parquet(store.export_parquet("feedback", tmp_path / "f.parquet"))) == 0  # empty: schema only
