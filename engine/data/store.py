@@ -276,8 +276,7 @@ class Store:
 
     def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
         """The whole table (typed as the schema says)."""
-        cols = ", ".join(f'"{c}"' for c in (columns or column_names(table)))
-        return self.query(f'SELECT {cols} FROM "{table}"')
+        return self.query(_select(table, columns or column_names(table)))
 
     def read_compact(self, table: str, columns: list[str] | None = None, batch_rows: int = BATCH_ROWS) -> pd.DataFrame:
         """The whole table with its text columns as categoricals (int codes and the distinct values).
@@ -287,9 +286,8 @@ class Store:
         text dictionary-encoded at once, it takes a fraction of the memory of Python strings.
         """
         names = columns or column_names(table)
-        sql = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in names)} FROM "{table}"'
         with self._connect() as conn:
-            batches = [_encoded(batch) for batch in self._batches(conn, table, sql, names, batch_rows)]
+            batches = [_encoded(batch) for batch in self._batches(conn, table, names, batch_rows)]
         if not batches:
             return self.read(table, names)
         frame = pd.DataFrame({name: (pd.api.types.union_categoricals([b[name] for b in batches])
@@ -305,11 +303,10 @@ class Store:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         names = column_names(table)
-        sql = f'SELECT {", ".join(f"{chr(34)}{c}{chr(34)}" for c in names)} FROM "{table}"'
         with self._connect() as conn:
             writer = None
             try:
-                for batch in self._batches(conn, table, sql, names, batch_rows):
+                for batch in self._batches(conn, table, names, batch_rows):
                     writer = writer or pq.ParquetWriter(path, batch.schema, compression="zstd")
                     writer.write_batch(batch)
             finally:
@@ -320,8 +317,9 @@ class Store:
                            path)
         return path
 
-    def _batches(self, conn, table: str, sql: str, names: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """Arrow batches of the rows of ``sql`` (columns ``names`` of ``table``), with the same types in every batch."""
+    def _batches(self, conn, table: str, names: list[str], batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Arrow batches of the columns ``names`` of ``table``, with the same types in every batch."""
+        sql = _select(table, names)
         if self.dialect == "duckdb":
             for batch in conn.sql(sql).to_arrow_reader(batch_rows):
                 yield batch
@@ -396,6 +394,11 @@ class Store:
         with self.transaction() as conn:
             conn.execute(self._sql('DELETE FROM meta WHERE "key" = ?'), [key])
             conn.execute(self._sql('INSERT INTO meta ("key", value) VALUES (?, ?)'), [key, value])
+
+
+def _select(table: str, names: list[str]) -> str:
+    columns = ", ".join(f'"{c}"' for c in names)
+    return f'SELECT {columns} FROM "{table}"'
 
 
 def _encoded(batch: pa.RecordBatch) -> pd.DataFrame:
