@@ -36,8 +36,10 @@ MEMORY_BAR_GB = 12.0
 GNU_TIME = "/usr/bin/time"
 
 
-def measured(command: list[str], env: dict) -> tuple[str, float, float]:
-    """Run ``command`` under GNU time: (stdout, wall seconds, peak resident GB)."""
+def measured(command: list[str], env: dict) -> tuple[str, float, float, float]:
+    """Run ``command`` under GNU time: (stdout, wall seconds, peak resident GB, CPU seconds: user + system).
+
+    On a shared machine the wall time follows the other jobs' load; the CPU seconds much less."""
     result = subprocess.run([GNU_TIME, "-v", *command], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     if result.returncode != 0:
@@ -46,7 +48,8 @@ def measured(command: list[str], env: dict) -> tuple[str, float, float]:
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", result.stderr).group(1))
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", result.stderr).group(1)
     seconds = sum(float(part) * 60 ** i for i, part in enumerate(reversed(wall.split(":"))))
-    return result.stdout, seconds, peak_kb / 1024 ** 2
+    cpu = sum(float(re.search(rf"{kind} time \(seconds\): ([\d.]+)", result.stderr).group(1)) for kind in ("User", "System"))
+    return result.stdout, seconds, peak_kb / 1024 ** 2, cpu
 
 
 def world_env(folder: Path) -> dict:
@@ -63,14 +66,15 @@ def run_world(hcps: int, months: int, folder: Path, progress) -> dict:
     abstracts = Settings.from_env().seed_dir / "pubmed_abstracts_2020_2025.csv"
     if abstracts.is_file():  # the default world's content, when the seed data is there
         generate += ["--abstracts", str(abstracts)]
-    out, generate_seconds, generate_gb = measured(generate, env)
+    out, generate_seconds, generate_gb, _ = measured(generate, env)
     touches = int(json.loads(out)["interactions"])
     progress(f"{hcps:,} HCPs x {months} months: {touches:,} touches generated in {generate_seconds:.0f}s")
-    out, train_seconds, peak_gb = measured([sys.executable, "-m", "engine", "train", "--json", "--quiet"], env)
+    out, train_seconds, peak_gb, cpu = measured([sys.executable, "-m", "engine", "train", "--json", "--quiet"], env)
     stages = json.loads(out).get("stage_seconds", {})
-    progress(f"  trained in {train_seconds:.0f}s, peak {peak_gb:.2f} GB")
+    progress(f"  trained in {train_seconds:.0f}s ({cpu:.0f} CPU seconds), peak {peak_gb:.2f} GB")
     return {"hcps": hcps, "months": months, "touches": touches, "train_seconds": round(train_seconds, 1),
-            "peak_gb": round(peak_gb, 2), "gb_per_million_touches": round(peak_gb / (touches / 1e6), 3),
+            "train_cpu_seconds": round(cpu, 1), "peak_gb": round(peak_gb, 2),
+            "gb_per_million_touches": round(peak_gb / (touches / 1e6), 3),
             "generate_seconds": round(generate_seconds, 1), "generate_peak_gb": round(generate_gb, 2),
             "stage_seconds": stages}
 
@@ -84,7 +88,7 @@ def compare_spark(folder: Path, master: str, progress) -> dict:
         command = [sys.executable, "-m", "engine", "score", "--all", "--engine", engine, "--master", master,
                    "--out", str(out_file), "--json", "--quiet"]
         started = time.perf_counter()
-        out, _, _ = measured(command, env)
+        out, _, _, _ = measured(command, env)
         seconds[engine] = round(time.perf_counter() - started, 1)
         frames[engine] = pd.read_parquet(out_file).sort_values(["hcp_id", "rank"]).reset_index(drop=True)
         progress(f"  score --engine {engine}: {json.loads(out)['rows']:,} rows in {seconds[engine]}s")
@@ -141,10 +145,11 @@ def main(argv=None) -> int:
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"{'HCPs':>9} {'months':>6} {'touches':>11} {'train s':>8} {'peak GB':>8} {'GB/M touches':>13} {'generate s':>11}")
+    print(f"{'HCPs':>9} {'months':>6} {'touches':>11} {'train s':>8} {'CPU s':>7} {'peak GB':>8} {'GB/M touches':>13} "
+          f"{'generate s':>11}")
     for r in out["runs"]:
-        print(f"{r['hcps']:>9,} {r['months']:>6} {r['touches']:>11,} {r['train_seconds']:>8.0f} {r['peak_gb']:>8.2f} "
-              f"{r['gb_per_million_touches']:>13.3f} {r['generate_seconds']:>11.0f}")
+        print(f"{r['hcps']:>9,} {r['months']:>6} {r['touches']:>11,} {r['train_seconds']:>8.0f} {r['train_cpu_seconds']:>7.0f} "
+              f"{r['peak_gb']:>8.2f} {r['gb_per_million_touches']:>13.3f} {r['generate_seconds']:>11.0f}")
     if out["spark_equal"] is not None:
         print(f"spark equals local: {out['spark_equal']} (spark {out['spark_seconds']}s, local {out['local_seconds']}s)")
     return 0
