@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config import CHANNELS, Settings
+from engine.data.store import conform
 from engine.progress import QUIET
 
 #: the tables the executors read
@@ -122,12 +123,12 @@ def score_and_plan(spark, settings: Settings, store, source: Path | None = None,
     per_channel = (touches.groupBy("hcp_id", "channel")
                    .agg(F.count(F.lit(1)).alias("touches"), F.sum(F.col("engaged").cast("long")).alias("engaged"))
                    .toPandas())
-    hcps = _conform("hcps", tables["hcps"].toPandas()).sort_values("hcp_id").reset_index(drop=True)
+    hcps = conform("hcps", tables["hcps"].toPandas()).sort_values("hcp_id").reset_index(drop=True)
     position = pd.Series(np.arange(len(hcps)), index=hcps["hcp_id"].astype(str).to_numpy())
     data_end = touches.agg(F.max("timestamp")).first()[0]
     context = Context(
         settings=settings, version=version, data_version=versions["data"], day=day, now=now, hcps=hcps,
-        contents=_conform("contents", tables["contents"].toPandas()).sort_values("content_id").reset_index(drop=True),
+        contents=conform("contents", tables["contents"].toPandas()).sort_values("content_id").reset_index(drop=True),
         touches=_channel_counts(per_channel, position, "touches"), engaged=_channel_counts(per_channel, position, "engaged"),
         feedback=tables["feedback"].toPandas(), feedback_version=versions["feedback"],
         data_end=None if data_end is None else pd.Timestamp(data_end))
@@ -161,12 +162,6 @@ def _staging(settings: Settings) -> Path:
     folder = Path(settings.var_dir) / "spark"
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def _conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
-    from engine.data.store import conform
-
-    return conform(table, frame)
 
 
 def _channel_counts(per_channel: pd.DataFrame, position: pd.Series, value: str) -> np.ndarray:

@@ -60,8 +60,10 @@ def test_spark_scores_and_plans_equal_the_local_path(spark_settings, spark):
     remote = to_pandas(recommendations, ["hcp_id", "rank"])
     remote_plans = to_pandas(plans, ["hcp_id", "step"])
 
-    pd.testing.assert_frame_equal(remote, local.reset_index(drop=True), check_dtype=False)
-    pd.testing.assert_frame_equal(remote_plans, local_plans.reset_index(drop=True), check_dtype=False)
+    # the same HCPs, ranks, contents, channels and dates; the numbers to float32 rounding (the scorer's
+    # float32 matrix products may round differently over a partition's HCPs than over a chunk of 2,048)
+    pd.testing.assert_frame_equal(remote, local.reset_index(drop=True), check_dtype=False, rtol=1e-5)
+    pd.testing.assert_frame_equal(remote_plans, local_plans.reset_index(drop=True), check_dtype=False, rtol=1e-5)
     assert len(remote) > 0 and len(remote_plans) > 0
 
 
