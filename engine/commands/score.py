@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -84,12 +85,16 @@ def _spark(args, settings, progress):
     from engine.service import spark
 
     store = Store(settings.database_url)
+    staging = Path(settings.var_dir) / "spark"
+    staging.mkdir(parents=True, exist_ok=True)
     session = spark.session(args.master)
     try:
-        recommendations, plans = spark.score_and_plan(session, settings, store, source=args.input, n=args.n,
-                                                      plans=args.plans is not None, progress=progress)
-        frame = spark.to_pandas(recommendations, ["hcp_id", "rank"])
-        plans = None if plans is None else spark.to_pandas(plans, ["hcp_id", "step"])
+        with tempfile.TemporaryDirectory(dir=staging) as exported:  # the store's tables, for a local master
+            source = args.input or spark.export_store(store, Path(exported), progress)
+            recommendations, plans = spark.score_and_plan(session, settings, store, source, n=args.n,
+                                                          plans=args.plans is not None, progress=progress)
+            frame = spark.to_pandas(recommendations, ["hcp_id", "rank"])
+            plans = None if plans is None else spark.to_pandas(plans, ["hcp_id", "step"])
     except BundleError as exc:
         raise CommandError(str(exc)) from exc
     finally:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,16 +85,16 @@ def export_store(store, folder: Path, progress=QUIET) -> Path:
     return folder
 
 
-def score_and_plan(spark, settings: Settings, store, source: Path | None = None, n: int = 10,
-                   plans: bool = False, progress=QUIET):
+def score_and_plan(spark, settings: Settings, store, source: Path, n: int = 10, plans: bool = False,
+                   progress=QUIET):
     """Every HCP's top-``n`` recommendations (and with ``plans`` its plan) computed on Spark.
 
     Parameters
     ----------
     spark : a Spark session (:func:`session`).
     settings : the product's settings (bundle, rules, as-of day).
-    store : the store: the as-of day, the versions and, without ``source``, the tables.
-    source : a folder of Parquet tables (:data:`TABLES`) to read instead of the store.
+    store : the store: the as-of day and the versions.
+    source : a folder of the Parquet tables :data:`TABLES` (:func:`export_store` writes the store's).
 
     Returns
     -------
@@ -112,8 +111,6 @@ def score_and_plan(spark, settings: Settings, store, source: Path | None = None,
     if version is None:
         raise bundles.BundleError(f"no current bundle in {settings.artifacts_dir}: run `python -m engine train` first")
     bundles.load_serving_bundle(settings.artifacts_dir, version, key=settings.bundle_signing_key)  # refuse a bad one here
-    if source is None:
-        source = export_store(store, Path(tempfile.mkdtemp(prefix="spark-", dir=_staging(settings))), progress)
     day = reasoning_day(settings.as_of, store)
     now = reasoning_instant(day)
     versions = store.versions(mirror=False)
@@ -156,12 +153,6 @@ def score_and_plan(spark, settings: Settings, store, source: Path | None = None,
     planned = (facts.mapInPandas(lambda batches: _run(batches, shared.value, "plan", n), PLAN_SCHEMA)
                if plans else None)
     return recommendations, planned
-
-
-def _staging(settings: Settings) -> Path:
-    folder = Path(settings.var_dir) / "spark"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _channel_counts(per_channel: pd.DataFrame, position: pd.Series, value: str) -> np.ndarray:

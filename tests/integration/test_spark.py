@@ -51,12 +51,13 @@ def _local(settings):
     return service.score_all(n=5), service.plan_all(), service
 
 
-def test_spark_scores_and_plans_equal_the_local_path(spark_settings, spark):
-    from engine.service.spark import score_and_plan, to_pandas
+def test_spark_scores_and_plans_equal_the_local_path(spark_settings, spark, tmp_path):
+    from engine.service.spark import export_store, score_and_plan, to_pandas
 
     local, local_plans, service = _local(spark_settings)
     assert "1999999999" in set(local["hcp_id"])  # the fold-in HCP is scored
-    recommendations, plans = score_and_plan(spark, spark_settings, service.store, n=5, plans=True)
+    folder = export_store(service.store, tmp_path / "tables")
+    recommendations, plans = score_and_plan(spark, spark_settings, service.store, folder, n=5, plans=True)
     remote = to_pandas(recommendations, ["hcp_id", "rank"])
     remote_plans = to_pandas(plans, ["hcp_id", "step"])
 
@@ -67,15 +68,19 @@ def test_spark_scores_and_plans_equal_the_local_path(spark_settings, spark):
     assert len(remote) > 0 and len(remote_plans) > 0
 
 
-def test_spark_reads_a_parquet_folder(spark_settings, spark, tmp_path):
-    from engine.service.spark import export_store, score_and_plan, to_pandas
+def test_spark_reads_tables_written_by_spark(spark_settings, spark, tmp_path):
+    """A brand's tables as Spark writes them (folders of part files, Spark's own types) score the same."""
+    from engine.service.spark import TABLES, export_store, score_and_plan, to_pandas
 
     local, _, service = _local(spark_settings)
-    folder = export_store(service.store, tmp_path / "tables")
-    recommendations, plans = score_and_plan(spark, spark_settings, service.store, source=folder, n=5)
+    exported = export_store(service.store, tmp_path / "exported")
+    for table in TABLES:
+        spark.read.parquet(str(exported / f"{table}.parquet")).repartition(3).write.parquet(
+            str(tmp_path / "lake" / f"{table}.parquet"))
+    recommendations, plans = score_and_plan(spark, spark_settings, service.store, tmp_path / "lake", n=5)
     assert plans is None
     pd.testing.assert_frame_equal(to_pandas(recommendations, ["hcp_id", "rank"]), local.reset_index(drop=True),
-                                  check_dtype=False)
+                                  check_dtype=False, rtol=1e-5)
 
 
 def test_the_score_command_on_spark_stores_what_the_local_command_stores(spark_settings, tmp_path, capsys,
@@ -85,6 +90,7 @@ def test_the_score_command_on_spark_stores_what_the_local_command_stores(spark_s
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("REDIS_URL", raising=False)
     stored = {}
+    assert not (spark_settings.var_dir / "spark").exists() or not any((spark_settings.var_dir / "spark").iterdir())
     for engine in ("local", "spark"):
         code = main(["score", "--all", "--engine", engine, "--master", "local[2]", "--n", "3", "--json", "--quiet",
                      "--plans", str(tmp_path / f"plans-{engine}.parquet")])
@@ -93,9 +99,10 @@ def test_the_score_command_on_spark_stores_what_the_local_command_stores(spark_s
         assert summary["engine"] == engine and summary["stored"] and summary["plan_rows"] > 0
         stored[engine] = Store(spark_settings.database_url).read("recommendations").sort_values(
             ["hcp_id", "rank"]).reset_index(drop=True)
-    pd.testing.assert_frame_equal(stored["spark"], stored["local"])
+    pd.testing.assert_frame_equal(stored["spark"], stored["local"], rtol=1e-5)
+    assert not any((spark_settings.var_dir / "spark").iterdir())  # the exported tables are removed
     plans = [pd.read_parquet(tmp_path / f"plans-{engine}.parquet") for engine in ("local", "spark")]
-    pd.testing.assert_frame_equal(plans[1], plans[0], check_dtype=False)
+    pd.testing.assert_frame_equal(plans[1], plans[0], check_dtype=False, rtol=1e-5)
 
 
 def test_the_spark_command_refuses_what_it_cannot_do(spark_settings, capsys, tmp_path):
