@@ -10,6 +10,7 @@ import logging
 import math
 import threading
 import time
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -27,16 +28,17 @@ def _require_admin(role, user, action: str) -> None:
         raise PermissionError(f"{action} needs the admin role (user {user!r} has role {role!r})")
 
 
+@dataclass(eq=False)
 class Admin:
     """Bundle versions (reload, rollback, listing, metrics), the audit log and the process's health."""
 
-    def __init__(self, settings: Settings, state: LiveState, store: Store, cache: ServiceCache):
-        self.settings = settings
-        self.state = state
-        self.store = store
-        self.cache = cache
-        self._started = time.time()
-        self._lock = threading.Lock()  # one reload or rollback at a time in this process
+    settings: Settings
+    state: LiveState
+    store: Store
+    cache: ServiceCache
+    _started: float = field(default_factory=time.time, init=False)
+    # one reload or rollback at a time in this process
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def _append_with_id(self, table: str, id_column: str, row: dict) -> None:
         # next_id then insert: a concurrent writer in another process may take the same id first

@@ -6,6 +6,8 @@ the simulated campaign impact) and memoises per data version and as-of day.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
@@ -26,17 +28,17 @@ def _data_key(live: Live) -> tuple[str, str]:
     return live.data.snapshot.data_version, live.data.day.date().isoformat()
 
 
+@dataclass(eq=False)
 class Insights:
     """The Overview's, Channels' and Segments' numbers, and the feedback report."""
 
-    def __init__(self, settings: Settings, state: LiveState, cache: ServiceCache, recommendations: Recommendations,
-                 targets: Targets):
-        self.settings = settings
-        self.state = state
-        self.cache = cache
-        self.recommendations = recommendations
-        self.targets = targets
-        self._memo = Memo(maxsize=64)  # small answers (a few rows) per data version and argument
+    settings: Settings
+    state: LiveState
+    cache: ServiceCache
+    recommendations: Recommendations
+    targets: Targets
+    # small answers (a few rows) per data version and argument
+    _memo: Memo = field(default_factory=lambda: Memo(maxsize=64), init=False)
 
     def overview_kpis(self) -> dict:
         live = self.state.read()

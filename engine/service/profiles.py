@@ -5,6 +5,8 @@ process at a time), except that an answer (accept / dismiss / snooze) is written
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -18,13 +20,13 @@ from engine.service.live import reasoning_instant
 from engine.service.state import iso, optional_component
 
 
+@dataclass(eq=False)
 class Profiles:
     """HCP search and profiles, answers per HCP, contents and topics."""
 
-    def __init__(self, settings: Settings, state: LiveState, store: Store):
-        self.settings = settings
-        self.state = state
-        self.store = store
+    settings: Settings
+    state: LiveState
+    store: Store
 
     def search_hcps(self, query: str = "", specialty=None, state=None, sort=None, page: int = 0,
                     page_size: int = 50, filters: dict | None = None, territory=None, segment=None) -> dict:

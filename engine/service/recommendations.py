@@ -7,6 +7,8 @@ state; batch scoring and planning (:meth:`~Recommendations.score_all`,
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -40,13 +42,13 @@ def check_channels(channels) -> list[str] | None:
     return channels
 
 
+@dataclass(eq=False)
 class Recommendations:
     """Per-HCP recommendations, plans and forecasts, and the batch versions of them."""
 
-    def __init__(self, settings: Settings, state: LiveState, cache: ServiceCache):
-        self.settings = settings
-        self.state = state
-        self.cache = cache
+    settings: Settings
+    state: LiveState
+    cache: ServiceCache
 
     # -- one HCP ---------------------------------------------------------------------------
     @staticmethod

@@ -8,7 +8,7 @@ so a target list, a segment's top content or a worklist is a few vectorised mask
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -92,17 +92,17 @@ class TargetIndex:
                 for r in self.frame.iloc[positions].to_dict("records")]
 
 
+@dataclass(eq=False)
 class Targets:
     """Target lists over the :class:`TargetIndex` of the serving state."""
 
-    def __init__(self, settings: Settings, state: LiveState, cache: ServiceCache, recommendations: Recommendations):
-        self.settings = settings
-        self.state = state
-        self.cache = cache
-        self.recommendations = recommendations
-        # large values (a row per HCP): the current state's and the one before it
-        self._best = Memo(maxsize=2)
-        self._index = Memo(maxsize=2)
+    settings: Settings
+    state: LiveState
+    cache: ServiceCache
+    recommendations: Recommendations
+    # large values (a row per HCP): the current state's and the one before it
+    _best: Memo = field(default_factory=lambda: Memo(maxsize=2), init=False)
+    _index: Memo = field(default_factory=lambda: Memo(maxsize=2), init=False)
 
     def index(self, live: Live) -> TargetIndex:
         """The target index of ``live`` (one thread builds it; the others wait for that one)."""

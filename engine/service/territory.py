@@ -5,6 +5,8 @@ touches already accepted for that day.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -24,16 +26,15 @@ WEEK_PLAN_COLUMNS = ["Date", "Order", "Status", "NPI", "Name", "Specialty", "Cit
                      "Channel", "Likely to engage (%)"]
 
 
+@dataclass(eq=False)
 class Territories:
     """Worklists and week plans of territories."""
 
-    def __init__(self, settings: Settings, state: LiveState, cache: ServiceCache, recommendations: Recommendations,
-                 targets: Targets):
-        self.settings = settings
-        self.state = state
-        self.cache = cache
-        self.recommendations = recommendations
-        self.targets = targets
+    settings: Settings
+    state: LiveState
+    cache: ServiceCache
+    recommendations: Recommendations
+    targets: Targets
 
     def worklist(self, territory: str, limit: int = WORKLIST_LIMIT) -> dict:
         """Today's suggested actions for one territory: each HCP's next best action (after the rules and
