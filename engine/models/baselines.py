@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from engine.data.schemas import OUTCOMES
 from engine.models.base import N_CHANNELS, Recommender
@@ -146,11 +147,12 @@ class TopicsRecommender(Recommender):
             raise ValueError(f"topics baseline: content_topics has {topics.shape[0]} rows, expected {data.n_contents}")
         self.content_topics_ = topics / np.clip(np.linalg.norm(topics, axis=1, keepdims=True), 1e-12, None)
         history = data.history
-        strength = history["outcome"].astype(str).map(OUTCOME_WEIGHT).fillna(0.0).to_numpy()
+        # the outcome's categories are mapped, not each touch's text
+        strength = history["outcome"].map(OUTCOME_WEIGHT).astype(float).fillna(0.0).to_numpy()
         strength = strength * _recency_weights(history["timestamp"], data.cutoff, self.half_life_days)
         hcp, content = history["hcp_idx"].to_numpy(), history["content_idx"].to_numpy()
-        profile = np.zeros((data.n_hcps, topics.shape[1]))
-        np.add.at(profile, hcp, strength[:, None] * self.content_topics_[content])
+        # HCP x content strengths times the topics: never a [touches, topics] array
+        profile = sp.csr_matrix((strength, (hcp, content)), shape=(data.n_hcps, data.n_contents)) @ self.content_topics_
         self.profiles_ = profile / np.clip(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12, None)
         popularity = np.bincount(content, weights=history["engaged"].to_numpy(), minlength=data.n_contents)
         self.tie_break_ = 1e-3 * popularity / max(popularity.max(), 1.0)

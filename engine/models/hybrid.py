@@ -506,8 +506,10 @@ class HybridModel(Recommender):
         touches = np.bincount(train_log.channel, minlength=N_CHANNELS)
         engaged = np.bincount(train_log.channel[train_log.engaged], minlength=N_CHANNELS)
         self.channel_prior_ = (engaged + 1.0) / (touches + 2.0)
-        t = self.topics_[train_log.content]
-        self.topic_prior_ = (t[train_log.engaged].sum(axis=0) + 1.0) / (t.sum(axis=0) + 2.0)
+        # topic mass of the engaged and of all training touches, from per-content counts (no [touches, K] array)
+        sent = np.bincount(train_log.content, minlength=len(self.topics_)) @ self.topics_
+        hits = np.bincount(train_log.content[train_log.engaged], minlength=len(self.topics_)) @ self.topics_
+        self.topic_prior_ = (hits + 1.0) / (sent + 2.0)
         self.starts_ = data.calendar.first_dates()
 
         # Every touch is an example, with features from its HCP's earlier touches only, built a
