@@ -229,10 +229,12 @@ def partition_rows(facts: pd.DataFrame, context: Context, bundle, kind: str, n: 
                                       context.feedback_version, settings.dismiss_days, settings.snooze_days)
     idx = serving.hcp_index.reindex(ids).dropna().to_numpy().astype(np.int64)
     if kind == "plan":
-        rows = plan_rows(serving, feedback, context.day, settings.plan_horizon_days, idx)
-        return rows.astype({"step": np.int64})[PLAN_COLUMNS]
-    rows = score_rows(serving, feedback, n, idx)
-    return rows.astype({"rank": np.int64, "score": np.float64, "engagement_probability": np.float64})
+        rows = plan_rows(serving, feedback, context.day, settings.plan_horizon_days, idx)[PLAN_COLUMNS]
+    else:
+        rows = score_rows(serving, feedback, n, idx)
+    # plain numpy columns: Arrow-backed text of several chunks is not what PySpark converts back
+    return pd.DataFrame({name: (rows[name].astype(object) if rows[name].dtype.kind not in "biufM" else rows[name])
+                         for name in rows.columns})
 
 
 def to_pandas(frame, order: list[str]) -> pd.DataFrame:
