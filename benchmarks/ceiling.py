@@ -1,11 +1,18 @@
 """How much policy value the synthetic world lets any model reach: value_ratio@10 of informed oracles.
 
-    python benchmarks/ceiling.py [--json] [--hcps N --months M --seed S] [--policy-hcps N]
+    python benchmarks/ceiling.py [--json] [--hcps N --months M --seed S] [--abstracts CSV] [--policy-hcps N]
+
+``--abstracts`` builds the world from real abstracts, as ``make run`` does when the seed file is
+there (``python -m engine bootstrap`` prints the file); without it, the world's own content.
 
 Scores the same top-10 policy value as ``python -m engine evaluate`` (temporal split, 90 days
 held out, a seeded sample of HCPs, eligible pairs only) for oracles that know every true
 parameter of the world except parts of the HCP's hidden topic interests:
 
+- ``population_parameters``: every parameter shared by HCPs true, but nothing of the HCP's own:
+  interests at its specialty's mean, channel affinities at the population's mean. A model
+  learns the HCP's own parameters only from its few touches, so it lands between this and
+  ``bayes_cluster_posterior``;
 - ``specialty_interests``: the interest term replaced by its mean over the HCP's specialty;
 - ``bayes_cluster_posterior``: the mean over the posterior of the HCP's taste cluster given its
   observed touches and outcomes before the cutoff (true prototypes, every other term true):
@@ -55,13 +62,15 @@ class InformedOracle:
         fx, hd = self.oracle.effects, self.oracle.hidden
         return fx.topic * np.log(self.k * (theta @ hd.phi.T) + 0.1)
 
-    def probabilities(self, hcp: np.ndarray, match: np.ndarray) -> np.ndarray:
-        """``[n, n_contents, n_channels]`` true probability with ``match`` as the interest term."""
+    def probabilities(self, hcp: np.ndarray, match: np.ndarray, affinity: np.ndarray | None = None) -> np.ndarray:
+        """``[n, n_contents, n_channels]`` true probability with ``match`` as the interest term
+        (and ``affinity`` ``[n, n_channels]`` as the channel affinities, default the true ones)."""
         o, hd, fx = self.oracle, self.oracle.hidden, self.oracle.effects
         load, gap, momentum, follow = o._state(hcp, np.full(len(hcp), self.day))
         too_soon = np.maximum(0.0, 1.0 - gap / hd.cadence[hcp])
         hcp_term = hd.intercept[hcp] - hd.fatigue[hcp] * load - fx.too_soon * too_soon
-        channel = hd.channel_base + hd.affinity[hcp] + fx.momentum * np.log1p(momentum)
+        affinity = hd.affinity[hcp] if affinity is None else affinity
+        channel = hd.channel_base + affinity + fx.momentum * np.log1p(momentum)
         item = match + fx.follow * np.log1p(follow @ hd.phi.T) + self.content + hcp_term[:, None]
         z = item[:, :, None] + hd.content_channel[None] + channel[:, None, :]
         return 1.0 / (1.0 + np.exp(-z))
@@ -97,13 +106,15 @@ def main(argv=None) -> int:
     parser.add_argument("--hcps", type=int, default=40_000)
     parser.add_argument("--months", type=int, default=18)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--abstracts", help="real PubMed CSV the world's contents come from (as `make run` builds it)")
     parser.add_argument("--policy-hcps", type=int, default=2_000, help="HCPs sampled (as evaluate does)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     progress = QUIET if args.json else Progress()
     started = time.perf_counter()
 
-    world = generate_world(WorldConfig(n_hcps=args.hcps, months=args.months, seed=args.seed), progress=progress)
+    world = generate_world(WorldConfig(n_hcps=args.hcps, months=args.months, seed=args.seed,
+                                                 abstracts=args.abstracts), progress=progress)
     oracle, hd = world.oracle, world.oracle.hidden
     if hd.cluster_start is None:
         raise SystemExit("this world's truth does not record taste clusters")
@@ -151,6 +162,12 @@ def main(argv=None) -> int:
     }
     ratios = {name: (value(informed.probabilities(hcp, match)[:, to_data, :]) - random_value)
               / (oracle_value - random_value) for name, match in variants.items()}
+    # what the population alone tells: every shared parameter true, the HCP's own ones (interests
+    # beyond its specialty, channel affinities) at their population means
+    population = informed.probabilities(hcp, variants["specialty_interests"],
+                                        np.broadcast_to(hd.affinity.mean(axis=0), (len(hcp), hd.affinity.shape[1])))
+    ratios = {"population_parameters": (value(population[:, to_data, :]) - random_value)
+              / (oracle_value - random_value), **ratios}
     result = {"hcps": args.hcps, "months": args.months, "seed": args.seed, "policy_hcps": len(sample),
               "random_value": round(random_value, 4), "oracle_value": round(oracle_value, 4),
               "value_ratio@10": {k: round(v, 3) for k, v in ratios.items()},
