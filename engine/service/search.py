@@ -56,99 +56,144 @@ def query_tokens(query) -> list[str]:
     return [t for t in (w.strip("'-") for w in text.split()) if t and t not in HONORIFICS]
 
 
-def _text(series: pd.Series) -> np.ndarray:
-    return series.astype(object).where(series.notna(), "").astype(str).to_numpy(dtype=object)
-
-
 class _TextIndex:
-    """One column's lower-cased distinct values joined into a single newline-separated string.
+    """One text column's distinct values, lower-cased and joined into a single newline-separated string.
 
-    A substring test is then one C-speed regex scan of that string plus an array gather, instead
-    of a string operation per row (a 40,000-row search went from ~15 ms to well under 1 ms).
+    A substring test is then one C-speed scan of that string and a gather through each row's code,
+    instead of a string operation per row (a 40,000-row search went from ~15 ms to well under 1 ms).
     Query tokens never contain a newline, so a match never spans two values.
+
+    Parameters
+    ----------
+    values : the column's distinct values (any case; lower-cased, two of them may be equal).
+    codes : int array [n_rows], each row's position in ``values``.
     """
 
-    def __init__(self, values: np.ndarray):
+    def __init__(self, values, codes: np.ndarray):
         lowered = [str(v).lower().replace("\n", " ") for v in values]
-        self.codes, uniques = pd.factorize(np.array(lowered, dtype=object))
-        self.values = [str(u) for u in uniques]
-        self.joined = "\n" + "\n".join(self.values) + "\n"
-        lengths = np.fromiter((len(u) + 1 for u in self.values), dtype=np.int64, count=len(self.values))
+        self.codes = codes
+        self.size = len(lowered)
+        self.joined = "\n" + "\n".join(lowered) + "\n"
+        lengths = np.fromiter((len(u) + 1 for u in lowered), dtype=np.int64, count=self.size)
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # offset of each value's leading "\n"
-        self.lookup = {u: i for i, u in enumerate(self.values)}
 
-    def _rows(self, pattern: str, regex: bool = False) -> np.ndarray:
-        hits = np.zeros(len(self.values), dtype=bool)
-        pattern = pattern if regex else re.escape(pattern)
-        positions = np.fromiter((m.start() for m in re.finditer(pattern, self.joined)), dtype=np.int64)
+    def _rows(self, positions) -> np.ndarray:
+        """Bool [n_rows]: the rows whose value holds one of the match ``positions`` in :attr:`joined`."""
+        hits = np.zeros(self.size, dtype=bool)
+        positions = np.fromiter(positions, dtype=np.int64)
         if len(positions):
             hits[np.searchsorted(self.starts, positions, side="right") - 1] = True
         return hits[self.codes]
 
+    def _matches(self, pattern: str) -> np.ndarray:
+        return self._rows(m.start() for m in re.finditer(pattern, self.joined))
+
     def contains(self, token: str) -> np.ndarray:
-        return self._rows(token)
+        return self._matches(re.escape(token))
 
     def startswith(self, prefix: str) -> np.ndarray:
-        return self._rows("\n" + prefix)
+        return self._matches("\n" + re.escape(prefix))
 
     def word_startswith(self, prefix: str) -> np.ndarray:
         """Rows with a word (after a space, hyphen, slash or bracket) starting with ``prefix``."""
-        return self._rows(_WORD_START + re.escape(prefix), regex=True)
+        return self._matches(_WORD_START + re.escape(prefix))
 
     def has_word(self, word: str) -> np.ndarray:
         """Rows with ``word`` as a whole word."""
-        return self._rows(_WORD_START + re.escape(word) + _WORD_END, regex=True)
+        return self._matches(_WORD_START + re.escape(word) + _WORD_END)
 
     def equals(self, value: str) -> np.ndarray:
-        return self.codes == self.lookup.get(value, -2)
+        needle = "\n" + value + "\n"
+
+        def found():
+            at = self.joined.find(needle)
+            while at >= 0:
+                yield at
+                at = self.joined.find(needle, at + 1)
+
+        return self._rows(found())
+
+
+def _factorize(values) -> tuple[np.ndarray, list[str]]:
+    """Text (missing: "") -> (int32 code of each row, the distinct values as Python strings)."""
+    codes, uniques = pd.factorize(pd.Series(values).fillna("").astype(str))
+    return codes.astype(np.int32), [str(u) for u in uniques]
 
 
 class HcpSearch:
-    """Search index over one snapshot's HCPs (built once; each search is vectorised)."""
+    """Search index over one snapshot's HCPs (built once; each search is vectorised).
+
+    It also holds the HCP columns list rows show (:data:`COLUMNS`, :meth:`values`, :meth:`person`)
+    for the other services. A text column is kept as each row's int32 code into the column's
+    distinct values: a value many HCPs share (a specialty, a city) is one Python string, not one
+    per HCP.
+    """
 
     def __init__(self, snapshot: DataSnapshot, memo_size: int = 64):
         hcps = snapshot.hcps
+        self.size = len(hcps)
+        #: text columns: each row's code into the column's distinct values ("" for a missing one)
+        self._codes: dict[str, np.ndarray] = {}
+        self._texts: dict[str, list[str]] = {}
+        for column in ("hcp_id", "first_name", "last_name", "credential", "specialty", "city", "state", "zip",
+                       "segment", "territory"):
+            self._codes[column], self._texts[column] = _factorize(hcps[column])
+        first, last = self._strings("first_name"), self._strings("last_name")
+        self._codes["name"], self._texts["name"] = _factorize([f"{f} {l}".strip() for f, l in zip(first, last)])
+        self._codes["last_touch"], self._texts["last_touch"] = _factorize(
+            pd.Series(snapshot.last_touch).dt.strftime("%Y-%m-%d"))
         touches, engaged = snapshot.touches.sum(axis=1), snapshot.engaged.sum(axis=1)
-        first, last = _text(hcps["first_name"]), _text(hcps["last_name"])
-        self.frame = pd.DataFrame({
-            "hcp_id": _text(hcps["hcp_id"]),
-            "name": np.array([f"{f} {l}".strip() for f, l in zip(first, last)], dtype=object),
-            "first_name": first, "last_name": last,
-            **{c: _text(hcps[c]) for c in ("credential", "specialty", "city", "state", "zip", "segment", "territory")},
-            "touches": touches.astype(np.int64), "engaged": engaged.astype(np.int64),
-            "engagement_rate": np.divide(engaged, touches, out=np.zeros(len(hcps)), where=touches > 0),
-            "last_touch": pd.Series(snapshot.last_touch).dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object),
-        })
-        self._text = {c: _TextIndex(self.frame[c].to_numpy(dtype=object))
+        self._numbers = {"touches": touches.astype(np.int64), "engaged": engaged.astype(np.int64),
+                         "engagement_rate": np.divide(engaged, touches, out=np.zeros(self.size), where=touches > 0)}
+        self._text = {c: _TextIndex(self._texts[c], self._codes[c])
                       for c in ("hcp_id", "name", "last_name", "city", "specialty", "state")}
-        self._text["state_name"] = _TextIndex(np.array([_STATE_NAMES.get(s.upper(), "") for s in self.frame["state"]],
-                                                       dtype=object))
-        # plain Python values per column: building a page of row dicts costs microseconds, not a
-        # DataFrame take + to_dict (milliseconds on pyarrow-backed strings)
-        self._values = {c: self._python_values(c) for c in COLUMNS}
+        self._text["state_name"] = _TextIndex([_STATE_NAMES.get(s.upper(), "") for s in self._texts["state"]],
+                                              self._codes["state"])
         # dense sort codes per column, so any multi-column sort is one lexsort of int arrays
-        self._codes = {c: self._sort_codes(self.frame[c]) for c in COLUMNS}
+        self._sort = {c: self._sort_codes(c) for c in COLUMNS}
         self._orders = Memo(maxsize=memo_size)  # the grid asks for page after page of the same query
 
-    def _python_values(self, column: str) -> list:
-        values = self.frame[column].to_numpy(dtype=object)
-        if column == "engagement_rate":
-            return [float(v) for v in values]
-        if column in NUMERIC:
-            return [int(v) for v in values]
-        if column in NULLABLE:
-            return [str(v) or None for v in values]
-        return [str(v) for v in values]
+    # -- columns ---------------------------------------------------------------------------
+    def _strings(self, column: str, rows=None) -> list[str]:
+        """A text column's values ("" for a missing one) at ``rows`` (default: every row)."""
+        texts, codes = self._texts[column], self._codes[column]
+        return [texts[k] for k in (codes if rows is None else codes[rows]).tolist()]
 
-    @staticmethod
-    def _sort_codes(values: pd.Series) -> np.ndarray:
-        if values.dtype.kind in "if":
-            return pd.Series(values).rank(method="dense").fillna(0).to_numpy().astype(np.int64)
-        lowered = pd.Series(values, dtype=object).str.lower()
-        codes = lowered.rank(method="dense").to_numpy()
+    def values(self, column: str, rows) -> list:
+        """Plain Python values of ``column`` at ``rows`` as a search row shows them (None for a missing
+        value of a :data:`NULLABLE` column): building a page of rows costs microseconds."""
+        if column in self._numbers:
+            return self._numbers[column][rows].tolist()
+        strings = self._strings(column, rows)
+        return [v or None for v in strings] if column in NULLABLE else strings
+
+    def person(self, row: int) -> dict:
+        """The HCP of snapshot row ``row`` as a list row shows it: ``{name, specialty, city, state}``."""
+        texts, codes = self._texts, self._codes
+        return {c: texts[c][codes[c][row]] or (None if c in NULLABLE else "")
+                for c in ("name", "specialty", "city", "state")}
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        """Every row's :data:`COLUMNS` ("" for a missing text), built on demand."""
+        return pd.DataFrame({c: self._numbers[c] if c in self._numbers else
+                             np.array(self._strings(c), dtype=object) for c in COLUMNS})
+
+    def _distinct_text(self, column: str) -> tuple[list[str], np.ndarray]:
+        """(the column's distinct values as text, each row's code): what text and set filters compare."""
+        if column in self._numbers:  # a number as the grid shows it
+            codes, uniques = pd.factorize(self._numbers[column])
+            return [str(u) for u in uniques.tolist()], codes
+        return self._texts[column], self._codes[column]
+
+    def _sort_codes(self, column: str) -> np.ndarray:
+        if column in self._numbers:
+            return pd.Series(self._numbers[column]).rank(method="dense").fillna(0).to_numpy().astype(np.int32)
+        lowered = pd.Series(self._texts[column], dtype=object).str.lower()
+        ranks = lowered.rank(method="dense").to_numpy()
         blank = (lowered == "").to_numpy()
-        codes = np.where(blank, np.nanmax(codes) + 1 if len(codes) else 0, codes)  # blanks sort last
-        return np.nan_to_num(codes).astype(np.int64)
+        ranks = np.where(blank, np.nanmax(ranks) + 1 if len(ranks) else 0, ranks)  # blanks sort last
+        return np.nan_to_num(ranks).astype(np.int32)[self._codes[column]]
 
     # -- ranking -------------------------------------------------------------------------
     def match_rank(self, query: str) -> np.ndarray:
@@ -163,7 +208,7 @@ class HcpSearch:
         matches nothing.
         """
         tokens = query_tokens(query)
-        n = len(self.frame)
+        n = self.size
         if not tokens:
             return np.zeros(n, dtype=np.int64)
         text = self._text
@@ -200,11 +245,11 @@ class HcpSearch:
 
     # -- filters ---------------------------------------------------------------------------
     def _filter_mask(self, filters: dict | None, plain: dict) -> np.ndarray:
-        mask = np.ones(len(self.frame), dtype=bool)
+        mask = np.ones(self.size, dtype=bool)
         for column, wanted in plain.items():
             if wanted:
-                values = [wanted] if isinstance(wanted, str) else list(wanted)
-                mask &= self.frame[column].isin(values).to_numpy()
+                values = {wanted} if isinstance(wanted, str) else set(wanted)
+                mask &= self._distinct_matches(column, lambda text: text in values)
         for column, model in (filters or {}).items():
             if column not in COLUMNS:
                 raise ValueError(f"filter on unknown column {column!r}; columns are {', '.join(COLUMNS)}")
@@ -219,31 +264,37 @@ class HcpSearch:
             return np.logical_and.reduce(parts) if model["operator"] == "AND" else np.logical_or.reduce(parts)
         kind = model.get("filterType", "text")
         kind_of = model.get("type", "contains")
-        values = self.frame[column]
         if kind == "set":
-            return values.astype(str).isin([str(v) for v in model.get("values", [])]).to_numpy()
+            wanted = {str(v) for v in model.get("values", [])}
+            return self._distinct_matches(column, lambda text: text in wanted)
         if kind == "number":
             if column not in NUMERIC:
                 raise ValueError(f"number filter on text column {column!r}")
-            x = values.to_numpy(dtype=float)
+            x = self._numbers[column].astype(float)
             a, b = model.get("filter"), model.get("filterTo")
             ops = {"equals": lambda: x == a, "notEqual": lambda: x != a, "greaterThan": lambda: x > a,
                    "greaterThanOrEqual": lambda: x >= a, "lessThan": lambda: x < a,
                    "lessThanOrEqual": lambda: x <= a, "inRange": lambda: (x >= a) & (x <= b),
                    "blank": lambda: np.isnan(x), "notBlank": lambda: ~np.isnan(x)}
         elif kind == "text":
-            text = pd.Series(values.astype(str).str.lower(), dtype=object)
             needle = str(model.get("filter") or "").lower()
-            ops = {"contains": lambda: text.str.contains(needle, regex=False),
-                   "notContains": lambda: ~text.str.contains(needle, regex=False),
-                   "equals": lambda: text == needle, "notEqual": lambda: text != needle,
-                   "startsWith": lambda: text.str.startswith(needle), "endsWith": lambda: text.str.endswith(needle),
-                   "blank": lambda: text == "", "notBlank": lambda: text != ""}
+            tests = {"contains": lambda t: needle in t, "notContains": lambda t: needle not in t,
+                     "equals": lambda t: t == needle, "notEqual": lambda t: t != needle,
+                     "startsWith": lambda t: t.startswith(needle), "endsWith": lambda t: t.endswith(needle),
+                     "blank": lambda t: t == "", "notBlank": lambda t: t != ""}
+            if kind_of not in tests:
+                raise ValueError(f"filter for {column!r}: unsupported type {kind_of!r} ({', '.join(tests)})")
+            return self._distinct_matches(column, lambda text: tests[kind_of](text.lower()))
         else:
             raise ValueError(f"filter for {column!r}: unsupported filterType {kind!r} (text, number, set)")
         if kind_of not in ops:
             raise ValueError(f"filter for {column!r}: unsupported type {kind_of!r} ({', '.join(ops)})")
         return np.asarray(ops[kind_of](), dtype=bool)
+
+    def _distinct_matches(self, column: str, test) -> np.ndarray:
+        """Bool [n_rows]: ``test`` of each row's value as text, run once per distinct value."""
+        texts, codes = self._distinct_text(column)
+        return np.fromiter(map(test, texts), dtype=bool, count=len(texts))[codes]
 
     # -- search -------------------------------------------------------------------------------
     def _order(self, query: str, plain: dict, sort, filters) -> np.ndarray:
@@ -253,14 +304,14 @@ class HcpSearch:
     def _compute_order(self, query: str, plain: dict, sort, filters) -> np.ndarray:
         rank = self.match_rank(query)
         mask = (rank < NO_MATCH) & self._filter_mask(filters, plain)
-        keys = [self._codes["hcp_id"], self._codes["first_name"], self._codes["last_name"], rank]
+        keys = [self._sort["hcp_id"], self._sort["first_name"], self._sort["last_name"], rank]
         for item in reversed(list(sort or [])):  # lexsort: last key is the primary one
             column, direction = item.get("colId"), item.get("sort", "asc")
             if column not in COLUMNS:
                 raise ValueError(f"sort on unknown column {column!r}; columns are {', '.join(COLUMNS)}")
             if direction not in ("asc", "desc"):
                 raise ValueError(f"sort direction must be 'asc' or 'desc' (got {direction!r})")
-            codes = self._codes[column]
+            codes = self._sort[column]
             keys.append(codes if direction == "asc" else -codes)
         selected = np.flatnonzero(mask)
         return selected[np.lexsort([k[selected] for k in keys])]
@@ -279,6 +330,5 @@ class HcpSearch:
         plain = {"specialty": specialty, "state": state, "territory": territory, "segment": segment}
         order = self._order(str(query or ""), plain, sort, filters)
         chunk = order[page * page_size:(page + 1) * page_size]
-        values = self._values
-        rows = [{c: values[c][i] for c in COLUMNS} for i in chunk.tolist()]
+        rows = [dict(zip(COLUMNS, values)) for values in zip(*(self.values(c, chunk) for c in COLUMNS))]
         return {"rows": rows, "total": int(len(order)), "page": int(page), "page_size": int(page_size)}

@@ -185,29 +185,23 @@ class DataView:
     search: HcpSearch
     analytics: Analytics
     titles: dict                   # content_id -> title
-    people: dict                   # hcp_id -> {name, specialty, city, state}: an HCP as a list row shows it
     territories: dict              # territory -> hcp_ids (object array, in store order)
 
     @classmethod
     def build(cls, snapshot: DataSnapshot, day: pd.Timestamp) -> "DataView":
         titles = {str(k): (None if pd.isna(v) else str(v))
                   for k, v in zip(snapshot.contents["content_id"], snapshot.contents["title"])}
-        hcps = snapshot.hcps
-        ids = hcps["hcp_id"].astype(str).to_numpy(dtype=object)
-
-        def text(column: str) -> list:
-            return [None if pd.isna(v) else str(v) for v in hcps[column].to_numpy(dtype=object)]
-
-        names = [" ".join(v for v in (first, last) if isinstance(v, str))
-                 for first, last in zip(hcps["first_name"].to_numpy(dtype=object),
-                                        hcps["last_name"].to_numpy(dtype=object))]
-        people = {hcp_id: {"name": name, "specialty": specialty, "city": city, "state": state}
-                  for hcp_id, name, specialty, city, state in zip(ids, names, text("specialty"), text("city"),
-                                                                   text("state"))}
-        territory = np.array(text("territory"), dtype=object)
+        search = HcpSearch(snapshot)
+        rows = np.arange(len(snapshot.hcps))
+        ids = np.array(search.values("hcp_id", rows), dtype=object)
+        territory = np.array(search.values("territory", rows), dtype=object)
         territories = {t: ids[territory == t] for t in dict.fromkeys(t for t in territory if t is not None)}
-        return cls(snapshot=snapshot, day=pd.Timestamp(day), search=HcpSearch(snapshot),
-                   analytics=Analytics(snapshot), titles=titles, people=people, territories=territories)
+        return cls(snapshot=snapshot, day=pd.Timestamp(day), search=search, analytics=Analytics(snapshot),
+                   titles=titles, territories=territories)
+
+    def person(self, hcp_id: str) -> dict:
+        """An HCP as a list row shows it: ``{name, specialty, city, state}`` (KeyError for an unknown one)."""
+        return self.search.person(int(self.snapshot.hcp_pos[str(hcp_id)]))
 
 
 @dataclass(frozen=True)

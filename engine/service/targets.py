@@ -19,7 +19,7 @@ from engine.service.export import csv_text
 from engine.service.feedback import FeedbackBook
 from engine.service.follower import LiveState
 from engine.service.recommendations import Recommendations, check_channels
-from engine.service.state import Live, Serving
+from engine.service.state import Live
 
 #: columns of a target-list row (and of its CSV export)
 TARGET_COLUMNS = ["hcp_id", "name", "specialty", "state", "city", "segment", "territory", "content_id", "title",
@@ -45,23 +45,25 @@ class TargetIndex:
     territory_rows: dict  # territory -> positions in ``frame`` (best first)
 
     @classmethod
-    def build(cls, best: pd.DataFrame, serving: Serving, key: str) -> "TargetIndex":
-        hcps = serving.snapshot.hcps
-        first = hcps["first_name"].astype(object).where(hcps["first_name"].notna(), "").astype(str)
-        last = hcps["last_name"].astype(object).where(hcps["last_name"].notna(), "").astype(str)
-        people = pd.DataFrame({"hcp_id": hcps["hcp_id"].astype(str).to_numpy(dtype=object),
-                               "name": (first + " " + last).str.strip().to_numpy(dtype=object)})
-        for column in ("specialty", "state", "city", "segment", "territory"):
-            people[column] = hcps[column].astype(object).where(hcps[column].notna(), None).to_numpy(dtype=object)
-        best = best.assign(hcp_id=best["hcp_id"].astype(str).to_numpy(dtype=object),
-                           content_id=best["content_id"].astype(str).to_numpy(dtype=object),
-                           channel=best["channel"].astype(str).to_numpy(dtype=object))
-        titles = dict(zip(serving.content_ids, serving.titles))
-        frame = people.merge(best[["hcp_id", "content_id", "channel", "engagement_probability", "score"]],
-                             on="hcp_id", how="inner")
-        frame["title"] = frame["content_id"].map(titles).fillna("").to_numpy(dtype=object)
-        frame["engagement_probability"] = frame["engagement_probability"].astype(np.float64)
-        frame["score"] = frame["score"].astype(np.float64)
+    def build(cls, best: pd.DataFrame, live: Live) -> "TargetIndex":
+        """``best``: each HCP's best action (hcp_id, content_id, channel, engagement_probability, score)."""
+        search = live.data.search
+        rows = live.data.snapshot.hcp_pos.reindex(best["hcp_id"].astype(str)).to_numpy()
+        stored = ~np.isnan(rows)
+        best, rows = best[stored], rows[stored].astype(np.int64)
+        titles = dict(zip(live.serving.content_ids, live.serving.titles))
+        content_codes, content_ids = pd.factorize(best["content_id"].astype(str))
+        content_ids = [str(c) for c in content_ids]
+        # object columns over shared strings (a content id is one string, not one per HCP it is best for)
+        columns = {c: search.values(c, rows) for c in ("hcp_id", "name", "specialty", "state", "city", "segment",
+                                                      "territory")}
+        columns["content_id"] = np.array(content_ids, dtype=object)[content_codes]
+        columns["title"] = np.array([titles.get(c, "") for c in content_ids], dtype=object)[content_codes]
+        channel_codes, channels = pd.factorize(best["channel"].astype(str))
+        columns["channel"] = np.array([str(c) for c in channels], dtype=object)[channel_codes]
+        frame = pd.DataFrame({c: pd.Series(np.array(v, dtype=object), dtype=object) for c, v in columns.items()})
+        for column in ("engagement_probability", "score"):
+            frame[column] = best[column].to_numpy(dtype=np.float64)
         frame = frame.sort_values(["engagement_probability", "hcp_id"], ascending=[False, True],
                                   kind="stable").reset_index(drop=True)[TARGET_COLUMNS]
         segment_top = {}
@@ -72,7 +74,7 @@ class TargetIndex:
             segment_top[str(name)] = [{"content_id": cid, "title": titles.get(cid, ""), "hcps": int(k)}
                                       for cid, k in counts.head(SEGMENT_TOP_CONTENT).items()]
         territory_rows = {str(t): rows for t, rows in frame.groupby("territory", sort=False).indices.items()}
-        return cls(key=key, frame=frame, segment_top=segment_top, territory_rows=territory_rows)
+        return cls(key=live.key, frame=frame, segment_top=segment_top, territory_rows=territory_rows)
 
     def select(self, segment=None, specialty=None, state=None, channel=None, min_probability=None) -> np.ndarray:
         """Row positions (best first) matching every given filter (str or list for the text ones)."""
@@ -106,7 +108,7 @@ class Targets:
 
     def index(self, live: Live) -> TargetIndex:
         """The target index of ``live`` (one thread builds it; the others wait for that one)."""
-        return self._index(live.key, lambda: TargetIndex.build(self._best_actions(live), live.serving, live.key))
+        return self._index(live.key, lambda: TargetIndex.build(self._best_actions(live), live))
 
     def _best_actions(self, live: Live) -> pd.DataFrame:
         """Top-1 action per HCP for the live state: the whole population once per (bundle, data)

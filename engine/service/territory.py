@@ -94,7 +94,7 @@ class Territories:
         kept = fill_days(candidates.assign(value=candidates["score"]), self.settings.worklist_capacity, accepted)
         shown = kept.head(limit).to_dict("records")
         reasons = self.recommendations.action_reasons(live.serving, shown)
-        titles, people = live.data.titles, live.data.people
+        titles, person = live.data.titles, live.data.person
         used = accepted["channel"].value_counts().to_dict()
         for channel, n in kept["channel"].value_counts().items():
             used[channel] = used.get(channel, 0) + int(n)
@@ -106,7 +106,7 @@ class Territories:
                          "city": r["city"], "state": r["state"], "content_id": r["content_id"], "title": r["title"],
                          "channel": r["channel"], "engagement_probability": float(r["engagement_probability"]),
                          "value": float(r["value"]), "reasons": why} for r, why in zip(shown, reasons)],
-            "accepted": [{**people[a["hcp_id"]], "hcp_id": a["hcp_id"], "content_id": a["content_id"],
+            "accepted": [{**person(a["hcp_id"]), "hcp_id": a["hcp_id"], "content_id": a["content_id"],
                           "title": titles.get(a["content_id"]), "channel": a["channel"], "date": a["date"]}
                          for a in accepted.to_dict("records")],
         }
@@ -134,7 +134,7 @@ class Territories:
         steps = steps.assign(date=pd.to_datetime(steps["date"]).dt.date.map(lambda d: d.isoformat()))
         accepted = self._accepted_for(live, ids, day, int(days))
         kept = fill_days(steps, self.settings.worklist_capacity, accepted)
-        titles, people = live.data.titles, live.data.people
+        titles, person = live.data.titles, live.data.person
         rows = [{"date": a["date"], "status": "accepted", "hcp_id": a["hcp_id"], "content_id": a["content_id"],
                  "channel": a["channel"], "engagement_probability": None, "value": None}
                 for a in accepted.to_dict("records")]
@@ -145,7 +145,7 @@ class Territories:
         out, rank = [], {}
         for r in rows:
             rank[r["date"]] = rank.get(r["date"], 0) + 1
-            out.append({**r, "rank": rank[r["date"]], "title": titles.get(r["content_id"]), **people[r["hcp_id"]]})
+            out.append({**r, "rank": rank[r["date"]], "title": titles.get(r["content_id"]), **person(r["hcp_id"])})
         return out
 
     def week_plan_csv(self, territory: str, days: int = 7) -> str:

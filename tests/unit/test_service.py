@@ -539,8 +539,9 @@ def test_get_or_compute_once_computes_once_across_callers(settings_v1):
 
 
 def test_text_index_matches_per_row_string_tests():
-    values = np.array(["Smith", "smithson", "Asmith", "", "Smith", "O'Neil", "jo smith"], dtype=object)
-    index = _TextIndex(values)
+    values = np.array(["Smith", "smithson", "Asmith", "", "Smith", "O'Neil", "jo smith", "SMITH"], dtype=object)
+    codes, distinct = pd.factorize(values)  # "Smith" and "SMITH": two distinct values, one lower-cased
+    index = _TextIndex(distinct, codes)
     lowered = [v.lower() for v in values]
     for needle in ("smith", "sm", "th", "o'", "neil", "x", "jo s", "smithsonian"):
         assert index.contains(needle).tolist() == [needle in v for v in lowered], needle
