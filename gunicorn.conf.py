@@ -4,7 +4,9 @@ Environment: PORT (default 8050), WEB_CONCURRENCY (workers, default 2), GUNICORN
 (default 4), GUNICORN_TIMEOUT (default 60 s), GUNICORN_KEEPALIVE (default 0 s, see below).
 """
 import ctypes
+import gc
 import os
+import time
 
 # Memory of a long-lived worker (measured on the 40,000-HCP world, benchmarks/worker_memory.py):
 # pandas' pyarrow strings allocate from mimalloc, which keeps what it frees; the system allocator
@@ -14,10 +16,10 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 # and drops land in the heap and fragment it; a fixed threshold gives them back to the system when
 # freed. Two arenas, not eight per core, for the few gthread threads. (Together with the system pool
 # above: 573 -> 497 MB resident per worker.) mallopt is glibc's; elsewhere the defaults stay.
-_mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-if _mallopt is not None:
-    _mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD
-    _mallopt(-8, 2)  # M_ARENA_MAX
+_libc = ctypes.CDLL(None)
+if hasattr(_libc, "mallopt"):
+    _libc.mallopt(-3, 1024 * 1024)  # M_MMAP_THRESHOLD
+    _libc.mallopt(-8, 2)  # M_ARENA_MAX
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8050')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -33,15 +35,16 @@ graceful_timeout = 30
 # well under a millisecond.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "0"))
 # Recycle workers now and then (bounded memory growth); jitter avoids all restarting at once.
-# Rarely: a (re)started worker spends ~1.5 s of CPU loading the data snapshot and the bundle, then
-# builds the target index in the background; at dashboard request rates (70/s) every 1,000
-# requests was a restart per worker every half minute, each one slowing every request meanwhile.
+# Rarely: a restarted worker catches up with whatever changed since the master loaded the service
+# (post_worker_init), and at dashboard request rates (70/s) every 1,000 requests was a restart per
+# worker every half minute.
 max_requests = 20000
 max_requests_jitter = 2000
-# The master imports the app once (Dash, pages, pandas: about a second of CPU) and forks the
-# workers from it. Each worker still loads the service after the fork (webapp.extensions: the
-# data snapshot and the numpy-only serving bundle, never Keras or TensorFlow), so a restarted
-# worker picks up the current bundle; connections are opened per process (host_state, Redis).
+# The master imports the app once (Dash, pages, pandas: about a second of CPU), then loads and warms
+# the service (when_ready: the data snapshot, the numpy-only serving bundle, never Keras or
+# TensorFlow; the target index and worklists) and forks the workers from it. A worker starts at once
+# and shares those pages with the master until it writes to them; connections and background
+# readers are opened per process (host_state, Redis, the version watchers).
 # New code needs a full restart: a HUP re-forks the workers from the app already imported.
 preload_app = True
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None  # empty: no access log
@@ -54,15 +57,43 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 control_socket_disable = True
 
 
-def post_worker_init(worker):
-    """Load the bundle and data snapshot before the worker takes requests.
+def when_ready(server):
+    """Load and warm the service in the master, once, before the first worker is forked.
 
-    Without this the first request of every (re)started worker waits for the model load;
-    a failure here is logged and the service retries lazily on the first request.
+    A failure is logged and each worker loads the service itself (post_worker_init).
+    """
+    if not server.cfg.preload_app:  # the workers import the app themselves
+        return
+    from webapp.extensions import nba
+
+    started = time.perf_counter()
+    try:
+        nba.preload()
+        server.log.info("master: serving bundle %s loaded and warmed in %.1fs", nba.service.version,
+                        time.perf_counter() - started)
+    except Exception:  # noqa: BLE001 - the workers retry
+        server.log.exception("master: loading the service failed; each worker loads it")
+    # What the load freed goes back to the system rather than into every worker's copy of the heap;
+    # objects alive now are left out of the workers' garbage collections (which would write to them).
+    gc.collect()
+    if hasattr(_libc, "malloc_trim"):
+        _libc.malloc_trim(0)
+    gc.freeze()
+
+
+def post_worker_init(worker):
+    """Make sure the service is loaded and current before the worker takes requests.
+
+    It usually comes loaded from the master; a worker forked later (a restart, a HUP) first follows
+    the data, feedback and bundle versions that moved since. Without the master's copy the worker
+    loads the service here, so the first request never waits for the model load; a failure is
+    logged and the service retries lazily on the first request.
     """
     from webapp.extensions import nba
 
     try:
-        worker.log.info("worker %s: serving bundle %s", worker.pid, nba.service.version)
+        service = nba.service
+        service.refresh_data()
+        worker.log.info("worker %s: serving bundle %s", worker.pid, service.current_version())
     except Exception:  # keep serving pages that need no model; health shows the problem
         worker.log.exception("worker %s: service warm-up failed", worker.pid)

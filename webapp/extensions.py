@@ -1,8 +1,9 @@
 """Flask extensions of the web app, bound to a server with ``init_app`` (app-factory style).
 
 ``nba`` gives every callback and layout function the process's :class:`engine.service.NBAService`.
-The service is created lazily on first use, so under gunicorn (the app preloaded in the master)
-each worker loads the data snapshot and the bundle after the fork, never in the master.
+The service is created lazily on first use (a development server, tests), or by :meth:`NBAExtension.preload`
+in gunicorn's master before it forks the workers (gunicorn.conf.py), so that every worker starts
+with it loaded and warmed, in memory pages it shares with the master until it writes to them.
 """
 from __future__ import annotations
 
@@ -33,6 +34,20 @@ class _NBAState:
                     threading.Thread(target=service.warm, name="nba-warm-up", daemon=True).start()
                     self._service = service
         return self._service
+
+    def preload(self) -> None:
+        """Create the service and warm it now, in this thread; then stop its background readers, so
+        that no thread runs when the process forks (each child starts its own on first use)."""
+        with self._lock:
+            if self._service is None:
+                from engine.service import NBAService
+
+                service = NBAService.from_settings(self.settings)
+                try:
+                    service.warm()
+                finally:
+                    service.close()
+                self._service = service
 
 
 class NBAExtension:
@@ -65,6 +80,11 @@ class NBAExtension:
     def service(self):
         """This process's ``NBAService`` (created on first access, thread-safe)."""
         return self._state().service
+
+    def preload(self) -> None:
+        """Create and warm the service of the most recently created app now, leaving no thread running:
+        in a process about to fork the workers that serve it (gunicorn's master)."""
+        self._state().preload()
 
     @property
     def settings(self) -> Settings:

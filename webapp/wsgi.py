@@ -1,7 +1,7 @@
 """gunicorn entry point: ``gunicorn -c gunicorn.conf.py webapp.wsgi:server``.
 
-Only the app is built at import (once, in the master: ``preload_app = True``); each worker loads
-the service (data snapshot and serving bundle) after the fork.
+The app is built at import, once, in gunicorn's master (``preload_app = True``), which then loads
+the service (data snapshot and serving bundle) before it forks the workers (gunicorn.conf.py).
 """
 from webapp import create_app
 
