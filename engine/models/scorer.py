@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from engine.models.activations import log_softmax, relu, sigmoid
+from engine.models.npz import load_npz
 
 #: Factor names, in the order shown to users; they add up to the logit of the chosen channel.
 FACTORS = ("topic match", "peers", "recent sequence", "channel affinity", "content appeal")
@@ -302,15 +303,13 @@ class HybridScorer:
     def load(cls, path) -> "HybridScorer":
         path = Path(path)
         meta = json.loads((path / "scorer.json").read_text())
+        a = load_npz(path / "scorer.npz")  # the per-HCP tables mapped: a worker reads the rows it scores
         layers: dict[str, list] = {}
-        with np.load(path / "scorer.npz", allow_pickle=False) as a:
-            for key in sorted(k for k in a.files if k.startswith("layer/")):
-                _, name, j = key.split("/")
-                layers.setdefault(name, []).append((int(j), a[key]))
-            layers = {name: [w for _, w in sorted(ws, key=lambda t: t[0])] for name, ws in layers.items()}
-            return cls(layers, a["freshness"], a["consent"], a["content_ids"], a["hcp_ids"],
-                       meta["config"], meta["reference_time"],
-                       a["exposure"] if "exposure" in a.files else None,
-                       a["hcp_group"] if "hcp_group" in a.files else None,
-                       *(a[name] if name in a.files else None for name in ("topic_profile", "approved", "blend")),
-                       {k[5:]: a[k] for k in a.files if k.startswith("part/")}, meta.get("dropped", ()))
+        for key in sorted(k for k in a if k.startswith("layer/")):
+            _, name, j = key.split("/")
+            layers.setdefault(name, []).append((int(j), a[key]))
+        layers = {name: [w for _, w in sorted(ws, key=lambda t: t[0])] for name, ws in layers.items()}
+        return cls(layers, a["freshness"], a["consent"], a["content_ids"], a["hcp_ids"],
+                   meta["config"], meta["reference_time"], a.get("exposure"), a.get("hcp_group"),
+                   *(a.get(name) for name in ("topic_profile", "approved", "blend")),
+                   {k[5:]: a[k] for k in a if k.startswith("part/")}, meta.get("dropped", ()))

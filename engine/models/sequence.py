@@ -29,6 +29,7 @@ import pandas as pd
 from engine.models.activations import log_softmax, sigmoid, softmax
 from engine.models.base import Recommender
 from engine.models.features import N_CHANNELS, N_OUTCOMES, TouchLog, sequence_windows
+from engine.models.npz import load_npz
 from engine.progress import QUIET
 
 #: Decoder inputs per step: channel one-hot with a padding slot, then the log gap.
@@ -518,8 +519,7 @@ class JourneyForecaster:
     def load(cls, path) -> "JourneyForecaster":
         path = Path(path)
         meta = json.loads((path / "forecaster.json").read_text())
-        with np.load(path / "forecaster.npz", allow_pickle=False) as a:
-            arrays = {k: a[k] for k in a.files}
+        arrays = load_npz(path / "forecaster.npz")  # the per-HCP states mapped: a worker reads the rows it plans
         weights = {k[2:]: arrays.pop(k) for k in list(arrays) if k.startswith("w_")}
         return cls(weights, arrays["state_h"], arrays["state_c"], arrays["last_channel"], arrays["last_log_gap"],
                    arrays["last_time"].astype("datetime64[us]"), meta["reference_time"], arrays.get("hcp_ids"))
