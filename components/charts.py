@@ -7,9 +7,7 @@ blank axis.
 """
 from __future__ import annotations
 
-import base64
 import functools
-import io
 import math
 from collections import defaultdict
 from datetime import date, datetime
@@ -341,27 +339,6 @@ def relevance_figure(terms: list[dict], lam: float, n: int = 15, title: str | No
     fig.update_xaxes(title="term count")
     fig.update_yaxes(automargin=True)
     return _layout(fig, title or f"Top terms (λ = {lam:.1f})", height=420)
-
-
-def wordcloud_data_uri(weights: dict[str, float], width: int = 520, height: int = 300) -> str | None:
-    """Render term weights as a PNG word cloud; returns a ``data:image/png;base64,...`` URI.
-
-    Rendering takes a few hundred milliseconds and the same topic is shown again and again, so
-    images are memoised per (terms, size): the layout is deterministic (fixed random state).
-    """
-    terms = tuple(sorted((str(k).replace("_", " "), float(v)) for k, v in weights.items() if float(v) > 0))
-    return _wordcloud(terms, width, height) if terms else None
-
-
-@functools.lru_cache(maxsize=128)
-def _wordcloud(terms: tuple, width: int, height: int) -> str:
-    from wordcloud import WordCloud  # loads matplotlib: on the first word cloud, not at a worker's boot
-
-    cloud = WordCloud(width=width, height=height, background_color="white", colormap="Blues",
-                      prefer_horizontal=0.95, random_state=0, max_words=60).generate_from_frequencies(dict(terms))
-    buffer = io.BytesIO()
-    cloud.to_image().save(buffer, format="PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def prevalence_figure(series: list[dict], title: str | None = "Prevalence over time") -> go.Figure:

@@ -5,9 +5,10 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import Input, Output, State, dcc, html, no_update
 
-from components.charts import intertopic_map, prevalence_figure, relevance_figure, wordcloud_data_uri
+from components.charts import intertopic_map, prevalence_figure, relevance_figure
 from components.common import empty_state, error_alert, loading, page_header, ready_marker, section_card
 from components.content import content_link, pubmed_link
+from engine.topics.cloud import word_cloud_image
 from webapp.extensions import nba
 from webapp.inputs import number
 
@@ -97,7 +98,9 @@ def show_topic(topic_id):
     if topic is None:
         return no_update, error_alert(f"Topic {topic_id} is not in the served model"), no_update, None, \
             ready_marker("topics")
-    cloud_uri = wordcloud_data_uri(explorer["word_cloud"].get(str(topic_id)) or {})
+    # rendered with the topic model; a bundle written before that renders here (loading matplotlib)
+    cloud_uri = (explorer.get("word_cloud_images") or {}).get(str(topic_id)) or \
+        word_cloud_image(explorer["word_cloud"].get(str(topic_id)) or {})
     cloud = html.Img(src=cloud_uri, alt=f"Word cloud of topic {topic_id}: {topic_name(topic)}",
                      className="img-fluid", id="topics-cloud-img") if cloud_uri else empty_state("No terms")
     series = [s for s in explorer.get("prevalence_over_time") or [] if s["topic_id"] == topic_id]

@@ -1,8 +1,6 @@
 """Figure builders: service-shaped rows in, traces with the right data and channel colours out."""
 from __future__ import annotations
 
-import base64
-
 import plotly.graph_objects as go
 import pytest
 
@@ -128,13 +126,6 @@ def test_prevalence_over_time_plots_the_share_per_period():
     line = charts.prevalence_figure([{"period": "2023", "topic_id": 0, "share": 0.2, "n_docs": 10},
                                      {"period": "2024", "topic_id": 0, "share": 0.3, "n_docs": 12}]).data[0]
     assert list(line.x) == ["2023", "2024"] and list(line.y) == [0.2, 0.3]
-
-
-def test_wordcloud_is_a_png_data_uri():
-    uri = charts.wordcloud_data_uri({"heart_failure": 3.0, "statin": 1.0}, width=200, height=120)
-    assert uri.startswith("data:image/png;base64,")
-    assert base64.b64decode(uri.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
-    assert charts.wordcloud_data_uri({}) is None
 
 
 def test_model_comparison_highlights_hybrid_and_oracle_and_skips_missing_metrics():

@@ -1,6 +1,7 @@
 """Topic engine: text pipeline, LDA fit/fold-in, labels, explorer data, persistence, CLI."""
 from __future__ import annotations
 
+import base64
 import json
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 
 from engine.config import Settings
 from engine.topics import TopicModel, nmi
+from engine.topics.cloud import word_cloud_image
 from engine.topics.explorer import intertopic_coordinates, relevance_ranking
 from engine.topics.labels import make_label, pretty_term, therapeutic_area
 from engine.topics.text import tokenize
@@ -103,7 +105,11 @@ def test_explorer_data_shapes(fitted):
     data = json.loads(json.dumps(fitted.explorer_data()))  # JSON-able
     assert [t["id"] for t in data["topics"]] == [0, 1, 2, 3]
     assert all({"x", "y", "label", "prevalence", "top_terms"} <= set(t) for t in data["topics"])
-    assert set(data["relevance"]) == set(data["word_cloud"]) == {"0", "1", "2", "3"}
+    assert set(data["relevance"]) == set(data["word_cloud"]) == set(data["word_cloud_images"]) == {"0", "1", "2", "3"}
+    # each topic's word cloud rendered with the model, so a web worker never loads matplotlib
+    assert all(base64.b64decode(uri.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
+               for uri in data["word_cloud_images"].values())
+    assert word_cloud_image({}) is None and word_cloud_image({"statin": 0.0}) is None
     rankings = data["relevance_rankings"]["0"]
     assert set(rankings) == {f"{x / 10:.1f}" for x in range(11)}
     assert any(r["0.0"] != r["1.0"] for r in data["relevance_rankings"].values())
