@@ -17,7 +17,6 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from engine.config import CHANNELS
 from engine.data.schemas import OUTCOMES
@@ -29,6 +28,14 @@ DAY = np.timedelta64(1, "D")
 TOPIC_HALF_LIFE_DAYS = 90.0
 #: Days since the last touch reported for an HCP with no touch at all.
 NO_HISTORY_DAYS = 365.0
+
+
+def _csr(values: np.ndarray, rows: np.ndarray, columns: np.ndarray, shape: tuple):
+    """A sparse matrix of (row, column, value) triplets (scipy: training only, so a web worker importing
+    this module for its constants never loads scipy.sparse: 9 MB and 0.1 s)."""
+    from scipy.sparse import csr_matrix
+
+    return csr_matrix((values, (rows, columns)), shape=shape)
 
 
 def as_times(at, n: int) -> np.ndarray:
@@ -228,7 +235,7 @@ def _history_chunk(log, hcp, end, at, topics, factors, channel_prior, topic_prio
         return np.bincount(query * N_CHANNELS + chan, weights=weights, minlength=n * N_CHANNELS).reshape(n, N_CHANNELS)
 
     def per_query_topic(weights):
-        m = sp.csr_matrix((weights, (query, content)), shape=(n, len(topics)))
+        m = _csr(weights, query, content, shape=(n, len(topics)))
         return np.asarray(m @ topics, dtype=np.float64)
 
     touches = lengths.astype(np.float64)
@@ -255,7 +262,7 @@ def _history_chunk(log, hcp, end, at, topics, factors, channel_prior, topic_prio
     recent = np.hstack([np.log1p(follow), np.log1p(ch_momentum), np.log1p(last_age)[:, None], load[:, None]])
 
     weight = eng * np.exp2(-age / TOPIC_HALF_LIFE_DAYS)
-    m = sp.csr_matrix((weight, (query, content)), shape=(n, len(factors)))
+    m = _csr(weight, query, content, shape=(n, len(factors)))
     peers = np.asarray(m @ factors) / np.maximum(per_query(weight), 1e-9)[:, None]
     return {"channels": channels.astype(np.float32), "interests": interests.astype(np.float32),
             "recent": recent.astype(np.float32), "peers": peers.astype(np.float32)}
@@ -280,6 +287,6 @@ def topic_profile(log: TouchLog, at, content_topics: np.ndarray,
     at = as_times(at, log.n_hcps)[log.hcp]
     age = np.maximum((at - log.time) / DAY, 0.0)
     weight = log.outcome * np.exp2(-age / half_life_days) * (log.time < at)
-    m = sp.csr_matrix((weight, (log.hcp, log.content)), shape=(log.n_hcps, len(topics)))
+    m = _csr(weight, log.hcp, log.content, shape=(log.n_hcps, len(topics)))
     profile = np.asarray(m @ unit)
     return (profile / np.clip(np.linalg.norm(profile, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)

@@ -8,6 +8,7 @@ say so. Peer scores are computed once per profile and kept.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from engine.service.cache import Memo
 from engine.service.snapshot import DataSnapshot
@@ -34,8 +35,9 @@ class PeerFoldIn:
         self.n_bundle_hcps = int(n_bundle_hcps)
         self.hcp_rows = np.asarray(hcp_rows, dtype=np.int64)
         hcps = snapshot.hcps
-        self.specialty = hcps["specialty"].astype(str).to_numpy()
-        self.segment = hcps["segment"].astype(object).where(hcps["segment"].notna(), "").astype(str).to_numpy()
+        # profiles as codes: equal codes, equal values (no Python string per HCP)
+        self.specialty = pd.factorize(hcps["specialty"].astype(str))[0]
+        self.segment = pd.factorize(hcps["segment"].fillna("").astype(str))[0]
         self._peer_scores = Memo(maxsize=4096)  # one entry per profile: a few specialty x segment pairs
 
     def peers(self, idx: int) -> np.ndarray:
