@@ -314,7 +314,7 @@ class HcpSearch:
             codes = self._sort[column]
             keys.append(codes if direction == "asc" else -codes)
         selected = np.flatnonzero(mask)
-        return selected[np.lexsort([k[selected] for k in keys])]
+        return selected[np.lexsort([k[selected] for k in keys])].astype(np.int32)  # memoised: half the bytes
 
     def search(self, query: str = "", specialty=None, state=None, sort=None, page: int = 0, page_size: int = 50,
                filters: dict | None = None, territory=None, segment=None) -> dict:

@@ -19,7 +19,7 @@ from engine.rules.approval import ApprovalCalendar
 
 #: bumped whenever the snapshot's fields change: part of its cache key, so a worker never
 #: unpickles a snapshot another code version wrote into the shared cache
-SNAPSHOT_FORMAT = 4
+SNAPSHOT_FORMAT = 5
 
 _ENGAGED = 'SUM(CASE WHEN engaged THEN 1 ELSE 0 END)'
 
@@ -47,21 +47,22 @@ class _Reader:
 
 
 def _channel_matrix(frame: pd.DataFrame, hcp_pos: pd.Series, value: str, n_hcps: int) -> np.ndarray:
-    """Long (hcp_id, channel, value) rows -> array [n_hcps, n_channels] (unknown ids dropped)."""
-    out = np.zeros((n_hcps, len(CHANNELS)), dtype=np.int64)
+    """Long (hcp_id, channel, value) rows -> int32 array [n_hcps, n_channels] (unknown ids dropped)."""
+    out = np.zeros((n_hcps, len(CHANNELS)), dtype=np.int32)
     if frame.empty:
         return out
     rows = hcp_pos.reindex(frame["hcp_id"].astype(str)).to_numpy()
     cols = pd.Series({c: i for i, c in enumerate(CHANNELS)}).reindex(frame["channel"].astype(str)).to_numpy()
     ok = ~(np.isnan(rows) | np.isnan(cols))
-    np.add.at(out, (rows[ok].astype(np.int64), cols[ok].astype(np.int64)), frame[value].to_numpy()[ok].astype(np.int64))
+    np.add.at(out, (rows[ok].astype(np.int64), cols[ok].astype(np.int64)), frame[value].to_numpy()[ok].astype(np.int32))
     return out
 
 
 def _codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Strings -> (int32 codes with -1 for missing, the distinct values)."""
+    """Strings -> (codes with -1 for missing: int16 when the distinct values allow, else int32; the
+    distinct values)."""
     codes, uniques = pd.factorize(values.astype(object).where(values.notna(), None), use_na_sentinel=True)
-    return codes.astype(np.int32), np.asarray(uniques, dtype=object).astype(str)
+    return codes.astype(np.int16 if len(uniques) < 2**15 else np.int32), np.asarray(uniques, dtype=object).astype(str)
 
 
 @dataclass
@@ -132,6 +133,7 @@ class DataSnapshot:
     window_hcp, window_channel, window_time : the touches in ``(now - cap_days, now]`` (HCP row,
         channel index, timestamp): what contact caps count.
     cap_touches : int array [n_hcps, n_channels], touches in that window (derived).
+    Counts and row indexes are int32 (channels int8): the snapshot is held by every web worker.
     first_touch, last_touch : per-HCP timestamps (NaT without history).
     consumed_hcp, consumed_content : int arrays of (hcp row, content row) pairs already engaged.
     monthly : frame month, channel, specialty, state, touches, engaged.
@@ -163,10 +165,12 @@ class DataSnapshot:
     def __post_init__(self):
         self.now = pd.Timestamp(self.now)
         self.data_end = self.now if self.data_end is None or pd.isna(self.data_end) else pd.Timestamp(self.data_end)
-        self.window_hcp = np.asarray(self.window_hcp, dtype=np.int64)
-        self.window_channel = np.asarray(self.window_channel, dtype=np.int64)
+        self.window_hcp = np.asarray(self.window_hcp, dtype=np.int32)
+        self.window_channel = np.asarray(self.window_channel, dtype=np.int8)
         self.window_time = np.asarray(self.window_time, dtype="datetime64[us]")
-        self.cap_touches = np.zeros((len(self.hcps), len(CHANNELS)), dtype=np.int64)
+        self.consumed_hcp = np.asarray(self.consumed_hcp, dtype=np.int32)
+        self.consumed_content = np.asarray(self.consumed_content, dtype=np.int32)
+        self.cap_touches = np.zeros((len(self.hcps), len(CHANNELS)), dtype=np.int32)
         np.add.at(self.cap_touches, (self.window_hcp, self.window_channel), 1)
         self.hcp_pos = pd.Series(np.arange(len(self.hcps)), index=self.hcps["hcp_id"].astype(str).to_numpy())
         self.content_pos = pd.Series(np.arange(len(self.contents)),
@@ -246,10 +250,10 @@ class DataSnapshot:
             data_version=str(data_version), now=now, cap_days=settings.cap_days, hcps=hcps, contents=contents,
             touches=_channel_matrix(per_channel, hcp_pos, "touches", n),
             engaged=_channel_matrix(per_channel, hcp_pos, "engaged", n),
-            window_hcp=w_rows[w_ok].astype(np.int64), window_channel=w_channels[w_ok].astype(np.int64),
+            window_hcp=w_rows[w_ok].astype(np.int32), window_channel=w_channels[w_ok].astype(np.int8),
             window_time=pd.to_datetime(in_window["timestamp"]).to_numpy(dtype="datetime64[us]")[w_ok],
             first_touch=first_touch, last_touch=last_touch,
-            consumed_hcp=c_rows[ok].astype(np.int64), consumed_content=c_cols[ok].astype(np.int64),
+            consumed_hcp=c_rows[ok].astype(np.int32), consumed_content=c_cols[ok].astype(np.int32),
             monthly=monthly.sort_values(["month", "channel", "specialty", "state"]).reset_index(drop=True),
             history=HcpHistory.build(touches, hcp_pos, n), data_end=data_end,
         )
