@@ -38,7 +38,8 @@ import requests  # noqa: E402
 
 from engine.config import Settings  # noqa: E402
 from engine.data.store import Store  # noqa: E402
-from tests.fixtures.web import GunicornServer, make_browser, login, requests_login, write_users_file  # noqa: E402
+from tests.fixtures.web import (GunicornServer, callback_payload, login, make_browser, requests_login,  # noqa: E402
+                                write_users_file)
 
 #: mean pause between one user's callbacks (seconds)
 THINK_S = 0.5
@@ -53,26 +54,6 @@ new MutationObserver(function (_, observer) {
 
 def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-def callback_payload(deps: list[dict], output_id: str, values: dict, changed: str) -> dict:
-    """The request body the browser sends for the callback writing ``output_id``.
-
-    ``values`` maps ``"component-id.property"`` to the value of each input/state.
-    """
-    spec = next((d for d in deps if f"{output_id}." in d["output"]), None)
-    if spec is None:
-        raise SystemExit(f"no callback writes to {output_id!r}: did the page change its ids?")
-    outputs = []
-    for part in spec["output"].strip(".").split("..."):
-        cid, prop = part.split("@")[0].rsplit(".", 1)
-        outputs.append({"id": cid, "property": prop})
-
-    def with_values(items):
-        return [{"id": i["id"], "property": i["property"], "value": values.get(f'{i["id"]}.{i["property"]}')} for i in items]
-
-    return {"output": spec["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
-            "inputs": with_values(spec["inputs"]), "state": with_values(spec["state"]), "changedPropIds": [changed]}
 
 
 def measure_pages(base_url: str, paths: list[str], runs: int) -> dict[str, float]:

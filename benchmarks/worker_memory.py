@@ -36,8 +36,8 @@ import requests  # noqa: E402
 from engine.config import Settings  # noqa: E402
 from engine.data.store import Store  # noqa: E402
 from report import print_result  # noqa: E402
-from tests.fixtures.web import GunicornServer, requests_login, route_payload, write_users_file  # noqa: E402
-from web import callback_payload  # noqa: E402
+from tests.fixtures.web import (GunicornServer, callback_payload, requests_login, route_payload,  # noqa: E402
+                                write_users_file)
 
 #: The line gunicorn.conf.py's post_worker_init logs once a worker has loaded the bundle.
 READY_LINE = re.compile(r"worker (\d+): (serving bundle|service warm-up failed)")

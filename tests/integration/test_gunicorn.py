@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.fixtures.web import requests_login, route_payload
+from tests.fixtures.web import callback_payload, requests_login, route_payload
 
 
 def test_login_page_and_headers(live_server):
@@ -35,21 +35,34 @@ def test_signed_in_page_load_and_callback(live_server):
     assert "not-found-ready" in str(route("/no-such-page"))
 
 
-def test_workers_serve_without_tensorflow_or_gensim(live_gunicorn):
-    """Each worker loaded the bundle at boot (post_worker_init) and served pages that score, plan
-    and read the topics; none of them mapped TensorFlow's or gensim's libraries."""
+def test_workers_come_loaded_from_the_master_and_serve_without_training_libraries(live_gunicorn):
+    """The master loaded and warmed the service before forking (when_ready), so each worker was ready
+    at once; the workers served pages that score, plan and read the topics, and word clouds, without
+    mapping TensorFlow, gensim or matplotlib (the clouds come rendered with the bundle)."""
+    log = live_gunicorn.log_path.read_text(errors="replace")
+    assert "master: serving bundle" in log and "loaded and warmed" in log, live_gunicorn.log_tail()
+    assert "loading the service failed" not in log and "service warm-up failed" not in log
     session = requests_login(live_gunicorn.url, "msl")
+    deps = session.get(live_gunicorn.url + "/_dash-dependencies", timeout=60).json()
 
     def render(path):
         return session.post(live_gunicorn.url + "/_dash-update-component", json=route_payload(path), timeout=60).status_code
 
+    def cloud(topic):
+        body = callback_payload(deps, "topics-cloud", {"topics-select.value": topic}, "topics-select.value")
+        response = session.post(live_gunicorn.url + "/_dash-update-component", json=body, timeout=60)
+        image = response.json()["response"]["topics-cloud"]["children"]["props"]
+        return response.status_code, image.get("src", "").startswith("data:image/png;base64,")
+
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         assert set(pool.map(render, ["/worklist", "/topics", "/models", "/"] * 4)) == {200}
+        assert set(pool.map(cloud, [0, 1] * 4)) == {(200, True)}
     pids = live_gunicorn.worker_pids()
     assert len(pids) == 2
     for pid in pids:
         maps = Path(f"/proc/{pid}/maps").read_text()
-        assert "tensorflow" not in maps and "gensim" not in maps, f"worker {pid} mapped TensorFlow or gensim"
+        for library in ("tensorflow", "gensim", "matplotlib", "wordcloud"):
+            assert library not in maps, f"worker {pid} mapped {library}"
 
 
 def test_both_workers_answer_concurrent_requests(live_server):
