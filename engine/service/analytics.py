@@ -120,11 +120,6 @@ class Analytics:
             out.append(row)
         return out
 
-    def filter_options(self) -> dict:
-        hcps = self.snapshot.hcps
-        return {c: sorted(hcps[c].dropna().astype(str).unique().tolist())
-                for c in ("specialty", "state", "segment", "territory")}
-
     def segments(self) -> list[dict]:
         """Per segment: hcps, touches, engaged, engagement_rate, top_specialty, consent share per channel."""
         data = self.snapshot

@@ -65,7 +65,8 @@ class Insights:
 
     def filter_options(self) -> dict:
         """Distinct specialties, states, segments and territories (for dropdowns)."""
-        return self.state.read().data.analytics.filter_options()
+        search = self.state.read().data.search
+        return {c: search.options(c) for c in ("specialty", "state", "segment", "territory")}
 
     def segments(self) -> list[dict]:
         """Per segment: hcps, touches, engaged, engagement_rate, touches_per_hcp, top_specialty, consent

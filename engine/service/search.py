@@ -173,6 +173,10 @@ class HcpSearch:
         return {c: texts[c][codes[c][row]] or (None if c in NULLABLE else "")
                 for c in ("name", "specialty", "city", "state")}
 
+    def options(self, column: str) -> list[str]:
+        """A text column's distinct values, sorted, without the missing one (what a dropdown offers)."""
+        return sorted(v for v in self._texts[column] if v)
+
     @property
     def frame(self) -> pd.DataFrame:
         """Every row's :data:`COLUMNS` ("" for a missing text), built on demand."""
