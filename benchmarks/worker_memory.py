@@ -1,12 +1,13 @@
 """Web worker footprint: resident memory, TensorFlow mappings and boot time of each gunicorn worker.
 
-    python benchmarks/worker_memory.py [--json] [--requests 200] [--workers 2]
+    python benchmarks/worker_memory.py [--json] [--requests 200] [--workers 2] [--admin-pages 0]
 
 Starts gunicorn (gunicorn.conf.py, ``--workers`` workers, 127.0.0.1 only) over the store and
 bundles of the environment (``DATABASE_URL``, ``ARTIFACTS_DIR``, ``CACHE_DIR``, ``VAR_DIR``: run
-``python -m engine bootstrap`` first), measures each worker's boot (from its fork to the log line
-gunicorn.conf.py's ``post_worker_init`` writes once the app is imported and the bundle and data
-snapshot are loaded), then signs in a brand manager, an MSL and an admin and sends ``--requests``
+``python -m engine bootstrap`` first), reads how long the master took to load and warm the service
+before forking (gunicorn.conf.py's ``when_ready``), measures each worker's boot (from its fork to
+the log line ``post_worker_init`` writes once the worker serves the current bundle and data),
+then signs in a brand manager, an MSL and an admin and sends ``--requests``
 mixed requests: pages rendered by the Pages router callback and the dashboards' own callbacks
 (HCP search, HCP 360, worklist, topic explorer), as benchmarks/web.py does. Afterwards it reads
 each worker's ``VmRSS`` from ``/proc/<pid>/status`` and counts the ``tensorflow`` lines of
@@ -14,7 +15,8 @@ each worker's ``VmRSS`` from ``/proc/<pid>/status`` and counts the ``tensorflow`
 
 ``--json`` prints one JSON object: workers [{pid, rss_mb, anon_mb, pss_mb, tensorflow_maps,
 gensim_maps, boot_seconds, boot_cpu_seconds}], max_rss_mb, boot_seconds and boot_cpu_seconds (the
-slowest worker), load_average (the wall times follow it on a shared machine), requests, errors, bars.
+slowest worker), master_load_seconds (None when the master did not load the service), load_average
+(the wall times follow it on a shared machine), requests, admin_pages, errors, bars.
 """
 from __future__ import annotations
 
@@ -41,6 +43,8 @@ from tests.fixtures.web import (GunicornServer, callback_payload, requests_login
 
 #: The line gunicorn.conf.py's post_worker_init logs once a worker has loaded the bundle.
 READY_LINE = re.compile(r"worker (\d+): (serving bundle|service warm-up failed)")
+#: The line gunicorn.conf.py's when_ready logs once the master has loaded and warmed the service.
+MASTER_LINE = re.compile(r"master: serving bundle \S+ loaded and warmed in ([\d.]+)s")
 #: Bars of the issue: resident memory per worker, boot time.
 MAX_RSS_MB = 300
 MAX_BOOT_S = 3.0
@@ -155,6 +159,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200, help="mixed requests after the workers are up")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--admin-pages", type=int, default=0,
+                        help="then render the admin page this many times (it reads the store: a worker that has "
+                             "opened DuckDB maps its code)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
@@ -180,6 +187,11 @@ def main(argv=None) -> int:
                                                  for pid, (wall, cpu) in boot.items()))
         started = time.perf_counter()
         sent, errors = mixed_requests(server.url, args.requests, hcps, territories, content_id)
+        if args.admin_pages:
+            admin = requests_login(server.url, "admin")
+            errors += [f"/admin HTTP {response.status_code}" for response in (
+                admin.post(server.url + "/_dash-update-component", json=route_payload("/admin"), timeout=120)
+                for _ in range(args.admin_pages)) if response.status_code != 200]
         log(f"{sent} mixed requests in {time.perf_counter() - started:.1f}s, {len(errors)} errors")
         workers = [worker_footprint(child.pid) for child in psutil.Process(server.proc.pid).children()]
     finally:
@@ -190,10 +202,13 @@ def main(argv=None) -> int:
         worker["boot_cpu_seconds"] = None if cpu is None else round(cpu, 2)
     max_rss = max(w["rss_mb"] for w in workers)
     boot_seconds = round(max(wall for wall, _ in boot.values()), 2)
+    master = MASTER_LINE.search(server.log_path.read_text(errors="replace"))
     result = {"workers": workers, "max_rss_mb": max_rss, "boot_seconds": boot_seconds,
+              "master_load_seconds": float(master.group(1)) if master else None,
               "boot_cpu_seconds": round(max(cpu for _, cpu in boot.values()), 2),
               "load_average": [round(x, 2) for x in os.getloadavg()],
-              "requests": sent, "errors": len(errors), "error_examples": sorted(set(errors))[:5],
+              "requests": sent, "admin_pages": args.admin_pages,
+              "errors": len(errors), "error_examples": sorted(set(errors))[:5],
               "bars": {f"rss_le_{MAX_RSS_MB}mb": max_rss <= MAX_RSS_MB,
                        "no_tensorflow": all(w["tensorflow_maps"] == 0 for w in workers),
                        f"boot_le_{MAX_BOOT_S:g}s": boot_seconds <= MAX_BOOT_S}}

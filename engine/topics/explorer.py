@@ -93,6 +93,7 @@ def build_explorer_data(model, doc_lengths: np.ndarray, dates=None) -> dict:
         "num_topics": int(model.num_topics_), "coherence_cv": float(model.coherence_cv_),
         "coherence_umass": float(model.coherence_umass_), "sweep": model.sweep_, "topics": topics,
         "relevance": relevance, "relevance_rankings": rankings, "lambdas": list(LAMBDAS),
-        "word_cloud": word_cloud, "word_cloud_images": {key: word_cloud_image(terms) for key, terms in word_cloud.items()},
+        "word_cloud": word_cloud,
+        "word_cloud_images": {key: word_cloud_image(terms) for key, terms in word_cloud.items()},
         "prevalence_over_time": over_time, "time_period": period_kind,
     }
