@@ -9,11 +9,11 @@ import pytest
 
 from engine.config import channel_label
 from engine.data.store import Store
-from engine.service import NBAService
 from engine.service.territory import WEEK_PLAN_COLUMNS
 from tests.unit.test_service import V1, copy_settings
 from tests.unit.test_service_fakes import table_bundle
-from tests.unit.test_service_plan import engagement_with
+# svc: the plan tests' service fixture, over this module's svc_settings
+from tests.unit.test_service_plan import engagement_with, svc  # noqa: F401
 
 TERRITORY = "West"
 
@@ -24,13 +24,6 @@ def svc_settings(world_settings, tmp_path):
         worklist_capacity={"email": 5, "webinar": 5, "rep_visit": 3, "in_person": 2, "social_event": 2})
     table_bundle(settings, engagement=engagement_with(settings, "rep_visit"), version=V1)
     return settings
-
-
-@pytest.fixture
-def svc(svc_settings):
-    service = NBAService.from_settings(svc_settings, check_every_s=0)
-    yield service
-    service.close()
 
 
 def territory_ids(settings) -> set[str]:
