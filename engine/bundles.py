@@ -493,9 +493,7 @@ class Bundle:
 
     @property
     def explorer(self) -> dict:
-        """The topic explorer data (a saved ``explorer`` component, else computed from ``topics``)."""
-        if "explorer" in self.components:
-            return self.components["explorer"]
+        """The topic explorer data of the ``topics`` component (computed once)."""
         if not hasattr(self, "_explorer"):
             self._explorer = self.topics.explorer_data()
         return self._explorer

@@ -140,7 +140,6 @@ class Planner:
         calendar = rules.touch_calendar(hcp_idx, planned, room=steps)
         today = Ask(hcp_idx, np.zeros(n), calendar, excluded)
         free_slot = np.isnan(calendar).argmax(axis=2)          # [n, K] first empty slot per channel
-        rows = np.arange(n)
         out = PlanBatch(content=np.full((n, steps), -1), channel=np.full((n, steps), -1),
                         day=np.zeros((n, steps), dtype=np.int64), engagement=np.zeros((n, steps)),
                         value=np.zeros((n, steps)), preferred=np.full((n, steps), -1))

@@ -189,7 +189,7 @@ class Profiles:
         topic also has its ``phrase``, the topic as people say it ("heart failure and titration")."""
         serving = self.state.current().serving
         bundle = serving.bundle
-        if optional_component(bundle, "explorer") is None and optional_component(bundle, "topics") is None:
+        if optional_component(bundle, "topics") is None:
             return {}
         explorer = bundle.explorer
         phrases = serving.reasons.evidence.topic_phrases

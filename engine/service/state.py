@@ -169,10 +169,7 @@ def _content_topics(bundle, n_contents: int):
 
 def _topic_phrases(bundle) -> dict[int, str]:
     """Topic id -> the topic as people say it (from the bundle's explorer data)."""
-    explorer = optional_component(bundle, "explorer")
-    if explorer is None and optional_component(bundle, "topics") is not None:
-        explorer = bundle.explorer
-    return topic_phrases(explorer or {})
+    return topic_phrases(bundle.explorer if optional_component(bundle, "topics") is not None else {})
 
 
 @dataclass(frozen=True)
