@@ -20,8 +20,18 @@ parameter of the world except parts of the HCP's hidden topic interests:
 - ``known_cluster``: the HCP's taste cluster at the start given (not observable);
 - ``no_drift``: the interests of the start of the period (not observable).
 
-A model that learns everything else perfectly cannot beat ``bayes_cluster_posterior``: that is
-the ceiling the hybrid's ``value_ratio@10`` is measured against.
+A model that learns everything else perfectly cannot beat ``bayes_cluster_posterior``. But a
+model does not know the content parameters either: it learns them from the same log. So two
+oracles learn what a model must learn, by the best estimator there is for it (MAP with the true
+prior spreads), and keep everything else true (the themes, effect sizes, history state):
+
+- ``population_learned``: ``population_parameters`` with each content's appeal, format fit per
+  channel and specialty interest learned from the touches before the cutoff;
+- ``learned_with_hcp_posteriors``: that, plus the HCP's channel affinities learned from its own
+  touches and its interests beyond its specialty's from the Bayes posterior of its taste cluster.
+
+``learned_with_hcp_posteriors`` is the ceiling a model trained on this log can reach; it is
+still optimistic (it is handed the true themes and the form of the world's logit).
 """
 from __future__ import annotations
 
@@ -36,6 +46,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from engine.config import CHANNELS  # noqa: E402
 from engine.evaluation.protocols import _top_k_value  # noqa: E402
 from engine.models.data import make_split  # noqa: E402
 from engine.progress import QUIET, Progress  # noqa: E402
@@ -62,9 +73,11 @@ class InformedOracle:
         fx, hd = self.oracle.effects, self.oracle.hidden
         return fx.topic * np.log(self.k * (theta @ hd.phi.T) + 0.1)
 
-    def probabilities(self, hcp: np.ndarray, match: np.ndarray, affinity: np.ndarray | None = None) -> np.ndarray:
+    def probabilities(self, hcp: np.ndarray, match: np.ndarray, affinity: np.ndarray | None = None,
+                      content_channel: np.ndarray | None = None) -> np.ndarray:
         """``[n, n_contents, n_channels]`` true probability with ``match`` as the interest term
-        (and ``affinity`` ``[n, n_channels]`` as the channel affinities, default the true ones)."""
+        (and ``affinity`` ``[n, n_channels]`` as the channel affinities, ``content_channel``
+        ``[n_contents, n_channels]`` as the format fit; default the true ones)."""
         o, hd, fx = self.oracle, self.oracle.hidden, self.oracle.effects
         load, gap, momentum, follow = o._state(hcp, np.full(len(hcp), self.day))
         too_soon = np.maximum(0.0, 1.0 - gap / hd.cadence[hcp])
@@ -72,7 +85,8 @@ class InformedOracle:
         affinity = hd.affinity[hcp] if affinity is None else affinity
         channel = hd.channel_base + affinity + fx.momentum * np.log1p(momentum)
         item = match + fx.follow * np.log1p(follow @ hd.phi.T) + self.content + hcp_term[:, None]
-        z = item[:, :, None] + hd.content_channel[None] + channel[:, None, :]
+        content_channel = hd.content_channel if content_channel is None else content_channel
+        z = item[:, :, None] + content_channel[None] + channel[:, None, :]
         return 1.0 / (1.0 + np.exp(-z))
 
 
@@ -99,6 +113,81 @@ def cluster_posterior(oracle, hcp, day, specialty, cluster_match):
         log_lik[:, c] = np.bincount(query, np.where(engaged, _log_sigmoid(z), _log_sigmoid(-z)), minlength=len(hcp))
     post = np.exp(log_lik - log_lik.max(axis=1, keepdims=True))
     return post / post.sum(axis=1, keepdims=True)
+
+
+def _map_effects(offset, y, effects):
+    """MAP random effects of a logistic model: ``logit = offset + sum_g w_g[index_g]``.
+
+    ``effects`` is a list of ``(index [n], size, prior_variance)``; each ``w_g ~ N(0, variance)``.
+    Returns the list of fitted ``w_g``."""
+    from scipy.optimize import minimize
+
+    sizes = [size for _, size, _ in effects]
+    bounds = np.cumsum(sizes)[:-1]
+
+    def loss(w):
+        parts = np.split(w, bounds)
+        z = offset + sum(part[index] for part, (index, _, _) in zip(parts, effects))
+        g = 1.0 / (1.0 + np.exp(-z)) - y
+        penalty = sum(part @ part / var for part, (_, _, var) in zip(parts, effects))
+        grad = np.concatenate([np.bincount(index, g, size) + part / var
+                               for part, (index, size, var) in zip(parts, effects)])
+        return float(np.sum(np.logaddexp(0.0, z) - y * z)) + 0.5 * penalty, grad
+
+    fit = minimize(loss, np.zeros(sum(sizes)), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
+    return np.split(fit.x, bounds)
+
+
+def logged_touches(world, day):
+    """Every touch before ``day`` in the oracle's indices: ``h, i, c, touch_day, engaged, true logit``."""
+    oracle = world.oracle
+    frame = world.interactions
+    touch_day = np.asarray(oracle.day_of(frame["timestamp"]), float)
+    before = touch_day < day
+    h = pd.Index(oracle.hcp_ids.astype(str)).get_indexer(frame["hcp_id"].astype(str))[before]
+    i = pd.Index(oracle.content_ids.astype(str)).get_indexer(frame["content_id"].astype(str))[before]
+    c = pd.Index(CHANNELS).get_indexer(frame["channel"])[before]
+    y = frame["engaged"].to_numpy(bool)[before].astype(float)
+    p = np.clip(oracle.interaction_probability[before], 1e-9, 1 - 1e-9)
+    return h, i, c, touch_day[before], y, np.log(p / (1 - p))
+
+
+def learned_content_parameters(world, touches, spec_codes, spec_mean):
+    """MAP estimates of the content parameters a model has to learn from the logged touches.
+
+    Fits ``a_i + b_ic + s_{specialty, i}`` (content appeal, format fit, the specialty's mean
+    interest) by penalised logistic regression on every touch before the cutoff, with every
+    other term of each touch's logit given as its true value (an offset) and Gaussian priors of
+    the true spreads: the most any model could know of these parameters from the same log.
+    Returns ``(a [i], b [i, c], s [specialties, i])``: ``a_i`` holds the appeal and the mean
+    interest of all specialties, ``s`` each specialty's difference from it.
+    """
+    hd, fx = world.oracle.hidden, world.oracle.effects
+    h, i, c, touch_day, y, logit = touches
+    theta = interests(hd, h, touch_day)
+    match = fx.topic * np.log(hd.phi.shape[1] * np.einsum("nk,nk->n", theta, hd.phi[i]) + 0.1)
+    offset = logit - hd.quality[i] - hd.content_channel[i, c] - match
+    n_i, n_c, n_s = hd.quality.shape[0], hd.content_channel.shape[1], spec_mean.shape[0]
+    content_mean = spec_mean.mean(axis=0)
+    a, b, s = _map_effects(offset, y, [
+        (i, n_i, float(np.var(hd.quality + content_mean))),
+        (i * n_c + c, n_i * n_c, float(np.var(hd.content_channel))),
+        (spec_codes[h] * n_i + i, n_s * n_i, float(np.var(spec_mean - content_mean)))])
+    return a, b.reshape(n_i, n_c), s.reshape(n_s, n_i)
+
+
+def learned_affinities(world, touches, hcp):
+    """MAP channel affinities ``[len(hcp), n_channels]`` of the HCPs ``hcp`` from their own touches
+    (every other term true; prior: the population's mean and spread per channel)."""
+    hd = world.oracle.hidden
+    h, _, c, _, y, logit = touches
+    mine = pd.Index(hcp).get_indexer(h)
+    keep = mine >= 0
+    n_c = hd.affinity.shape[1]
+    mean = hd.affinity.mean(axis=0)
+    offset = logit[keep] - hd.affinity[h[keep], c[keep]] + mean[c[keep]]
+    (w,) = _map_effects(offset, y[keep], [(mine[keep] * n_c + c[keep], len(hcp) * n_c, float(hd.affinity.var(axis=0).mean()))])
+    return mean + w.reshape(len(hcp), n_c)
 
 
 def main(argv=None) -> int:
@@ -166,8 +255,22 @@ def main(argv=None) -> int:
     # beyond its specialty, channel affinities) at their population means
     population = informed.probabilities(hcp, variants["specialty_interests"],
                                         np.broadcast_to(hd.affinity.mean(axis=0), (len(hcp), hd.affinity.shape[1])))
+    # the same with what a model learns from the log instead of knowing: the content parameters,
+    # then also the HCP's affinities and its interests beyond its specialty's (Bayes posterior)
+    touches = logged_touches(world, day)
+    a, b, s = learned_content_parameters(world, touches, spec_codes, spec_mean)
+    learned_match = a[None, :] + s[spec_codes[hcp]] - hd.quality[None, :]
+    mean_affinity = np.broadcast_to(hd.affinity.mean(axis=0), (len(hcp), hd.affinity.shape[1]))
+    learned = informed.probabilities(hcp, learned_match, mean_affinity, content_channel=b)
+    affinity_map = learned_affinities(world, touches, hcp)
+    learned_hcp = informed.probabilities(hcp, learned_match + posterior_match - spec_mean[spec_codes[hcp]],
+                                         affinity_map, content_channel=b)
     ratios = {"population_parameters": (value(population[:, to_data, :]) - random_value)
-              / (oracle_value - random_value), **ratios}
+              / (oracle_value - random_value),
+              "population_learned": (value(learned[:, to_data, :]) - random_value) / (oracle_value - random_value),
+              "learned_with_hcp_posteriors": (value(learned_hcp[:, to_data, :]) - random_value)
+              / (oracle_value - random_value),
+              **ratios}
     result = {"hcps": args.hcps, "months": args.months, "seed": args.seed, "policy_hcps": len(sample),
               "random_value": round(random_value, 4), "oracle_value": round(oracle_value, 4),
               "value_ratio@10": {k: round(v, 3) for k, v in ratios.items()},
