@@ -28,7 +28,9 @@ prior spreads), and keep everything else true (the themes, effect sizes, history
 - ``population_learned``: ``population_parameters`` with each content's appeal, format fit per
   channel and specialty interest learned from the touches before the cutoff;
 - ``learned_with_hcp_posteriors``: that, plus the HCP's channel affinities learned from its own
-  touches and its interests beyond its specialty's from the Bayes posterior of its taste cluster.
+  touches and its interests beyond its specialty's from the Bayes posterior of its taste cluster;
+- ``learned_with_true_specialty``: the same with the specialty's mean interests handed over true
+  (only appeal and format fit learned): an upper bound on any smarter estimate of them.
 
 ``learned_with_hcp_posteriors`` is the ceiling a model trained on this log can reach; it is
 still optimistic (it is handed the true themes and the form of the world's logit).
@@ -134,7 +136,8 @@ def _map_effects(offset, y, effects):
                                for part, (index, size, var) in zip(parts, effects)])
         return float(np.sum(np.logaddexp(0.0, z) - y * z)) + 0.5 * penalty, grad
 
-    fit = minimize(loss, np.zeros(sum(sizes)), jac=True, method="L-BFGS-B", options={"maxiter": 1000})
+    fit = minimize(loss, np.zeros(sum(sizes)), jac=True, method="L-BFGS-B",
+                   options={"maxiter": 2000, "ftol": 1e-13, "gtol": 1e-6})
     return np.split(fit.x, bounds)
 
 
@@ -152,28 +155,33 @@ def logged_touches(world, day):
     return h, i, c, touch_day[before], y, np.log(p / (1 - p))
 
 
-def learned_content_parameters(world, touches, spec_codes, spec_mean):
+def learned_content_parameters(world, touches, spec_codes, spec_mean, learn_specialty: bool = True):
     """MAP estimates of the content parameters a model has to learn from the logged touches.
 
     Fits ``a_i + b_ic + s_{specialty, i}`` (content appeal, format fit, the specialty's mean
     interest) by penalised logistic regression on every touch before the cutoff, with every
     other term of each touch's logit given as its true value (an offset) and Gaussian priors of
     the true spreads: the most any model could know of these parameters from the same log.
-    Returns ``(a [i], b [i, c], s [specialties, i])``: ``a_i`` holds the appeal and the mean
-    interest of all specialties, ``s`` each specialty's difference from it.
+    With ``learn_specialty=False`` the specialty's mean interests are handed over true and only
+    ``a`` and ``b`` are learned. Returns ``(a [i], b [i, c], s [specialties, i])``: ``a_i``
+    holds the appeal and the mean interest of all specialties, ``s`` each specialty's
+    difference from it.
     """
     hd, fx = world.oracle.hidden, world.oracle.effects
     h, i, c, touch_day, y, logit = touches
-    theta = interests(hd, h, touch_day)
-    match = fx.topic * np.log(hd.phi.shape[1] * np.einsum("nk,nk->n", theta, hd.phi[i]) + 0.1)
-    offset = logit - hd.quality[i] - hd.content_channel[i, c] - match
     n_i, n_c, n_s = hd.quality.shape[0], hd.content_channel.shape[1], spec_mean.shape[0]
     content_mean = spec_mean.mean(axis=0)
-    a, b, s = _map_effects(offset, y, [
-        (i, n_i, float(np.var(hd.quality + content_mean))),
-        (i * n_c + c, n_i * n_c, float(np.var(hd.content_channel))),
-        (spec_codes[h] * n_i + i, n_s * n_i, float(np.var(spec_mean - content_mean)))])
-    return a, b.reshape(n_i, n_c), s.reshape(n_s, n_i)
+    effects = [(i * n_c + c, n_i * n_c, float(np.var(hd.content_channel)))]
+    offset = logit - hd.quality[i] - hd.content_channel[i, c]
+    if learn_specialty:
+        theta = interests(hd, h, touch_day)
+        offset = offset - fx.topic * np.log(hd.phi.shape[1] * np.einsum("nk,nk->n", theta, hd.phi[i]) + 0.1)
+        effects += [(i, n_i, float(np.var(hd.quality + content_mean))),
+                    (spec_codes[h] * n_i + i, n_s * n_i, float(np.var(spec_mean - content_mean)))]
+        b, a, s = _map_effects(offset, y, effects)
+        return a, b.reshape(n_i, n_c), s.reshape(n_s, n_i)
+    b, a = _map_effects(offset, y, effects + [(i, n_i, float(np.var(hd.quality)))])
+    return a + content_mean, b.reshape(n_i, n_c), spec_mean - content_mean
 
 
 def learned_affinities(world, touches, hcp):
@@ -249,27 +257,32 @@ def main(argv=None) -> int:
         "known_cluster": cluster_match[spec_codes[hcp], hd.cluster_start[hcp]],
         "no_drift": informed.interest_term(hd.theta_start[hcp]),
     }
-    ratios = {name: (value(informed.probabilities(hcp, match)[:, to_data, :]) - random_value)
-              / (oracle_value - random_value) for name, match in variants.items()}
+
+    def ratio(probabilities):
+        return (value(probabilities[:, to_data, :]) - random_value) / (oracle_value - random_value)
+
+    ratios = {name: ratio(informed.probabilities(hcp, match)) for name, match in variants.items()}
     # what the population alone tells: every shared parameter true, the HCP's own ones (interests
     # beyond its specialty, channel affinities) at their population means
-    population = informed.probabilities(hcp, variants["specialty_interests"],
-                                        np.broadcast_to(hd.affinity.mean(axis=0), (len(hcp), hd.affinity.shape[1])))
+    mean_affinity = np.broadcast_to(hd.affinity.mean(axis=0), (len(hcp), hd.affinity.shape[1]))
+    population = informed.probabilities(hcp, variants["specialty_interests"], mean_affinity)
     # the same with what a model learns from the log instead of knowing: the content parameters,
     # then also the HCP's affinities and its interests beyond its specialty's (Bayes posterior)
     touches = logged_touches(world, day)
-    a, b, s = learned_content_parameters(world, touches, spec_codes, spec_mean)
-    learned_match = a[None, :] + s[spec_codes[hcp]] - hd.quality[None, :]
-    mean_affinity = np.broadcast_to(hd.affinity.mean(axis=0), (len(hcp), hd.affinity.shape[1]))
-    learned = informed.probabilities(hcp, learned_match, mean_affinity, content_channel=b)
     affinity_map = learned_affinities(world, touches, hcp)
-    learned_hcp = informed.probabilities(hcp, learned_match + posterior_match - spec_mean[spec_codes[hcp]],
-                                         affinity_map, content_channel=b)
-    ratios = {"population_parameters": (value(population[:, to_data, :]) - random_value)
-              / (oracle_value - random_value),
-              "population_learned": (value(learned[:, to_data, :]) - random_value) / (oracle_value - random_value),
-              "learned_with_hcp_posteriors": (value(learned_hcp[:, to_data, :]) - random_value)
-              / (oracle_value - random_value),
+    beyond_specialty = posterior_match - spec_mean[spec_codes[hcp]]
+    learned = {}
+    for learn_specialty in (True, False):
+        a, b, s = learned_content_parameters(world, touches, spec_codes, spec_mean, learn_specialty)
+        match = a[None, :] + s[spec_codes[hcp]] - hd.quality[None, :]
+        learned[learn_specialty] = (informed.probabilities(hcp, match, mean_affinity, content_channel=b),
+                                    informed.probabilities(hcp, match + beyond_specialty, affinity_map,
+                                                           content_channel=b))
+
+    ratios = {"population_parameters": ratio(population),
+              "population_learned": ratio(learned[True][0]),
+              "learned_with_hcp_posteriors": ratio(learned[True][1]),
+              "learned_with_true_specialty": ratio(learned[False][1]),
               **ratios}
     result = {"hcps": args.hcps, "months": args.months, "seed": args.seed, "policy_hcps": len(sample),
               "random_value": round(random_value, 4), "oracle_value": round(oracle_value, 4),
@@ -282,8 +295,8 @@ def main(argv=None) -> int:
     print(f"Policy value ceiling, {args.hcps:,} HCPs x {args.months} months (seed {args.seed}), "
           f"{len(sample):,} HCPs at {data.cutoff.date()}")
     print(f"  random {random_value:.4f}   oracle {oracle_value:.4f}   (value_ratio 0 and 1)")
-    for name, ratio in ratios.items():
-        print(f"  {name:26s} value_ratio@10 {ratio:.3f}")
+    for name, r in ratios.items():
+        print(f"  {name:28s} value_ratio@10 {r:.3f}")
     print(f"  posterior of the true cluster {result['posterior_of_true_cluster']:.3f} (prior {1 / n_clusters:.3f})")
     return 0
 

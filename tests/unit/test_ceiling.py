@@ -41,7 +41,7 @@ def test_ceiling_orders_its_oracles_on_a_small_world(capsys):
     result = json.loads(capsys.readouterr().out)
     ratios = result["value_ratio@10"]
     assert set(ratios) >= {"population_parameters", "population_learned", "learned_with_hcp_posteriors",
-                           "bayes_cluster_posterior", "known_cluster"}
+                           "learned_with_true_specialty", "bayes_cluster_posterior", "known_cluster"}
     assert all(np.isfinite(r) and r <= 1.0 + 1e-9 for r in ratios.values())
     # knowing the content parameters beats learning them from the log; every informed oracle beats random
     assert ratios["population_learned"] <= ratios["population_parameters"] + 0.02
