@@ -92,6 +92,12 @@ class InformedOracle:
         return 1.0 / (1.0 + np.exp(-z))
 
 
+def touch_interest_term(hidden, effects, hcp, content, day) -> np.ndarray:
+    """The true interest term of aligned touches ``(hcp, content, day)``."""
+    theta = interests(hidden, hcp, day)
+    return effects.topic * np.log(hidden.phi.shape[1] * np.einsum("nk,nk->n", theta, hidden.phi[content]) + 0.1)
+
+
 def cluster_posterior(oracle, hcp, day, specialty, cluster_match):
     """``[n, n_clusters]`` posterior of each HCP's start cluster from its touches before ``day``.
 
@@ -103,9 +109,7 @@ def cluster_posterior(oracle, hcp, day, specialty, cluster_match):
     h, item = hcp[query], ev.content[event]
     at = oracle.start + pd.to_timedelta(ev.day[event], unit="D")
     p = np.clip(oracle.probability(h, item, ev.channel[event], at), 1e-9, 1 - 1e-9)
-    theta = interests(hd, h, ev.day[event])
-    true_match = fx.topic * np.log(hd.phi.shape[1] * np.einsum("nk,nk->n", theta, hd.phi[item]) + 0.1)
-    rest = np.log(p / (1 - p)) - true_match
+    rest = np.log(p / (1 - p)) - touch_interest_term(hd, fx, h, item, ev.day[event])
     engaged = ev.engaged[event]
     n_clusters = cluster_match.shape[1]
     log_lik = np.zeros((len(hcp), n_clusters))
@@ -174,8 +178,7 @@ def learned_content_parameters(world, touches, spec_codes, spec_mean, learn_spec
     effects = [(i * n_c + c, n_i * n_c, float(np.var(hd.content_channel)))]
     offset = logit - hd.quality[i] - hd.content_channel[i, c]
     if learn_specialty:
-        theta = interests(hd, h, touch_day)
-        offset = offset - fx.topic * np.log(hd.phi.shape[1] * np.einsum("nk,nk->n", theta, hd.phi[i]) + 0.1)
+        offset = offset - touch_interest_term(hd, fx, h, i, touch_day)
         effects += [(i, n_i, float(np.var(hd.quality + content_mean))),
                     (spec_codes[h] * n_i + i, n_s * n_i, float(np.var(spec_mean - content_mean)))]
         b, a, s = _map_effects(offset, y, effects)
@@ -186,7 +189,7 @@ def learned_content_parameters(world, touches, spec_codes, spec_mean, learn_spec
 
 def learned_affinities(world, touches, hcp):
     """MAP channel affinities ``[len(hcp), n_channels]`` of the HCPs ``hcp`` from their own touches
-    (every other term true; prior: the population's mean and spread per channel)."""
+    (every other term true; prior: the population's mean per channel and its mean spread)."""
     hd = world.oracle.hidden
     h, _, c, _, y, logit = touches
     mine = pd.Index(hcp).get_indexer(h)
@@ -194,7 +197,8 @@ def learned_affinities(world, touches, hcp):
     n_c = hd.affinity.shape[1]
     mean = hd.affinity.mean(axis=0)
     offset = logit[keep] - hd.affinity[h[keep], c[keep]] + mean[c[keep]]
-    (w,) = _map_effects(offset, y[keep], [(mine[keep] * n_c + c[keep], len(hcp) * n_c, float(hd.affinity.var(axis=0).mean()))])
+    cell = mine[keep] * n_c + c[keep]
+    (w,) = _map_effects(offset, y[keep], [(cell, len(hcp) * n_c, float(hd.affinity.var(axis=0).mean()))])
     return mean + w.reshape(len(hcp), n_c)
 
 
@@ -271,18 +275,19 @@ def main(argv=None) -> int:
     touches = logged_touches(world, day)
     affinity_map = learned_affinities(world, touches, hcp)
     beyond_specialty = posterior_match - spec_mean[spec_codes[hcp]]
-    learned = {}
-    for learn_specialty in (True, False):
+
+    def learned_probabilities(learn_specialty):
+        """``(population, with the HCP's posteriors)`` with the content parameters learned."""
         a, b, s = learned_content_parameters(world, touches, spec_codes, spec_mean, learn_specialty)
         match = a[None, :] + s[spec_codes[hcp]] - hd.quality[None, :]
-        learned[learn_specialty] = (informed.probabilities(hcp, match, mean_affinity, content_channel=b),
-                                    informed.probabilities(hcp, match + beyond_specialty, affinity_map,
-                                                           content_channel=b))
+        return (informed.probabilities(hcp, match, mean_affinity, content_channel=b),
+                informed.probabilities(hcp, match + beyond_specialty, affinity_map, content_channel=b))
 
+    population_learned, with_posteriors = learned_probabilities(True)
     ratios = {"population_parameters": ratio(population),
-              "population_learned": ratio(learned[True][0]),
-              "learned_with_hcp_posteriors": ratio(learned[True][1]),
-              "learned_with_true_specialty": ratio(learned[False][1]),
+              "population_learned": ratio(population_learned),
+              "learned_with_hcp_posteriors": ratio(with_posteriors),
+              "learned_with_true_specialty": ratio(learned_probabilities(False)[1]),
               **ratios}
     result = {"hcps": args.hcps, "months": args.months, "seed": args.seed, "policy_hcps": len(sample),
               "random_value": round(random_value, 4), "oracle_value": round(oracle_value, 4),
