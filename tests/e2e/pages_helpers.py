@@ -10,8 +10,21 @@ def wait_until(driver, condition, message: str, timeout: float = 30):
     return WebDriverWait(driver, timeout, poll_frequency=0.1).until(condition, message=message)
 
 
+#: True while a CSS transition or animation runs on the element or a box around it (a dialog sliding in).
+_MOVING = ("for (let e = arguments[0]; e; e = e.parentElement) {"
+           " if (e.getAnimations().some(a => a.playState === 'running')) { return true; } } return false;")
+
+
+def wait_settled(driver, element, what: str):
+    """Wait until nothing moves ``element`` any more: a pointer click computed during a dialog's slide-in
+    lands where the element was, not where it is."""
+    return wait_until(driver, lambda d: not d.execute_script(_MOVING, element), f"{what} to stop moving")
+
+
 def pick_option(driver, dropdown_id: str, text: str | None = None, index: int = 0) -> str:
-    """Open a dcc.Dropdown and click the option whose text starts with ``text`` (else the ``index``-th)."""
+    """Open a dcc.Dropdown and click the option whose text starts with ``text`` (else the ``index``-th);
+    returns once the dropdown shows the picked label."""
+    wait_settled(driver, driver.find_element(By.ID, dropdown_id), f"#{dropdown_id}")
     driver.find_element(By.ID, dropdown_id).click()
     options = wait_until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "[role=option]"),
                          f"options of #{dropdown_id}", timeout=10)
@@ -22,6 +35,8 @@ def pick_option(driver, dropdown_id: str, text: str | None = None, index: int = 
     dropdown = driver.find_element(By.ID, dropdown_id)
     if dropdown.get_attribute("aria-expanded") == "true":  # a multi-select stays open: toggle it closed
         dropdown.click()
+    wait_until(driver, lambda d: label in d.find_element(By.ID, dropdown_id).text,
+               f"#{dropdown_id} to show the picked {label!r}", timeout=10)
     return label
 
 

@@ -68,8 +68,9 @@ def test_dismiss_then_reload_accept_twice_and_the_report(browser, live_server, t
     click(browser, rows[0].find_element(By.XPATH, './/button[contains(@id, "hcp360-dismiss")]'))
     wait_until(browser, lambda d: d.find_element(By.ID, "hcp360-dismiss-confirm").is_displayed(), "the dismiss dialog")
     pick_option(browser, "hcp360-dismiss-reason", "Not relevant")
-    confirm = browser.find_element(By.ID, "hcp360-dismiss-confirm")
-    wait_until(browser, lambda d: confirm.is_enabled(), "the Dismiss button to enable")
+    # looked up afresh: the dialog may be re-rendered when the reason arrives
+    confirm = wait_until(browser, lambda d: d.find_element(By.ID, "hcp360-dismiss-confirm") if d.find_element(
+        By.ID, "hcp360-dismiss-confirm").is_enabled() else None, "the Dismiss button to enable")
     click(browser, confirm)
     wait_until(browser, lambda d: feedback_rows(d, title) == ["Dismissed · not suggested"], "the dismissal's state")
     browser.refresh()
