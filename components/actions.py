@@ -50,6 +50,14 @@ def answer_buttons(id_prefix: str, key: str, snooze: bool = False) -> html.Div:
     return html.Div(buttons, className="d-flex flex-wrap gap-2")
 
 
+def answer_message(action: str, title: str, planned_for: str | None = None) -> str:
+    """What the toast says once an answer is stored; the title comes last, quoted as text (a title
+    that ends in a full stop gets no second one)."""
+    said = {"accept": f"Accepted, planned for {day(planned_for) if planned_for else 'today'}",
+            "snooze": "Snoozed, suggested again later", "dismiss": "Dismissed, the reason was recorded"}[action]
+    return f"{said}: “{title}”"
+
+
 def action_card(action: dict, key: str, id_prefix: str, number: int | str | None = None, hcp=None,
                 snooze: bool = False, state: str | None = None) -> dbc.Card:
     """One suggested action as a card.

@@ -7,7 +7,7 @@ renders as text, never as HTML.
 from __future__ import annotations
 
 import dash_bootstrap_components as dbc
-from dash import dcc, html
+from dash import html
 
 from components.formats import day
 from components.theme import channel_color, channel_label
@@ -71,35 +71,6 @@ def profile_card(profile: dict) -> dbc.Card:
         html.Div("Consent", className="text-muted small text-uppercase mb-1"),
         html.Div(consent_badges(profile)),
     ]), className="h-100 shadow-sm")
-
-
-#: Reasons offered when dismissing a recommendation (free text can add detail).
-DISMISS_REASONS = [
-    "Already discussed with HCP", "Not relevant to HCP's practice", "Wrong channel for this HCP",
-    "Timing not right", "Content outdated", "Other",
-]
-
-
-#: Longest free-text detail kept with a dismissal.
-MAX_DETAILS_CHARS = 500
-
-
-def dismiss_modal(prefix: str, title: str) -> dbc.Modal:
-    """The dialog that asks why an action is dismissed (ids ``<prefix>-dismiss-*``)."""
-    return dbc.Modal([
-        dbc.ModalHeader(dbc.ModalTitle(title)),
-        dbc.ModalBody([
-            html.Div(id=f"{prefix}-dismiss-title", className="fw-semibold mb-3"),
-            dbc.Label("Reason", html_for=f"{prefix}-dismiss-reason"),
-            dcc.Dropdown(id=f"{prefix}-dismiss-reason", options=DISMISS_REASONS, placeholder="Choose a reason…",
-                         clearable=False, className="mb-3"),
-            dbc.Label("Details (optional)", html_for=f"{prefix}-dismiss-text"),
-            dbc.Textarea(id=f"{prefix}-dismiss-text", maxLength=MAX_DETAILS_CHARS,
-                         placeholder="Anything the brand team should know"),
-        ]),
-        dbc.ModalFooter([dbc.Button("Cancel", id=f"{prefix}-dismiss-cancel", color="link"),
-                         dbc.Button("Dismiss", id=f"{prefix}-dismiss-confirm", color="danger", disabled=True)]),
-    ], id=f"{prefix}-dismiss-modal", is_open=False)
 
 
 #: How each feedback state reads on the page.

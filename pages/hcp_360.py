@@ -9,12 +9,12 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from components.charts import forecast_figure, history_timeline, plan_figure
 from components.common import empty_state, error_alert, loading, page_header, ready_marker, section_card
 from components.formats import day
-from components.actions import action_card, action_grid, notes_block, shared_notes
-from components.hcp import (DISMISS_REASONS, MAX_DETAILS_CHARS, dismiss_modal, feedback_list, full_name,
-                            profile_card)
+from components.actions import action_card, action_grid, answer_message, notes_block, shared_notes
+from components.dismiss import dismiss_callbacks, dismiss_dialog, dismissal
+from components.hcp import feedback_list, full_name, profile_card
 from webapp.auth import require_role
 from webapp.extensions import nba
-from webapp.inputs import InvalidInput, index, records, text, whole_numbers
+from webapp.inputs import index, records, text, whole_numbers
 
 dash.register_page(__name__, path_template="/hcp/<hcp_id>", name="HCP 360", title="HCP 360 · HCP NBA", order=2)
 
@@ -46,7 +46,6 @@ def layout(hcp_id: str | None = None, **_kwargs):
                     actions=dcc.Link("← Back to search", href="/hcps", className="btn btn-link btn-sm", id="hcp360-back")),
         dcc.Store(id="hcp360-id", data=profile["hcp_id"]),
         dcc.Store(id="hcp360-items"),
-        dcc.Store(id="hcp360-pending"),
         dcc.Store(id="hcp360-done", data=[]),
         dbc.Row([
             dbc.Col(profile_card(profile), lg=4, className="mb-4"),
@@ -66,7 +65,7 @@ def layout(hcp_id: str | None = None, **_kwargs):
         section_card("What the history predicts", loading(dcc.Graph(id="hcp360-forecast", config=GRAPH_CONFIG)),
                      subtitle="the sequence model's forecast from past touches alone (no rules, no plan): most "
                               "likely channel at the median date, bars = 10–90 % range"),
-        dismiss_modal("hcp360", "Dismiss recommendation"),
+        dismiss_dialog("hcp360", "Dismiss recommendation"),
         dbc.Toast(id="hcp360-toast", header="Feedback", is_open=False, dismissable=True, duration=5000,
                   icon="success", className="app-toast"),
         html.Div(id="hcp360-ready-slot"),
@@ -113,33 +112,7 @@ def load_hcp(hcp_id):
             forecast_figure(forecast, title=None), ready_marker("hcp360"))
 
 
-@dash.callback(
-    Output("hcp360-dismiss-modal", "is_open"), Output("hcp360-pending", "data"),
-    Output("hcp360-dismiss-title", "children"), Output("hcp360-dismiss-reason", "value"),
-    Output("hcp360-dismiss-text", "value"),
-    Input({"type": "hcp360-dismiss", "index": ALL}, "n_clicks"), Input("hcp360-dismiss-cancel", "n_clicks"),
-    State("hcp360-items", "data"),
-    prevent_initial_call=True,
-)
-def open_dismiss(clicks, _cancel, items):
-    trigger = ctx.triggered_id
-    if trigger == "hcp360-dismiss-cancel":
-        return False, None, no_update, no_update, no_update
-    if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
-        return no_update, no_update, no_update, no_update, no_update  # buttons just rendered, not clicked
-    items = records(items, "hcp360-items.data", ITEM_KEYS)
-    position = index(trigger["index"], len(items), "hcp360-dismiss.index")
-    item = items[position]
-    return True, position, item.get("title") or item["content_id"], None, ""
-
-
-@dash.callback(Output("hcp360-dismiss-confirm", "disabled"), Input("hcp360-dismiss-reason", "value"))
-def need_reason(reason):
-    return not reason
-
-
-def feedback_message(action: str, title: str) -> str:
-    return f"Accepted “{title}”." if action == "accept" else f"Dismissed “{title}”. Thanks, the reason was recorded."
+dismiss_callbacks(__name__, "hcp360", ITEM_KEYS)
 
 
 @dash.callback(
@@ -161,13 +134,10 @@ def send_feedback(_accepts, _confirm, hcp_id, items, pending, reason, details, d
     items = records(items, "hcp360-items.data", ITEM_KEYS)
     done = whole_numbers(done, "hcp360-done.data")
     if trigger == "hcp360-dismiss-confirm":
-        if pending is None or not reason:
+        dismissed = dismissal("hcp360", pending, reason, details, len(items))
+        if dismissed is None:
             return unchanged
-        if reason not in DISMISS_REASONS:
-            raise InvalidInput("hcp360-dismiss-reason.value", "not one of the offered reasons")
-        position, action = index(pending, len(items), "hcp360-pending.data"), "dismiss"
-        details = text(details, "hcp360-dismiss-text.value", MAX_DETAILS_CHARS)
-        full_reason = f"{reason}: {details}" if details else reason
+        (position, full_reason), action = dismissed, "dismiss"
     elif isinstance(trigger, dict):
         position, action, full_reason = index(trigger["index"], len(items), "hcp360-accept.index"), "accept", None
     else:
@@ -182,7 +152,7 @@ def send_feedback(_accepts, _confirm, hcp_id, items, pending, reason, details, d
     # the same item may be listed twice (today's action and plan step 1): both are answered
     same = {k for k, other in enumerate(items)
             if (other["content_id"], other["channel"]) == (item["content_id"], item["channel"])}
-    return (feedback_message(action, item.get("title") or item["content_id"]), True, "success",
+    return (answer_message(action, item.get("title") or item["content_id"], planned_for), True, "success",
             sorted(set(done) | same), feedback_list(nba.service.feedback_items(hcp_id)), False)
 
 

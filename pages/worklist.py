@@ -13,15 +13,15 @@ import dash
 import dash_bootstrap_components as dbc
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
-from components.actions import action_card, action_grid
+from components.actions import action_card, action_grid, answer_message
 from components.common import MAX_OPTION_CHARS, empty_state, error_alert, filter_choices, loading, page_header, \
     ready_marker, section_card
 from components.formats import day
-from components.hcp import DISMISS_REASONS, MAX_DETAILS_CHARS, dismiss_modal
+from components.dismiss import dismiss_callbacks, dismiss_dialog, dismissal
 from engine.config import CHANNELS, channel_label
 from webapp.auth import current_user, require_role
 from webapp.extensions import nba
-from webapp.inputs import InvalidInput, index, optional_text, records, text
+from webapp.inputs import index, optional_text, records
 
 dash.register_page(__name__, path="/worklist", name="Worklist", title="Worklist · HCP NBA", order=2)
 
@@ -58,7 +58,7 @@ def worklist_body(work: dict, shown: int = CARDS_PER_PAGE) -> tuple[list, list[d
     actions = work["actions"][:shown]
     items = [{"hcp_id": a["hcp_id"], "content_id": a["content_id"], "channel": a["channel"], "title": a.get("title")}
              for a in actions]
-    cards = [action_card(a, str(i), "worklist", number=a["rank"], hcp=hcp_line(a), snooze=True)
+    cards = [action_card(a, i, "worklist", number=a["rank"], hcp=hcp_line(a), snooze=True)
              for i, a in enumerate(actions)]
     accepted = [action_card(a, f"accepted-{i}", "worklist", hcp=hcp_line(a), state="Accepted · planned for today")
                 for i, a in enumerate(work["accepted"])]
@@ -98,12 +98,11 @@ def layout(territory=None, **_kwargs):
                                                   md=8)], className="g-2 mb-3 align-items-center"),
         dcc.Store(id="worklist-territory", data=chosen),
         dcc.Store(id="worklist-items"),
-        dcc.Store(id="worklist-pending"),
         dcc.Store(id="worklist-answered", data=0),
         dcc.Store(id="worklist-shown", data=CARDS_PER_PAGE),
         loading(html.Div(id="worklist-body")),
         dcc.Download(id="worklist-download"),
-        dismiss_modal("worklist", "Dismiss action"),
+        dismiss_dialog("worklist", "Dismiss action"),
         dbc.Toast(id="worklist-toast", header="Worklist", is_open=False, dismissable=True, duration=4000,
                   icon="success", className="app-toast"),
         html.Div(id="worklist-ready-slot"),
@@ -143,39 +142,7 @@ def show_more(clicked, shown):
         + CARDS_PER_PAGE
 
 
-@dash.callback(
-    Output("worklist-dismiss-modal", "is_open"), Output("worklist-pending", "data"),
-    Output("worklist-dismiss-title", "children"), Output("worklist-dismiss-reason", "value"),
-    Output("worklist-dismiss-text", "value"),
-    Input({"type": "worklist-dismiss", "index": ALL}, "n_clicks"), Input("worklist-dismiss-cancel", "n_clicks"),
-    State("worklist-items", "data"),
-    prevent_initial_call=True,
-)
-def open_dismiss(_clicks, _cancel, items):
-    trigger = ctx.triggered_id
-    if trigger == "worklist-dismiss-cancel":
-        return False, None, no_update, no_update, no_update
-    if not isinstance(trigger, dict) or not ctx.triggered[0]["value"]:
-        return no_update, no_update, no_update, no_update, no_update  # buttons just rendered, not clicked
-    items = records(items, "worklist-items.data", ITEM_KEYS)
-    position = _position(trigger, items, "worklist-dismiss.index")
-    return True, position, items[position].get("title") or items[position]["content_id"], None, ""
-
-
-@dash.callback(Output("worklist-dismiss-confirm", "disabled"), Input("worklist-dismiss-reason", "value"))
-def need_reason(reason):
-    return not reason
-
-
-def _position(trigger: dict, items: list, field: str) -> int:
-    key = trigger.get("index")
-    if not (isinstance(key, str) and key.isdigit()):
-        raise InvalidInput(field, "expected the position of an action")
-    return index(int(key), len(items), field)
-
-
-ANSWERED = {"accept": "Accepted: planned for today", "snooze": "Snoozed: suggested again later",
-            "dismiss": "Dismissed. Thanks, the reason was recorded"}
+dismiss_callbacks(__name__, "worklist", ITEM_KEYS)
 
 
 @dash.callback(
@@ -194,16 +161,13 @@ def answer(_accepts, _snoozes, _confirm, items, pending, reason, details, answer
         return no_update, no_update, no_update, no_update, no_update
     items = records(items, "worklist-items.data", ITEM_KEYS)
     if trigger == "worklist-dismiss-confirm":
-        if pending is None or not reason:
+        dismissed = dismissal("worklist", pending, reason, details, len(items))
+        if dismissed is None:
             return no_update, no_update, no_update, no_update, no_update
-        if reason not in DISMISS_REASONS:
-            raise InvalidInput("worklist-dismiss-reason.value", "not one of the offered reasons")
-        position, action = index(pending, len(items), "worklist-pending.data"), "dismiss"
-        details = text(details, "worklist-dismiss-text.value", MAX_DETAILS_CHARS)
-        full_reason = f"{reason}: {details}" if details else reason
+        (position, full_reason), action = dismissed, "dismiss"
     elif isinstance(trigger, dict) and trigger.get("type") in ("worklist-accept", "worklist-snooze"):
         action = "accept" if trigger["type"] == "worklist-accept" else "snooze"
-        position, full_reason = _position(trigger, items, f"{trigger['type']}.index"), None
+        position, full_reason = index(trigger["index"], len(items), f"{trigger['type']}.index"), None
     else:
         return no_update, no_update, no_update, no_update, no_update
     item = items[position]
@@ -213,7 +177,7 @@ def answer(_accepts, _snoozes, _confirm, items, pending, reason, details, answer
     except Exception as exc:  # noqa: BLE001 - the user must know it was not saved
         return f"Not saved: {exc}", True, "danger", no_update, False
     title = item.get("title") or item["content_id"]
-    return f"{ANSWERED[action]}: “{title}”.", True, "success", int(answered or 0) + 1, False
+    return answer_message(action, title), True, "success", int(answered or 0) + 1, False
 
 
 @dash.callback(Output("worklist-download", "data"), Input("worklist-export", "n_clicks"),

@@ -116,3 +116,34 @@ def test_the_feedback_report_is_not_for_msls(browser, live_server):
     wait_until(browser, lambda d: "Brand managers and admins only" in d.find_element(By.TAG_NAME, "h1").text,
                "the refusal")
     console_errors(browser)  # the refused document load (403) is logged by Chrome; expected here
+
+
+def test_an_msl_dismisses_a_worklist_action_with_a_reason_and_it_leaves_the_list(browser, live_server,
+                                                                               trained_settings):
+    login(browser, live_server, "msl")
+    browser.get(live_server + "/worklist")
+    wait_ready(browser, timeout=120)
+
+    def suggested(d):
+        return [(c.find_element(By.CSS_SELECTOR, ".action-title").text,
+                 c.find_element(By.CSS_SELECTOR, 'a[href^="/hcp/"]').get_attribute("href").rsplit("/", 1)[-1])
+                for c in d.find_elements(By.CSS_SELECTOR, "#worklist-actions .action-card")]
+
+    title, hcp_id = wait_until(browser, suggested, "the suggested actions")[0]
+    first = browser.find_element(By.CSS_SELECTOR, "#worklist-actions .action-card")
+    click(browser, first.find_element(By.XPATH, './/button[contains(@id, "worklist-dismiss")]'))
+    wait_until(browser, lambda d: d.find_element(By.ID, "worklist-dismiss-confirm").is_displayed(), "the dismiss dialog")
+    assert browser.find_element(By.ID, "worklist-dismiss-title").text == title
+    assert not browser.find_element(By.ID, "worklist-dismiss-confirm").is_enabled(), "a reason is required"
+    pick_option(browser, "worklist-dismiss-reason", "Content outdated")
+    browser.find_element(By.ID, "worklist-dismiss-text").send_keys("superseded by the 2026 label")
+    confirm = wait_until(browser, lambda d: d.find_element(By.ID, "worklist-dismiss-confirm") if d.find_element(
+        By.ID, "worklist-dismiss-confirm").is_enabled() else None, "the Dismiss button to enable")
+    screenshot(browser, "feedback-04-worklist-dismiss-dialog")
+    click(browser, confirm)
+    wait_until(browser, lambda d: "Dismissed" in d.find_element(By.ID, "worklist-toast").text, "the confirmation")
+    wait_until(browser, lambda d: (title, hcp_id) not in suggested(d), "the dismissed action to leave the list")
+    stored = Store(trained_settings.database_url).query(
+        "SELECT reason FROM feedback WHERE hcp_id = ? AND action = 'dismiss'", [hcp_id])
+    assert "Content outdated: superseded by the 2026 label" in list(stored["reason"])
+    screenshot(browser, "feedback-05-worklist-after-dismiss")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from dash import dcc, html
 
-from components.actions import action_card, notes_block, shared_notes
+from components.actions import action_card, answer_message, notes_block, shared_notes
 from components.hcp import consent_badges, feedback_list
 from components.tables import npi_link, simple_table, sort_from_model
 from engine.config import CHANNELS, Settings
@@ -161,6 +161,8 @@ def test_models_page_compares_the_served_model_with_the_best_other(pages):
     assert pages.model_performance.served_against_best_other({"hybrid": {}}) == ""
 
 
-def test_feedback_message_quotes_the_title_as_text(pages):
-    message = pages.hcp_360.feedback_message("dismiss", "<script>x</script>")
-    assert message.startswith("Dismissed “<script>x</script>”")
+def test_the_answer_message_says_what_happens_and_quotes_the_title_last():
+    assert answer_message("dismiss", "<script>x</script>") == "Dismissed, the reason was recorded: “<script>x</script>”"
+    assert answer_message("accept", "Trial results.", "2024-08-30") == "Accepted, planned for 30 Aug 2024: “Trial results.”"
+    assert answer_message("accept", "Trial results.") == "Accepted, planned for today: “Trial results.”"
+    assert answer_message("snooze", "A") == "Snoozed, suggested again later: “A”"

@@ -121,6 +121,9 @@ def test_every_callback_of_a_page_carries_the_roles_the_page_declares(app):
         seen.setdefault(module, set()).add(callback_roles(callback))
     assert {m: seen[m] for m in expected} == {m: {roles} for m, roles in expected.items()}
     assert seen["pages.worklist"] == {None} and seen["webapp.layout"] == {None}
+    # the dismiss dialog's callbacks, registered by components.dismiss, carry the roles of their page
+    dialog = {c["callback"].__module__ for key, c in app.callback_map.items() if "-dismiss-confirm.disabled" in key}
+    assert dialog == {"pages.worklist", "pages.hcp_360"}
 
 
 def test_a_page_declaring_an_unknown_role_stops_the_start(app, monkeypatch):

@@ -1,0 +1,132 @@
+"""The dismiss dialog the worklist and HCP 360 share, driven as the browser drives it: a signed-in MSL's
+POSTs to /_dash-update-component, answered by the real service on a copy of the tiny world."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from components.dismiss import DISMISS_REASONS, MAX_DETAILS_CHARS, dismissal
+from engine.data.store import Store
+from engine.service import NBAService
+from tests.fixtures.web import sign_in, write_users_file
+from tests.unit.test_service import V1, copy_settings
+from tests.unit.test_service_fakes import table_bundle
+from webapp import create_app
+from webapp.inputs import InvalidInput
+
+
+@pytest.fixture(scope="module")
+def msl(world_settings, tmp_path_factory):
+    """(client signed in as an MSL, the app's callback declarations, the service, three worklist items)."""
+    tmp = tmp_path_factory.mktemp("dismiss")
+    settings = copy_settings(world_settings, tmp)
+    table_bundle(settings, seed=1, version=V1)
+    service = NBAService.from_settings(settings, check_every_s=0)
+    app = create_app(settings.with_(users_file=write_users_file(tmp / "users.json")), environ={}, service=service)
+    client = app.server.test_client()
+    sign_in(client, "msl")
+    items = [{k: a[k] for k in ("hcp_id", "content_id", "channel", "title")}
+             for a in service.worklist("West")["actions"][:3]]
+    assert len(items) == 3
+    yield client, client.get("/_dash-dependencies").get_json(), service, items
+    service.close()
+
+
+def post(client, deps, output_id: str, values: dict, changed: str):
+    """POST the callback writing ``output_id``; ``values`` maps ``"id.property"`` to a value, and the
+    ``type`` of a pattern-matching (ALL) input to ``{card index: value}``, one entry per card."""
+    spec = next(d for d in deps if f"{output_id}." in d["output"])
+    outputs = [dict(zip(("id", "property"), part.split("@")[0].rsplit(".", 1)))
+               for part in spec["output"].strip(".").split("...")]
+
+    def sent(item):
+        if not item["id"].startswith("{"):
+            return {"id": item["id"], "property": item["property"], "value": values.get(f'{item["id"]}.{item["property"]}')}
+        kind = json.loads(item["id"])["type"]
+        return [{"id": {"index": i, "type": kind}, "property": item["property"], "value": v}
+                for i, v in values.get(kind, {}).items()]
+
+    return client.post("/_dash-update-component", json={
+        "output": spec["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
+        "inputs": [sent(i) for i in spec["inputs"]], "state": [sent(s) for s in spec["state"]],
+        "changedPropIds": [changed]})
+
+
+def card(kind: str, position) -> str:
+    return json.dumps({"index": position, "type": kind}, separators=(",", ":")) + ".n_clicks"
+
+
+def stored_reasons(service, hcp_id: str) -> list[str]:
+    rows = Store(service.settings.database_url).query(
+        "SELECT reason FROM feedback WHERE hcp_id = ? AND action = 'dismiss'", [hcp_id])
+    return list(rows["reason"])
+
+
+def test_a_worklist_card_opens_the_dialog_on_its_item_and_cancel_closes_it(msl):
+    client, deps, _, items = msl
+    response = post(client, deps, "worklist-pending", {"worklist-dismiss": {0: None, 1: 1, 2: None}, "worklist-items.data": items},
+                    card("worklist-dismiss", 1))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    out = response.get_json()["response"]
+    assert out["worklist-dismiss-modal"] == {"is_open": True} and out["worklist-pending"] == {"data": 1}
+    assert out["worklist-dismiss-title"] == {"children": items[1]["title"]}
+    assert out["worklist-dismiss-reason"] == {"value": None} and out["worklist-dismiss-text"] == {"value": ""}
+
+    closed = post(client, deps, "worklist-pending", {"worklist-dismiss-cancel.n_clicks": 1, "worklist-items.data": items},
+                  "worklist-dismiss-cancel.n_clicks").get_json()["response"]
+    assert closed == {"worklist-dismiss-modal": {"is_open": False}, "worklist-pending": {"data": None}}
+
+    need = post(client, deps, "worklist-dismiss-confirm", {"worklist-dismiss-reason.value": DISMISS_REASONS[3]},
+                "worklist-dismiss-reason.value").get_json()["response"]
+    assert need == {"worklist-dismiss-confirm": {"disabled": False}}
+
+
+def test_the_worklist_stores_the_reason_with_its_details_once_confirmed(msl):
+    client, deps, service, items = msl
+    before = stored_reasons(service, items[2]["hcp_id"])
+    response = post(client, deps, "worklist-toast", {
+        "worklist-dismiss-confirm.n_clicks": 1, "worklist-items.data": items, "worklist-pending.data": 2,
+        "worklist-dismiss-reason.value": "Timing not right", "worklist-dismiss-text.value": "after the <b>congress</b>",
+        "worklist-answered.data": 0}, "worklist-dismiss-confirm.n_clicks")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    out = response.get_json()["response"]
+    assert out["worklist-toast"] == {"children": f"Dismissed, the reason was recorded: “{items[2]['title']}”",
+                                     "is_open": True, "icon": "success"}
+    assert out["worklist-answered"] == {"data": 1}
+    assert out["worklist-dismiss-modal"] == {"is_open": False}
+    assert stored_reasons(service, items[2]["hcp_id"]) == before + ["Timing not right: after the <b>congress</b>"]
+
+
+@pytest.mark.parametrize("values, changed, error", [
+    ({"worklist-dismiss-confirm.n_clicks": 1, "worklist-pending.data": 0, "worklist-dismiss-reason.value": "Because"},
+     "worklist-dismiss-confirm.n_clicks", "worklist-dismiss-reason.value: not one of the offered reasons"),
+    ({"worklist-dismiss-confirm.n_clicks": 1, "worklist-pending.data": 3, "worklist-dismiss-reason.value": "Other"},
+     "worklist-dismiss-confirm.n_clicks", "worklist-pending.data: expected a position from 0 to 2"),
+    ({"worklist-dismiss-confirm.n_clicks": 1, "worklist-pending.data": 0, "worklist-dismiss-reason.value": "Other",
+      "worklist-dismiss-text.value": "x" * (MAX_DETAILS_CHARS + 1)},
+     "worklist-dismiss-confirm.n_clicks", f"worklist-dismiss-text.value: text longer than {MAX_DETAILS_CHARS} characters ({MAX_DETAILS_CHARS + 1})"),
+    ({"worklist-accept": {"0": None, "1": 1}}, card("worklist-accept", "1"), "worklist-accept.index: expected a position from 0 to 2"),
+])
+def test_the_worklist_refuses_what_it_did_not_offer_and_stores_nothing(msl, values, changed, error):
+    client, deps, service, items = msl
+    count = Store(service.settings.database_url).count("feedback")
+    response = post(client, deps, "worklist-toast", {"worklist-items.data": items, **values}, changed)
+    assert response.status_code == 400 and response.get_json() == {"error": error}
+    assert Store(service.settings.database_url).count("feedback") == count
+
+
+def test_hcp_360_uses_the_same_dialog_under_its_own_ids(msl):
+    client, deps, _, items = msl
+    mine = [{k: i[k] for k in ("content_id", "channel", "title")} for i in items]
+    out = post(client, deps, "hcp360-pending", {"hcp360-dismiss": {0: 1}, "hcp360-items.data": mine},
+               card("hcp360-dismiss", 0)).get_json()["response"]
+    assert out["hcp360-pending"] == {"data": 0} and out["hcp360-dismiss-title"] == {"children": mine[0]["title"]}
+
+
+def test_dismissal_is_the_position_and_the_stored_reason_or_none_until_both_are_there():
+    assert dismissal("p", None, "Other", "", 3) is None and dismissal("p", 1, None, "", 3) is None
+    assert dismissal("p", 1, "Other", "", 3) == (1, "Other")
+    assert dismissal("p", 2, "Content outdated", "2023 data", 3) == (2, "Content outdated: 2023 data")
+    with pytest.raises(InvalidInput, match="p-pending.data: expected a position from 0 to 2"):
+        dismissal("p", True, "Other", "", 3)
