@@ -74,7 +74,11 @@ def dismiss_callbacks(page: str, prefix: str, item_keys: tuple[str, ...]) -> Non
             return no_update, no_update, no_update, no_update, no_update  # buttons just rendered, not clicked
         items = records(items, f"{prefix}-items.data", item_keys)
         position = index(trigger["index"], len(items), f"{prefix}-dismiss.index")
-        return True, position, items[position].get("title") or items[position]["content_id"], None, ""
+        item = items[position]
+        what = [html.Div(item.get("title") or item["content_id"])]
+        if item.get("hcp_name"):  # the worklist's actions are for many HCPs: say whose it is
+            what.append(html.Div(f"For {item['hcp_name']}", className="text-muted small fw-normal mt-1"))
+        return True, position, what, None, ""
 
     def need_reason(reason):
         return not reason

@@ -56,8 +56,8 @@ def usage_text(work: dict) -> str:
 def worklist_body(work: dict, shown: int = CARDS_PER_PAGE) -> tuple[list, list[dict]]:
     """(the page's cards, the first ``shown`` suggestions; what each button stands for)."""
     actions = work["actions"][:shown]
-    items = [{"hcp_id": a["hcp_id"], "content_id": a["content_id"], "channel": a["channel"], "title": a.get("title")}
-             for a in actions]
+    items = [{"hcp_id": a["hcp_id"], "content_id": a["content_id"], "channel": a["channel"], "title": a.get("title"),
+              "hcp_name": a.get("name")} for a in actions]
     cards = [action_card(a, i, "worklist", number=a["rank"], hcp=hcp_line(a), snooze=True)
              for i, a in enumerate(actions)]
     accepted = [action_card(a, f"accepted-{i}", "worklist", hcp=hcp_line(a), state="Accepted · planned for today")

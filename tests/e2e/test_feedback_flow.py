@@ -131,9 +131,11 @@ def test_an_msl_dismisses_a_worklist_action_with_a_reason_and_it_leaves_the_list
 
     title, hcp_id = wait_until(browser, suggested, "the suggested actions")[0]
     first = browser.find_element(By.CSS_SELECTOR, "#worklist-actions .action-card")
+    name = first.find_element(By.CSS_SELECTOR, 'a[href^="/hcp/"]').text
     click(browser, first.find_element(By.XPATH, './/button[contains(@id, "worklist-dismiss")]'))
-    wait_until(browser, lambda d: d.find_element(By.ID, "worklist-dismiss-confirm").is_displayed(), "the dismiss dialog")
-    assert browser.find_element(By.ID, "worklist-dismiss-title").text == title
+    wait_until(browser, lambda d: d.find_element(By.ID, "worklist-dismiss-confirm").is_displayed(),
+               "the dismiss dialog")
+    assert browser.find_element(By.ID, "worklist-dismiss-title").text.splitlines() == [title, f"For {name}"]
     assert not browser.find_element(By.ID, "worklist-dismiss-confirm").is_enabled(), "a reason is required"
     pick_option(browser, "worklist-dismiss-reason", "Content outdated")
     browser.find_element(By.ID, "worklist-dismiss-text").send_keys("superseded by the 2026 label")

@@ -26,8 +26,8 @@ def msl(world_settings, tmp_path_factory):
     app = create_app(settings.with_(users_file=write_users_file(tmp / "users.json")), environ={}, service=service)
     client = app.server.test_client()
     sign_in(client, "msl")
-    items = [{k: a[k] for k in ("hcp_id", "content_id", "channel", "title")}
-             for a in service.worklist("West")["actions"][:3]]
+    items = [{"hcp_id": a["hcp_id"], "content_id": a["content_id"], "channel": a["channel"], "title": a["title"],
+              "hcp_name": a["name"]} for a in service.worklist("West")["actions"][:3]]
     assert len(items) == 3
     yield client, client.get("/_dash-dependencies").get_json(), service, items
     service.close()
@@ -42,7 +42,8 @@ def post(client, deps, output_id: str, values: dict, changed: str):
 
     def sent(item):
         if not item["id"].startswith("{"):
-            return {"id": item["id"], "property": item["property"], "value": values.get(f'{item["id"]}.{item["property"]}')}
+            key = f'{item["id"]}.{item["property"]}'
+            return {"id": item["id"], "property": item["property"], "value": values.get(key)}
         kind = json.loads(item["id"])["type"]
         return [{"id": {"index": i, "type": kind}, "property": item["property"], "value": v}
                 for i, v in values.get(kind, {}).items()]
@@ -51,6 +52,11 @@ def post(client, deps, output_id: str, values: dict, changed: str):
         "output": spec["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
         "inputs": [sent(i) for i in spec["inputs"]], "state": [sent(s) for s in spec["state"]],
         "changedPropIds": [changed]})
+
+
+def shown(children) -> list[str]:
+    """The texts of the components a callback returned, as the browser receives them."""
+    return [c["props"]["children"] for c in children]
 
 
 def card(kind: str, position) -> str:
@@ -65,15 +71,17 @@ def stored_reasons(service, hcp_id: str) -> list[str]:
 
 def test_a_worklist_card_opens_the_dialog_on_its_item_and_cancel_closes_it(msl):
     client, deps, _, items = msl
-    response = post(client, deps, "worklist-pending", {"worklist-dismiss": {0: None, 1: 1, 2: None}, "worklist-items.data": items},
+    response = post(client, deps, "worklist-pending",
+                    {"worklist-dismiss": {0: None, 1: 1, 2: None}, "worklist-items.data": items},
                     card("worklist-dismiss", 1))
     assert response.status_code == 200, response.get_data(as_text=True)
     out = response.get_json()["response"]
     assert out["worklist-dismiss-modal"] == {"is_open": True} and out["worklist-pending"] == {"data": 1}
-    assert out["worklist-dismiss-title"] == {"children": items[1]["title"]}
+    assert shown(out["worklist-dismiss-title"]["children"]) == [items[1]["title"], f"For {items[1]['hcp_name']}"]
     assert out["worklist-dismiss-reason"] == {"value": None} and out["worklist-dismiss-text"] == {"value": ""}
 
-    closed = post(client, deps, "worklist-pending", {"worklist-dismiss-cancel.n_clicks": 1, "worklist-items.data": items},
+    closed = post(client, deps, "worklist-pending",
+                  {"worklist-dismiss-cancel.n_clicks": 1, "worklist-items.data": items},
                   "worklist-dismiss-cancel.n_clicks").get_json()["response"]
     assert closed == {"worklist-dismiss-modal": {"is_open": False}, "worklist-pending": {"data": None}}
 
@@ -98,6 +106,23 @@ def test_the_worklist_stores_the_reason_with_its_details_once_confirmed(msl):
     assert stored_reasons(service, items[2]["hcp_id"]) == before + ["Timing not right: after the <b>congress</b>"]
 
 
+@pytest.mark.parametrize("kind, position, said", [("worklist-accept", 0, "Accepted, planned for today"),
+                                                   ("worklist-snooze", 1, "Snoozed, suggested again later")])
+def test_accept_and_snooze_store_one_answer_for_the_card_clicked(msl, kind, position, said):
+    client, deps, service, items = msl
+    clicks = {i: (1 if i == position else None) for i in range(len(items))}
+    response = post(client, deps, "worklist-toast", {kind: clicks, "worklist-items.data": items,
+                                                     "worklist-answered.data": 4}, card(kind, position))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    out = response.get_json()["response"]
+    assert out["worklist-toast"]["children"] == f"{said}: “{items[position]['title']}”"
+    assert out["worklist-answered"] == {"data": 5}
+    item = items[position]
+    rows = Store(service.settings.database_url).query(
+        "SELECT action, channel FROM feedback WHERE hcp_id = ? AND content_id = ?", [item["hcp_id"], item["content_id"]])
+    assert rows.to_dict("records") == [{"action": kind.split("-")[1], "channel": item["channel"]}]
+
+
 @pytest.mark.parametrize("values, changed, error", [
     ({"worklist-dismiss-confirm.n_clicks": 1, "worklist-pending.data": 0, "worklist-dismiss-reason.value": "Because"},
      "worklist-dismiss-confirm.n_clicks", "worklist-dismiss-reason.value: not one of the offered reasons"),
@@ -105,8 +130,10 @@ def test_the_worklist_stores_the_reason_with_its_details_once_confirmed(msl):
      "worklist-dismiss-confirm.n_clicks", "worklist-pending.data: expected a position from 0 to 2"),
     ({"worklist-dismiss-confirm.n_clicks": 1, "worklist-pending.data": 0, "worklist-dismiss-reason.value": "Other",
       "worklist-dismiss-text.value": "x" * (MAX_DETAILS_CHARS + 1)},
-     "worklist-dismiss-confirm.n_clicks", f"worklist-dismiss-text.value: text longer than {MAX_DETAILS_CHARS} characters ({MAX_DETAILS_CHARS + 1})"),
-    ({"worklist-accept": {"0": None, "1": 1}}, card("worklist-accept", "1"), "worklist-accept.index: expected a position from 0 to 2"),
+     "worklist-dismiss-confirm.n_clicks",
+     f"worklist-dismiss-text.value: text longer than {MAX_DETAILS_CHARS} characters ({MAX_DETAILS_CHARS + 1})"),
+    ({"worklist-accept": {"0": None, "1": 1}}, card("worklist-accept", "1"),  # a position sent as text
+     "worklist-accept.index: expected a position from 0 to 2"),
 ])
 def test_the_worklist_refuses_what_it_did_not_offer_and_stores_nothing(msl, values, changed, error):
     client, deps, service, items = msl
@@ -118,10 +145,10 @@ def test_the_worklist_refuses_what_it_did_not_offer_and_stores_nothing(msl, valu
 
 def test_hcp_360_uses_the_same_dialog_under_its_own_ids(msl):
     client, deps, _, items = msl
-    mine = [{k: i[k] for k in ("content_id", "channel", "title")} for i in items]
+    mine = [{k: i[k] for k in ("content_id", "channel", "title")} for i in items]  # one HCP's: no name to say
     out = post(client, deps, "hcp360-pending", {"hcp360-dismiss": {0: 1}, "hcp360-items.data": mine},
                card("hcp360-dismiss", 0)).get_json()["response"]
-    assert out["hcp360-pending"] == {"data": 0} and out["hcp360-dismiss-title"] == {"children": mine[0]["title"]}
+    assert out["hcp360-pending"] == {"data": 0} and shown(out["hcp360-dismiss-title"]["children"]) == [mine[0]["title"]]
 
 
 def test_dismissal_is_the_position_and_the_stored_reason_or_none_until_both_are_there():
