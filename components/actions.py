@@ -3,7 +3,8 @@
 One card per action: what to send (the title, a link to the content's page, at most three lines),
 through which channel, one percentage with what it means, the reasons, and the answer buttons.
 Rule notes that hold for the HCP (an opted-out channel, a reached cap) are said once above the
-cards, not on every card. All data and user text is rendered as plain text.
+cards, not on every card; a cheaper channel chosen for its cost is said on its own card. All data
+and user text is rendered as plain text.
 """
 from __future__ import annotations
 
@@ -50,11 +51,13 @@ def answer_buttons(id_prefix: str, key: str, snooze: bool = False) -> html.Div:
     return html.Div(buttons, className="d-flex flex-wrap gap-2")
 
 
-def answer_message(action: str, title: str, planned_for: str | None = None) -> str:
-    """What the toast says once an answer is stored; the title comes last, quoted as text (a title
-    that ends in a full stop gets no second one)."""
-    said = {"accept": f"Accepted, planned for {day(planned_for) if planned_for else 'today'}",
-            "snooze": "Snoozed, suggested again later", "dismiss": "Dismissed, the reason was recorded"}[action]
+def answer_message(answer: dict, title: str) -> str:
+    """What the toast says once an answer is stored: what happens to the item and until when (the
+    item's state as the service returns it, so the dates are the service's rules), then the title,
+    last and quoted as text (a title that ends in a full stop gets no second one)."""
+    said = {"accept": f"Accepted, planned for {day(answer.get('planned_for'))}",
+            "snooze": f"Snoozed until {day(answer.get('rests_until'))}",
+            "dismiss": f"Dismissed until {day(answer.get('rests_until'))}, the reason was recorded"}[answer["action"]]
     return f"{said}: “{title}”"
 
 
@@ -64,7 +67,8 @@ def action_card(action: dict, key: str, id_prefix: str, number: int | str | None
 
     Parameters
     ----------
-    action : content_id, title, channel; optional engagement_probability, reasons, date.
+    action : content_id, title, channel; optional engagement_probability, reasons, date, cost_note
+        (why a cheaper channel than the most engaging one: said on its card, being about this item).
     key : the ``index`` of its buttons (the page keeps what it stands for).
     hcp : a component naming the HCP (worklist), or None (HCP 360: the page is the HCP's).
     state : an answer already given ("Accepted · planned 02 Dec"): shown instead of the buttons.
@@ -82,6 +86,8 @@ def action_card(action: dict, key: str, id_prefix: str, number: int | str | None
         html.Div(hcp, className="action-hcp mb-1") if hcp is not None else None,
         html.Div([h for h in head if h is not None], className="d-flex align-items-start mb-2"),
         html.Div(facts, className="d-flex flex-wrap align-items-center gap-1 mb-2"),
+        html.Div(action["cost_note"], className="action-cost small text-muted mb-2") if action.get("cost_note")
+        else None,
         html.Ul([html.Li(r, className="fw-semibold" if i == 0 else None) for i, r in enumerate(reasons[:3])],
                 className="action-reasons small mb-2 ps-3") if reasons else None,
         html.Div(state, className="action-state small text-success fw-semibold") if state

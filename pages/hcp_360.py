@@ -145,14 +145,14 @@ def send_feedback(_accepts, _confirm, hcp_id, items, pending, reason, details, d
     item = items[position]
     planned_for = (text(item.get("date"), "hcp360-items.data", 10) or None) if action == "accept" else None
     try:
-        nba.service.record_feedback(hcp_id, item["content_id"], item["channel"], action, full_reason, user.name,
-                                    planned_for=planned_for)
+        stored = nba.service.record_feedback(hcp_id, item["content_id"], item["channel"], action, full_reason,
+                                             user.name, planned_for=planned_for)
     except Exception as exc:  # noqa: BLE001 - the user must know it was not saved
-        return f"Feedback not saved: {exc}", True, "danger", no_update, no_update, False
+        return f"Not saved: {exc}", True, "danger", no_update, no_update, False
     # the same item may be listed twice (today's action and plan step 1): both are answered
     same = {k for k, other in enumerate(items)
             if (other["content_id"], other["channel"]) == (item["content_id"], item["channel"])}
-    return (answer_message(action, item.get("title") or item["content_id"], planned_for), True, "success",
+    return (answer_message(stored, item.get("title") or item["content_id"]), True, "success",
             sorted(set(done) | same), feedback_list(nba.service.feedback_items(hcp_id)), False)
 
 

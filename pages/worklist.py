@@ -172,12 +172,12 @@ def answer(_accepts, _snoozes, _confirm, items, pending, reason, details, answer
         return no_update, no_update, no_update, no_update, no_update
     item = items[position]
     try:
-        nba.service.record_feedback(item["hcp_id"], item["content_id"], item["channel"], action, full_reason,
-                                    user.name)
+        stored = nba.service.record_feedback(item["hcp_id"], item["content_id"], item["channel"], action, full_reason,
+                                             user.name)
     except Exception as exc:  # noqa: BLE001 - the user must know it was not saved
         return f"Not saved: {exc}", True, "danger", no_update, False
     title = item.get("title") or item["content_id"]
-    return answer_message(action, title), True, "success", int(answered or 0) + 1, False
+    return answer_message(stored, title), True, "success", int(answered or 0) + 1, False
 
 
 @dash.callback(Output("worklist-download", "data"), Input("worklist-export", "n_clicks"),

@@ -258,9 +258,8 @@ class RuleBook:
 
     def cost_note(self, chosen: int, preferred: int, chosen_p: float, preferred_p: float) -> str:
         """Why a cheaper channel won over the more engaging ``preferred`` one."""
-        return (f"{channel_label(CHANNELS[chosen])} instead of {channel_label(CHANNELS[preferred]).lower()}: "
-                f"{preferred_p:.0%} vs {chosen_p:.0%} engagement does not pay for the "
-                f"{channel_label(CHANNELS[preferred]).lower()}'s cost")
+        return (f"{channel_label(CHANNELS[preferred])} would engage {preferred_p:.0%} vs {chosen_p:.0%} by "
+                f"{channel_label(CHANNELS[chosen]).lower()}: not worth its higher cost")
 
     def summary(self, hcp: int) -> dict:
         """The rules' state for one HCP: each channel's status and what each rule excludes."""

@@ -71,7 +71,10 @@ class Recommendations:
         -------
         list of dict: rank, content_id, title, channel, channel_probabilities {channel: p},
         engagement_probability, score (the value: engagement minus λ·cost), reasons [str],
-        rule_notes [str], version. Rank 1 is step 1 of :meth:`plan`.
+        rule_notes [str] (why the most engaging channel is closed: a rule about the HCP, such as an
+        opt-out or a cap), cost_note (str or None: the most engaging channel is open but does not pay
+        for its cost, so a cheaper one was chosen; about this item), version. Rank 1 is step 1 of
+        :meth:`plan`.
 
         Raises
         ------
@@ -101,13 +104,14 @@ class Recommendations:
         rows = []
         for rank, (item, channel) in enumerate(zip(items.tolist(), chosen.tolist()), start=1):
             preferred = int(ruled.preferred[0, item])
-            notes = []
+            note = cost = None
             if preferred != channel:
                 note = serving.rules.channel_block_note(idx, preferred, int(planned_now[preferred]))
                 if note is None and channels is not None and CHANNELS[preferred] not in channels:
                     note = f"{channel_label(CHANNELS[preferred])} not requested; using {channel_label(CHANNELS[channel])}"
-                notes.append(note or serving.rules.cost_note(channel, preferred, engagement[item, channel],
-                                                             engagement[item, preferred]))
+                if note is None:
+                    cost = serving.rules.cost_note(channel, preferred, engagement[item, channel],
+                                                   engagement[item, preferred])
             shares = ruled.channel_probabilities[0, item]
             rows.append({
                 "rank": rank,
@@ -118,7 +122,8 @@ class Recommendations:
                 "engagement_probability": float(ruled.engagement[0, item]),
                 "score": float(ruled.score[0, item]),
                 "reasons": reasons[rank - 1],
-                "rule_notes": notes,
+                "rule_notes": [note] if note else [],
+                "cost_note": cost,
                 "version": serving.version,
             })
         return rows
@@ -129,9 +134,10 @@ class Recommendations:
         Returns
         -------
         dict: hcp_id, as_of, horizon_days, version, ``steps`` [{step, date, day, content_id, title,
-        channel, engagement_probability, value, reasons, rule_notes}] (step 1 is today's top
-        recommendation, later dates from the LSTM's gaps) and ``accepted`` [{date, content_id, title,
-        channel}]: touches already accepted, planned from the as-of day on (they count toward caps).
+        channel, engagement_probability, value, reasons, rule_notes, cost_note}] (notes as in
+        :meth:`recommend`; step 1 is today's top recommendation, later dates from the LSTM's gaps)
+        and ``accepted`` [{date, content_id, title, channel}]: touches already accepted, planned from
+        the as-of day on (they count toward caps).
 
         Raises
         ------
@@ -162,17 +168,19 @@ class Recommendations:
         for s, (item, channel) in enumerate(zip(items.tolist(), chosen.tolist())):
             day = int(batch.day[0, s])
             preferred = int(batch.preferred[0, s])
-            notes = []
+            note = cost = None
             if preferred != channel:
                 # worth more, yet not chosen: a dated rule (a cap) closed it that day
                 closed = rules.day_note(preferred) if values[item, preferred] > batch.value[0, s] else None
-                notes.append(rules.channel_block_note(idx, preferred, standing_only=True) or closed
-                             or rules.cost_note(channel, preferred, engagement[item, channel], engagement[item, preferred]))
+                note = rules.channel_block_note(idx, preferred, standing_only=True) or closed
+                if note is None:
+                    cost = rules.cost_note(channel, preferred, engagement[item, channel], engagement[item, preferred])
             steps.append({
                 "step": s + 1, "date": (day0 + pd.Timedelta(days=day)).date().isoformat(), "day": day,
                 "content_id": str(serving.content_ids[item]), "title": str(serving.titles[item]),
                 "channel": CHANNELS[channel], "engagement_probability": float(batch.engagement[0, s]),
-                "value": float(batch.value[0, s]), "reasons": reasons[s], "rule_notes": notes,
+                "value": float(batch.value[0, s]), "reasons": reasons[s], "rule_notes": [note] if note else [],
+                "cost_note": cost,
             })
         accepted = sorted((r for r in live.feedback.for_hcp(serving.hcp_ids[idx])
                            if r["action"] == "accept" and r["planned_at"] is not None

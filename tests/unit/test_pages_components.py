@@ -65,6 +65,9 @@ def test_an_action_card_shows_one_percentage_reasons_and_answers_as_text():
     assert "Snooze" in snoozable
     answered = texts(action_card(_rec(), 0, "hcp360", state="Accepted · planned for today"))
     assert "Accepted · planned for today" in answered and "Accept" not in answered
+    cost = "In person would engage 60% vs 42% by webinar: not worth its higher cost"
+    assert cost in texts(action_card({**_rec(), "cost_note": cost}, 0, "hcp360"))  # about this item: on its card
+    assert cost not in strings and shared_notes([{**_rec(), "cost_note": cost}]) == ["email: contact cap reached"]
 
 
 def test_rule_notes_are_said_once_per_hcp():
@@ -161,8 +164,10 @@ def test_models_page_compares_the_served_model_with_the_best_other(pages):
     assert pages.model_performance.served_against_best_other({"hybrid": {}}) == ""
 
 
-def test_the_answer_message_says_what_happens_and_quotes_the_title_last():
-    assert answer_message("dismiss", "<script>x</script>") == "Dismissed, the reason was recorded: “<script>x</script>”"
-    assert answer_message("accept", "Trial results.", "2024-08-30") == "Accepted, planned for 30 Aug 2024: “Trial results.”"
-    assert answer_message("accept", "Trial results.") == "Accepted, planned for today: “Trial results.”"
-    assert answer_message("snooze", "A") == "Snoozed, suggested again later: “A”"
+def test_the_answer_message_says_what_happens_until_when_and_quotes_the_title_last():
+    rests = {"rests_until": "2024-08-30"}
+    assert answer_message({"action": "dismiss", **rests}, "<script>x</script>") == \
+        "Dismissed until 30 Aug 2024, the reason was recorded: “<script>x</script>”"
+    assert answer_message({"action": "accept", "planned_for": "2024-08-23", "rests_until": None}, "Trial results.") \
+        == "Accepted, planned for 23 Aug 2024: “Trial results.”"
+    assert answer_message({"action": "snooze", **rests}, "A") == "Snoozed until 30 Aug 2024: “A”"

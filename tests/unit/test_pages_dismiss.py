@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from components.dismiss import DISMISS_REASONS, MAX_DETAILS_CHARS, dismissal
+from components.formats import day
 from engine.data.store import Store
 from engine.service import NBAService
 from tests.fixtures.web import sign_in, write_users_file
@@ -99,17 +101,20 @@ def test_the_worklist_stores_the_reason_with_its_details_once_confirmed(msl):
         "worklist-answered.data": 0}, "worklist-dismiss-confirm.n_clicks")
     assert response.status_code == 200, response.get_data(as_text=True)
     out = response.get_json()["response"]
-    assert out["worklist-toast"] == {"children": f"Dismissed, the reason was recorded: “{items[2]['title']}”",
-                                     "is_open": True, "icon": "success"}
+    until = day(pd.Timestamp(service.as_of()) + pd.Timedelta(days=service.settings.dismiss_days))
+    said = f"Dismissed until {until}, the reason was recorded: “{items[2]['title']}”"
+    assert out["worklist-toast"] == {"children": said, "is_open": True, "icon": "success"}
     assert out["worklist-answered"] == {"data": 1}
     assert out["worklist-dismiss-modal"] == {"is_open": False}
     assert stored_reasons(service, items[2]["hcp_id"]) == before + ["Timing not right: after the <b>congress</b>"]
 
 
-@pytest.mark.parametrize("kind, position, said", [("worklist-accept", 0, "Accepted, planned for today"),
-                                                   ("worklist-snooze", 1, "Snoozed, suggested again later")])
+@pytest.mark.parametrize("kind, position, said", [("worklist-accept", 0, "Accepted, planned for {today}"),
+                                                   ("worklist-snooze", 1, "Snoozed until {week_on}")])
 def test_accept_and_snooze_store_one_answer_for_the_card_clicked(msl, kind, position, said):
     client, deps, service, items = msl
+    today = pd.Timestamp(service.as_of())
+    said = said.format(today=day(today), week_on=day(today + pd.Timedelta(days=service.settings.snooze_days)))
     clicks = {i: (1 if i == position else None) for i in range(len(items))}
     response = post(client, deps, "worklist-toast", {kind: clicks, "worklist-items.data": items,
                                                      "worklist-answered.data": 4}, card(kind, position))
@@ -119,7 +124,8 @@ def test_accept_and_snooze_store_one_answer_for_the_card_clicked(msl, kind, posi
     assert out["worklist-answered"] == {"data": 5}
     item = items[position]
     rows = Store(service.settings.database_url).query(
-        "SELECT action, channel FROM feedback WHERE hcp_id = ? AND content_id = ?", [item["hcp_id"], item["content_id"]])
+        "SELECT action, channel FROM feedback WHERE hcp_id = ? AND content_id = ?",
+        [item["hcp_id"], item["content_id"]])
     assert rows.to_dict("records") == [{"action": kind.split("-")[1], "channel": item["channel"]}]
 
 

@@ -245,6 +245,27 @@ def test_opted_out_channel_is_never_recommended(world_settings, tmp_path):
     assert not ((batch["hcp_id"].isin(set(opted_out))) & (batch["channel"] == "webinar")).any()
 
 
+def test_a_cheaper_channel_chosen_for_its_cost_is_said_on_the_item_not_as_an_hcp_rule(world_settings,
+                                                                                     tmp_path):
+    uncapped = {c: 1000 for c in CHANNELS}
+    settings = copy_settings(world_settings, tmp_path, contact_caps=uncapped)
+    engagement = _engagement_preferring(settings, "in_person", value=0.60)  # the most engaging, 0.10 dearer
+    engagement[:, :, CHANNELS.index("email")] = 0.55  # than email: email's value 0.55 beats 0.60 - 0.10
+    table_bundle(settings, engagement=engagement, version=V1)
+    svc = NBAService.from_settings(settings)
+    hcps, _, _ = frames(settings)
+    both = hcps.loc[hcps["consent_email"].astype(bool) & hcps["consent_in_person"].astype(bool), "hcp_id"].head(5)
+    no_visits = hcps.loc[hcps["consent_email"].astype(bool) & ~hcps["consent_in_person"].astype(bool), "hcp_id"]
+    assert len(both) and len(no_visits)
+    for hcp_id in both:
+        rows = svc.recommend(hcp_id, n=5) + svc.plan(hcp_id)["steps"][:1]
+        assert {r["channel"] for r in rows} == {"email"} and all(r["rule_notes"] == [] for r in rows)
+        assert {r["cost_note"] for r in rows} == {
+            "In person would engage 60% vs 55% by email: not worth its higher cost"}
+    rows = svc.recommend(no_visits.iloc[0], n=5)
+    assert all(r["rule_notes"] == ["In person excluded: HCP opted out"] and r["cost_note"] is None for r in rows)
+
+
 def test_capped_channel_is_skipped_with_the_reason(world_settings, tmp_path):
     settings = copy_settings(world_settings, tmp_path, contact_caps={**world_settings.contact_caps, "email": 1})
     table_bundle(settings, engagement=_engagement_preferring(settings, "email"), version=V1)
