@@ -113,12 +113,18 @@ def allow_component_class(cls: type) -> type:
     return cls
 
 
-def component_class(name) -> type:
-    """The allowed class a manifest names (raises :class:`BundleError` for any other name)."""
+def allowed_class_name(name) -> str:
+    """``name`` when it names an allowed component class (raises :class:`BundleError` otherwise);
+    nothing is imported."""
     if not isinstance(name, str) or name not in COMPONENT_CLASSES:
         raise BundleError(f"class {str(name)[:200]!r} is not an allowed component class "
                           f"(allowed: {', '.join(sorted(COMPONENT_CLASSES))})")
-    cls = COMPONENT_CLASSES[name]
+    return name
+
+
+def component_class(name) -> type:
+    """The allowed class a manifest names (raises :class:`BundleError` for any other name)."""
+    cls = COMPONENT_CLASSES[allowed_class_name(name)]
     if cls is None:  # one of the engine's own classes, imported by the name fixed above
         module, _, qualname = name.partition(":")
         cls = COMPONENT_CLASSES[name] = getattr(importlib.import_module(module), qualname)
@@ -360,8 +366,9 @@ def _file_problems(path: Path, manifest: dict) -> list[str]:
     return problems
 
 
-def _component_specs(manifest: dict) -> tuple[list[str], dict[str, type]]:
-    """(problems, {name: allowed class}) of the manifest's components; nothing is loaded."""
+def _component_specs(manifest: dict) -> tuple[list[str], dict[str, str]]:
+    """(problems, {name: allowed class name}) of the manifest's components; nothing is imported (a
+    web worker imports the classes of its serving components only: not scipy with the CF model)."""
     specs = manifest["components"]
     if not isinstance(specs, dict):
         return [f"{MANIFEST}: 'components' is not an object"], {}
@@ -372,7 +379,7 @@ def _component_specs(manifest: dict) -> tuple[list[str], dict[str, type]]:
                             f"the folder of that name")
             continue
         try:
-            classes[name] = component_class(spec.get("class"))
+            classes[name] = allowed_class_name(spec.get("class"))
         except BundleError as exc:
             problems.append(f"component {name!r}: {exc}")
     return problems, classes
@@ -433,11 +440,11 @@ def _inspect(path: Path, key: str | None, version: str | None = None,
     if serving_only:
         classes = {name: classes[name] for name in serving_components(manifest)}
     components = {}
-    for name, cls in classes.items():
+    for name, class_name in classes.items():
         try:
-            components[name] = cls.load(path / name)
+            components[name] = component_class(class_name).load(path / name)
         except Exception as exc:
-            problems.append(f"component {name!r} ({_class_name(cls)}) failed to load: {type(exc).__name__}: {exc}")
+            problems.append(f"component {name!r} ({class_name}) failed to load: {type(exc).__name__}: {exc}")
     if "scorer" in components:
         problems += _smoke_problems(components["scorer"])
     return problems, manifest, components

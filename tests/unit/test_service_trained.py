@@ -98,11 +98,11 @@ for path in ("/", f"/hcp/{hcp_id}", "/topics", "/models"):
 assert svc.recommend(hcp_id, n=5, use_cache=False) and svc.forecast(hcp_id, steps=3)
 assert svc.plan(hcp_id)["steps"] and svc.topic_explorer()["topics"]
 print(json.dumps({"version": svc.version,
-                  "loaded": sorted(m for m in ("tensorflow", "keras", "gensim") if m in sys.modules)}))
+                  "loaded": sorted(m for m in ("tensorflow", "keras", "gensim", "scipy.sparse") if m in sys.modules)}))
 """
 
 
-def test_a_web_worker_serves_without_tensorflow_keras_or_gensim(trained_settings, tmp_path):
+def test_a_web_worker_serves_without_tensorflow_keras_gensim_or_scipy_sparse(trained_settings, tmp_path):
     from tests.fixtures.web import HOST_ONLY_VARIABLES, settings_env
 
     settings = trained_settings.with_(cache_dir=tmp_path / "cache", var_dir=tmp_path / "var")
