@@ -51,14 +51,14 @@ def answer_buttons(id_prefix: str, key: str, snooze: bool = False) -> html.Div:
     return html.Div(buttons, className="d-flex flex-wrap gap-2")
 
 
-def answer_message(answer: dict, title: str) -> str:
-    """What the toast says once an answer is stored: what happens to the item and until when (the
-    item's state as the service returns it, so the dates are the service's rules), then the title,
+def answer_message(answer: dict) -> str:
+    """What the toast says once an answer is stored, from the item's state as the service returns it
+    (so the dates are the service's rules): what happens to the item and until when, then its title,
     last and quoted as text (a title that ends in a full stop gets no second one)."""
     said = {"accept": f"Accepted, planned for {day(answer.get('planned_for'))}",
             "snooze": f"Snoozed until {day(answer.get('rests_until'))}",
             "dismiss": f"Dismissed until {day(answer.get('rests_until'))}, the reason was recorded"}[answer["action"]]
-    return f"{said}: “{title}”"
+    return f"{said}: “{answer.get('title') or answer['content_id']}”"
 
 
 def action_card(action: dict, key: str, id_prefix: str, number: int | str | None = None, hcp=None,

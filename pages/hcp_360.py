@@ -152,7 +152,7 @@ def send_feedback(_accepts, _confirm, hcp_id, items, pending, reason, details, d
     # the same item may be listed twice (today's action and plan step 1): both are answered
     same = {k for k, other in enumerate(items)
             if (other["content_id"], other["channel"]) == (item["content_id"], item["channel"])}
-    return (answer_message(stored, item.get("title") or item["content_id"]), True, "success",
+    return (answer_message(stored), True, "success",
             sorted(set(done) | same), feedback_list(nba.service.feedback_items(hcp_id)), False)
 
 

@@ -176,8 +176,7 @@ def answer(_accepts, _snoozes, _confirm, items, pending, reason, details, answer
                                              user.name)
     except Exception as exc:  # noqa: BLE001 - the user must know it was not saved
         return f"Not saved: {exc}", True, "danger", no_update, False
-    title = item.get("title") or item["content_id"]
-    return answer_message(stored, title), True, "success", int(answered or 0) + 1, False
+    return answer_message(stored), True, "success", int(answered or 0) + 1, False
 
 
 @dash.callback(Output("worklist-download", "data"), Input("worklist-export", "n_clicks"),

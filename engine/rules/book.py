@@ -261,6 +261,15 @@ class RuleBook:
         return (f"{channel_label(CHANNELS[preferred])} would engage {preferred_p:.0%} vs {chosen_p:.0%} by "
                 f"{channel_label(CHANNELS[chosen]).lower()}: not worth its higher cost")
 
+    def channel_notes(self, block_note: str | None, chosen: int, preferred: int, engagement: np.ndarray) -> dict:
+        """``rule_notes`` and ``cost_note`` of an item sent by ``chosen`` when ``preferred`` engages most
+        (``engagement``: the item's per channel): the rule that closed ``preferred`` (``block_note``),
+        else why it did not pay for its cost; neither when the two channels are the same."""
+        if chosen == preferred or block_note:
+            return {"rule_notes": [block_note] if block_note else [], "cost_note": None}
+        return {"rule_notes": [],
+                "cost_note": self.cost_note(chosen, preferred, engagement[chosen], engagement[preferred])}
+
     def summary(self, hcp: int) -> dict:
         """The rules' state for one HCP: each channel's status and what each rule excludes."""
         channels = []

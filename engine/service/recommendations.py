@@ -104,14 +104,11 @@ class Recommendations:
         rows = []
         for rank, (item, channel) in enumerate(zip(items.tolist(), chosen.tolist()), start=1):
             preferred = int(ruled.preferred[0, item])
-            note = cost = None
+            note = None
             if preferred != channel:
                 note = serving.rules.channel_block_note(idx, preferred, int(planned_now[preferred]))
                 if note is None and channels is not None and CHANNELS[preferred] not in channels:
                     note = f"{channel_label(CHANNELS[preferred])} not requested; using {channel_label(CHANNELS[channel])}"
-                if note is None:
-                    cost = serving.rules.cost_note(channel, preferred, engagement[item, channel],
-                                                   engagement[item, preferred])
             shares = ruled.channel_probabilities[0, item]
             rows.append({
                 "rank": rank,
@@ -122,8 +119,7 @@ class Recommendations:
                 "engagement_probability": float(ruled.engagement[0, item]),
                 "score": float(ruled.score[0, item]),
                 "reasons": reasons[rank - 1],
-                "rule_notes": [note] if note else [],
-                "cost_note": cost,
+                **serving.rules.channel_notes(note, channel, preferred, engagement[item]),
                 "version": serving.version,
             })
         return rows
@@ -168,19 +164,17 @@ class Recommendations:
         for s, (item, channel) in enumerate(zip(items.tolist(), chosen.tolist())):
             day = int(batch.day[0, s])
             preferred = int(batch.preferred[0, s])
-            note = cost = None
+            note = None
             if preferred != channel:
                 # worth more, yet not chosen: a dated rule (a cap) closed it that day
                 closed = rules.day_note(preferred) if values[item, preferred] > batch.value[0, s] else None
                 note = rules.channel_block_note(idx, preferred, standing_only=True) or closed
-                if note is None:
-                    cost = rules.cost_note(channel, preferred, engagement[item, channel], engagement[item, preferred])
             steps.append({
                 "step": s + 1, "date": (day0 + pd.Timedelta(days=day)).date().isoformat(), "day": day,
                 "content_id": str(serving.content_ids[item]), "title": str(serving.titles[item]),
                 "channel": CHANNELS[channel], "engagement_probability": float(batch.engagement[0, s]),
-                "value": float(batch.value[0, s]), "reasons": reasons[s], "rule_notes": [note] if note else [],
-                "cost_note": cost,
+                "value": float(batch.value[0, s]), "reasons": reasons[s],
+                **rules.channel_notes(note, channel, preferred, engagement[item]),
             })
         accepted = sorted((r for r in live.feedback.for_hcp(serving.hcp_ids[idx])
                            if r["action"] == "accept" and r["planned_at"] is not None

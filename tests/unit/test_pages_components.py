@@ -166,8 +166,8 @@ def test_models_page_compares_the_served_model_with_the_best_other(pages):
 
 def test_the_answer_message_says_what_happens_until_when_and_quotes_the_title_last():
     rests = {"rests_until": "2024-08-30"}
-    assert answer_message({"action": "dismiss", **rests}, "<script>x</script>") == \
+    assert answer_message({"action": "dismiss", "title": "<script>x</script>", **rests}) == \
         "Dismissed until 30 Aug 2024, the reason was recorded: “<script>x</script>”"
-    assert answer_message({"action": "accept", "planned_for": "2024-08-23", "rests_until": None}, "Trial results.") \
-        == "Accepted, planned for 23 Aug 2024: “Trial results.”"
-    assert answer_message({"action": "snooze", **rests}, "A") == "Snoozed until 30 Aug 2024: “A”"
+    assert answer_message({"action": "accept", "title": "Trial results.", "planned_for": "2024-08-23",
+                           "rests_until": None}) == "Accepted, planned for 23 Aug 2024: “Trial results.”"
+    assert answer_message({"action": "snooze", "title": "A", **rests}) == "Snoozed until 30 Aug 2024: “A”"
