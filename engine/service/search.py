@@ -77,16 +77,13 @@ class _TextIndex:
         lengths = np.fromiter((len(u) + 1 for u in lowered), dtype=np.int64, count=self.size)
         self.starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])  # offset of each value's leading "\n"
 
-    def _rows(self, positions) -> np.ndarray:
-        """Bool [n_rows]: the rows whose value holds one of the match ``positions`` in :attr:`joined`."""
+    def _matches(self, pattern: str) -> np.ndarray:
+        """Bool [n_rows]: the rows whose value holds a match of ``pattern`` in :attr:`joined`."""
         hits = np.zeros(self.size, dtype=bool)
-        positions = np.fromiter(positions, dtype=np.int64)
+        positions = np.fromiter((m.start() for m in re.finditer(pattern, self.joined)), dtype=np.int64)
         if len(positions):
             hits[np.searchsorted(self.starts, positions, side="right") - 1] = True
         return hits[self.codes]
-
-    def _matches(self, pattern: str) -> np.ndarray:
-        return self._rows(m.start() for m in re.finditer(pattern, self.joined))
 
     def contains(self, token: str) -> np.ndarray:
         return self._matches(re.escape(token))
@@ -103,15 +100,8 @@ class _TextIndex:
         return self._matches(_WORD_START + re.escape(word) + _WORD_END)
 
     def equals(self, value: str) -> np.ndarray:
-        needle = "\n" + value + "\n"
-
-        def found():
-            at = self.joined.find(needle)
-            while at >= 0:
-                yield at
-                at = self.joined.find(needle, at + 1)
-
-        return self._rows(found())
+        # a lookahead: two equal values side by side share the "\n" between them, and both match
+        return self._matches(f"(?=\n{re.escape(value)}\n)")
 
 
 def _factorize(values) -> tuple[np.ndarray, list[str]]:
