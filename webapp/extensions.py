@@ -24,30 +24,28 @@ class _NBAState:
 
     @property
     def service(self):
-        if self._service is None:
-            with self._lock:  # gthread workers: only one thread loads the bundle
-                if self._service is None:
-                    from engine.service import NBAService
-
-                    service = NBAService.from_settings(self.settings)
-                    # the target index takes seconds on a full-size world: build it now, off the request path
-                    threading.Thread(target=service.warm, name="nba-warm-up", daemon=True).start()
-                    self._service = service
-        return self._service
+        return self._service if self._service is not None else self._create(before_fork=False)
 
     def preload(self) -> None:
         """Create the service and warm it now, in this thread; then stop its background readers, so
         that no thread runs when the process forks (each child starts its own on first use)."""
-        with self._lock:
+        self._create(before_fork=True)
+
+    def _create(self, before_fork: bool):
+        with self._lock:  # gthread workers: only one thread loads the bundle
             if self._service is None:
                 from engine.service import NBAService
 
                 service = NBAService.from_settings(self.settings)
-                try:
-                    service.warm()
-                finally:
-                    service.close()
+                if before_fork:
+                    try:
+                        service.warm()
+                    finally:
+                        service.close()
+                else:  # the target index takes seconds on a full-size world: built off the request path
+                    threading.Thread(target=service.warm, name="nba-warm-up", daemon=True).start()
                 self._service = service
+        return self._service
 
 
 class NBAExtension:
