@@ -11,7 +11,7 @@ from components.dismiss import DISMISS_REASONS, MAX_DETAILS_CHARS, dismissal
 from components.formats import day
 from engine.data.store import Store
 from engine.service import NBAService
-from tests.fixtures.web import sign_in, write_users_file
+from tests.fixtures.web import callback_payload, sign_in, write_users_file
 from tests.unit.test_service import V1, copy_settings
 from tests.unit.test_service_fakes import table_bundle
 from webapp import create_app
@@ -36,24 +36,8 @@ def msl(world_settings, tmp_path_factory):
 
 
 def post(client, deps, output_id: str, values: dict, changed: str):
-    """POST the callback writing ``output_id``; ``values`` maps ``"id.property"`` to a value, and the
-    ``type`` of a pattern-matching (ALL) input to ``{card index: value}``, one entry per card."""
-    spec = next(d for d in deps if f"{output_id}." in d["output"])
-    outputs = [dict(zip(("id", "property"), part.split("@")[0].rsplit(".", 1)))
-               for part in spec["output"].strip(".").split("...")]
-
-    def sent(item):
-        if not item["id"].startswith("{"):
-            key = f'{item["id"]}.{item["property"]}'
-            return {"id": item["id"], "property": item["property"], "value": values.get(key)}
-        kind = json.loads(item["id"])["type"]
-        return [{"id": {"index": i, "type": kind}, "property": item["property"], "value": v}
-                for i, v in values.get(kind, {}).items()]
-
-    return client.post("/_dash-update-component", json={
-        "output": spec["output"], "outputs": outputs if len(outputs) > 1 else outputs[0],
-        "inputs": [sent(i) for i in spec["inputs"]], "state": [sent(s) for s in spec["state"]],
-        "changedPropIds": [changed]})
+    """POST the callback writing ``output_id`` as the browser does (values: see ``callback_payload``)."""
+    return client.post("/_dash-update-component", json=callback_payload(deps, output_id, values, changed))
 
 
 def shown(children) -> list[str]:
